@@ -1,0 +1,1 @@
+//! Warren's AMQP 0-9-1 adapter.
