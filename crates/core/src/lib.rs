@@ -1,4 +1,21 @@
-//! Warren's broker core. Protocol adapters (AMQP, MQTT, STOMP) and the management API
-//! call into it; it never sees a frame.
+//! Warren's broker core: vhosts, exchanges, queues, bindings and routing. Protocol
+//! adapters (AMQP, later MQTT and STOMP) and the management API call into it; it never
+//! sees a frame.
 
+pub mod broker;
+pub mod error;
 pub mod exchange;
+pub mod message;
+pub mod names;
+pub mod outlet;
+pub mod queue;
+pub mod reply_to;
+pub mod vhost;
+
+pub use broker::{Broker, BrokerRef, User};
+pub use error::{CoreError, CoreResult, ErrorKind};
+pub use message::{Message, MessageRef};
+pub use names::Name;
+pub use outlet::{ChannelCredit, ChannelCreditRef, ChannelKey, ConnEvent, Delivery, Outlet};
+pub use queue::{Consumer, GetOk, QueueCounts, QueueRef, Settle};
+pub use vhost::{Publisher, VHost, VHostRef};

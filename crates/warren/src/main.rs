@@ -1,1 +1,66 @@
-fn main() {}
+//! `warren`: start a broker. With no arguments it listens on 5672 on every interface
+//! with vhost `/` and user guest/guest (loopback only), as RabbitMQ does.
+
+use clap::Parser;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser, Debug)]
+#[command(name = "warren", version, about = "Warren: an AMQP 0-9-1 message broker")]
+struct Args {
+    /// AMQP port (0 picks a free port; the log says which).
+    #[arg(long, env = "WARREN_AMQP_PORT", default_value_t = 5672)]
+    amqp_port: u16,
+    /// Addresses to listen on, comma-separated (default: every IPv4 and IPv6 interface).
+    #[arg(long, env = "WARREN_BIND", value_delimiter = ',')]
+    bind: Vec<IpAddr>,
+    /// Where durable data lives.
+    #[arg(long, env = "WARREN_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Log level or filter (error, warn, info, debug, trace; or e.g. `warren_amqp=debug`).
+    #[arg(long, env = "WARREN_LOG", default_value = "info")]
+    log_level: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let config = warren::Config {
+            amqp_port: args.amqp_port,
+            bind: args.bind,
+            data_dir: args.data_dir,
+            ..warren::Config::default()
+        };
+        let server = warren::start(config).await?;
+        tracing::info!("Warren {} ready", env!("CARGO_PKG_VERSION"));
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,176 @@
+//! One AMQP channel: its consumers and unacked deliveries, its publishing mode
+//! (plain, confirms or transaction), and the content it is receiving.
+//!
+//! The methods are grouped by what they act on: `topology` (exchange and queue
+//! methods), `consume` (qos, consume, cancel, get, deliveries), `publish` (publish,
+//! content frames, confirms, returns), `settle` (ack, nack, reject, recover) and `tx`.
+
+mod consume;
+mod publish;
+mod settle;
+mod topology;
+mod tx;
+
+use crate::connection::Shared;
+use crate::error::{AmqpError, AmqpResult};
+use amqp_codec::{encode_method, ChannelFlowOk, Method};
+use bytes::BytesMut;
+use publish::{Confirms, PendingContent};
+use settle::Unacked;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use tx::Transaction;
+use warren_core::{ChannelCredit, ChannelCreditRef, ChannelKey, Name, Publisher, QueueRef};
+
+/// A consumer as its channel knows it.
+struct ChannelConsumer {
+    /// None for the direct reply-to pseudo-consumer.
+    queue: Option<QueueRef>,
+}
+
+pub(crate) struct Channel {
+    pub number: u16,
+    pub key: ChannelKey,
+    publisher: Publisher,
+    /// A publish waiting for its content header and body.
+    content: Option<PendingContent>,
+    /// The last queue this channel declared: an empty queue name means it.
+    last_queue: Option<Name>,
+    consumers: HashMap<Name, ChannelConsumer>,
+    /// `basic.qos` with global=false: the window of consumers created from now on.
+    consumer_prefetch: u32,
+    /// `basic.qos` with global=true: one window shared by all the channel's consumers.
+    credit: ChannelCreditRef,
+    next_delivery_tag: u64,
+    /// Deliveries awaiting ack, in delivery-tag order.
+    unacked: VecDeque<Unacked>,
+    /// Queues that may hold this channel's consumers or unacked messages.
+    touched: Vec<QueueRef>,
+    /// The direct reply-to consumer's tag and address.
+    reply_to: Option<(Name, String)>,
+    confirms: Option<Confirms>,
+    tx: Option<Transaction>,
+    /// Scratch list for routing.
+    route_buf: Vec<QueueRef>,
+}
+
+impl Channel {
+    pub fn new(number: u16, key: ChannelKey, shared: &Shared) -> Channel {
+        Channel {
+            number,
+            key,
+            publisher: Publisher::new(shared.vhost.clone()),
+            content: None,
+            last_queue: None,
+            consumers: HashMap::new(),
+            consumer_prefetch: 0,
+            credit: Arc::new(ChannelCredit::default()),
+            next_delivery_tag: 1,
+            unacked: VecDeque::new(),
+            touched: Vec::new(),
+            reply_to: None,
+            confirms: None,
+            tx: None,
+            route_buf: Vec::new(),
+        }
+    }
+
+    fn send(&self, out: &mut BytesMut, method: &Method) {
+        encode_method(out, self.number, method);
+    }
+
+    /// Handles one method frame (other than channel.open/close, which the connection
+    /// handles). An error closes the channel or the connection, as its scope says.
+    pub async fn handle(
+        &mut self,
+        method: Method,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        if self.content.is_some() {
+            return Err(AmqpError::new(
+                505,
+                "expected content header for class 60, got non content header frame instead",
+            )
+            .on(&method));
+        }
+        let (class_id, method_id) = (method.class_id(), method.method_id());
+        let result = match method {
+            Method::ChannelFlow(m) => {
+                if !m.active {
+                    Err(AmqpError::new(540, "active=false"))
+                } else {
+                    self.send(out, &Method::ChannelFlowOk(ChannelFlowOk { active: true }));
+                    Ok(())
+                }
+            }
+            Method::ChannelFlowOk(_) => Ok(()),
+            Method::ExchangeDeclare(m) => self.exchange_declare(m, shared, out),
+            Method::ExchangeDelete(m) => self.exchange_delete(m, shared, out),
+            Method::ExchangeBind(m) => self.exchange_bind(m, shared, out),
+            Method::ExchangeUnbind(m) => self.exchange_unbind(m, shared, out),
+            Method::QueueDeclare(m) => self.queue_declare(m, shared, out).await,
+            Method::QueueBind(m) => self.queue_bind(m, shared, out),
+            Method::QueueUnbind(m) => self.queue_unbind(m, shared, out),
+            Method::QueuePurge(m) => self.queue_purge(m, shared, out).await,
+            Method::QueueDelete(m) => self.queue_delete(m, shared, out).await,
+            Method::BasicQos(m) => self.basic_qos(m, out),
+            Method::BasicConsume(m) => self.basic_consume(m, shared, out).await,
+            Method::BasicCancel(m) => self.basic_cancel(m, shared, out).await,
+            Method::BasicGet(m) => self.basic_get(m, shared, out).await,
+            Method::BasicPublish(m) => self.basic_publish(m),
+            Method::BasicAck(m) => self.ack(m.delivery_tag, m.multiple),
+            Method::BasicNack(m) => self.reject(m.delivery_tag, m.multiple, m.requeue),
+            Method::BasicReject(m) => self.reject(m.delivery_tag, false, m.requeue),
+            Method::BasicRecover(m) => self.recover(m.requeue, true, out),
+            Method::BasicRecoverAsync(m) => self.recover(m.requeue, false, out),
+            Method::ConfirmSelect(m) => self.confirm_select(m.no_wait, out),
+            Method::TxSelect(_) => self.tx_select(out),
+            Method::TxCommit(_) => self.tx_commit(shared, out).await,
+            Method::TxRollback(_) => self.tx_rollback(out),
+            other => Err(AmqpError::new(
+                540,
+                format!("method {} is not implemented", other.name()),
+            )),
+        };
+        result.map_err(|e| {
+            if e.class_id == 0 {
+                e.on_ids(class_id, method_id)
+            } else {
+                e
+            }
+        })
+    }
+
+    /// Remembers a queue as one that may hold this channel's state.
+    fn touch(&mut self, queue: &QueueRef) {
+        if !self.touched.iter().any(|q| q.id() == queue.id()) {
+            self.touched.push(queue.clone());
+        }
+    }
+
+    /// The queue named in a method, where "" means the channel's last declared queue.
+    fn queue_name(&self, name: &str) -> AmqpResult<String> {
+        if !name.is_empty() {
+            return Ok(name.to_string());
+        }
+        match &self.last_queue {
+            Some(q) => Ok(q.to_string()),
+            None => Err(AmqpError::new(404, "no previously declared queue")),
+        }
+    }
+
+    /// The channel is closing: requeue what it holds, drop its consumers.
+    pub fn cleanup(&mut self, shared: &Shared) {
+        for queue in self.touched.drain(..) {
+            queue.channel_closed(self.key);
+        }
+        self.unacked.clear();
+        self.consumers.clear();
+        if let Some((_, address)) = self.reply_to.take() {
+            shared.broker.reply_to.unregister(&address);
+        }
+        self.content = None;
+        self.tx = None;
+    }
+}

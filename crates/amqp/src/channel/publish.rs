@@ -1,0 +1,276 @@
+//! basic.publish and its content frames, routing, mandatory returns and publisher
+//! confirms.
+//!
+//! The hot path: the method, header and body arrive as zero-copy slices of the read
+//! buffer; a single-frame body is kept as that slice; the message is one `Arc` shared
+//! by every queue it reaches; confirms are batched into one multiple-ack per read.
+
+use super::Channel;
+use crate::connection::Shared;
+use crate::error::{AmqpError, AmqpResult};
+use amqp_codec::{
+    encode_ack, encode_content, encode_method, scan_properties, BasicProperties, BasicPublish,
+    BasicReturn, ConfirmSelectOk, ContentHeader, Method, ShortStr,
+};
+use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+use warren_core::reply_to::{REPLY_TO_PREFIX, REPLY_TO_QUEUE};
+use warren_core::vhost::ExchangeRef;
+use warren_core::{ConnEvent, Delivery, Message, MessageRef};
+
+/// A publish method waiting for (the rest of) its content.
+pub(crate) struct PendingContent {
+    publish: BasicPublish,
+    header: Option<ContentHeader>,
+    body: Body,
+    received: u64,
+}
+
+/// The body so far: one frame's slice needs no copy; more frames are joined.
+enum Body {
+    Empty,
+    One(Bytes),
+    Joined(BytesMut),
+}
+
+/// A publish ready to route (held back in a transaction until commit).
+pub(crate) struct HeldPublish {
+    exchange: ExchangeRef,
+    mandatory: bool,
+    message: MessageRef,
+}
+
+/// Publisher-confirm state: sequence numbers count publishes from 1.
+pub(crate) struct Confirms {
+    next_seq: u64,
+    /// Every publish up to this one is confirmed but not yet acked to the client.
+    ack_upto: Option<u64>,
+}
+
+impl Channel {
+    pub(super) fn basic_publish(&mut self, m: BasicPublish) -> AmqpResult<()> {
+        self.content =
+            Some(PendingContent { publish: m, header: None, body: Body::Empty, received: 0 });
+        Ok(())
+    }
+
+    pub fn content_header(
+        &mut self,
+        header: ContentHeader,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        let Some(pending) = self.content.as_mut() else {
+            return Err(AmqpError::new(505, "expected method frame, got non method frame instead"));
+        };
+        if pending.header.is_some() {
+            return Err(AmqpError::new(
+                505,
+                "expected content body, got non content body frame instead",
+            ));
+        }
+        if header.class_id != 60 {
+            return Err(AmqpError::new(
+                505,
+                format!("expected content header for class 60, got one for class {}", header.class_id),
+            ));
+        }
+        let max = shared.config.max_message_size;
+        if header.body_size > max {
+            self.content = None;
+            return Err(AmqpError::new(
+                406,
+                format!("message size {} is larger than configured max size {max}", header.body_size),
+            )
+            .on_ids(60, 40));
+        }
+        let done = header.body_size == 0;
+        pending.header = Some(header);
+        if done {
+            let pending = self.content.take().expect("pending");
+            return self.complete(pending, shared, out);
+        }
+        Ok(())
+    }
+
+    pub fn content_body(
+        &mut self,
+        payload: Bytes,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        let Some(pending) = self.content.as_mut() else {
+            return Err(AmqpError::new(505, "expected method frame, got non method frame instead"));
+        };
+        let Some(header) = &pending.header else {
+            return Err(AmqpError::new(
+                505,
+                "expected content header for class 60, got non content header frame instead",
+            ));
+        };
+        let expected = header.body_size;
+        pending.received += payload.len() as u64;
+        if pending.received > expected {
+            return Err(AmqpError::new(
+                501,
+                format!("content body exceeds the declared size of {expected} bytes"),
+            ));
+        }
+        pending.body = match std::mem::replace(&mut pending.body, Body::Empty) {
+            Body::Empty => Body::One(payload),
+            Body::One(first) => {
+                let mut joined = BytesMut::with_capacity(expected as usize);
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&payload);
+                Body::Joined(joined)
+            }
+            Body::Joined(mut joined) => {
+                joined.extend_from_slice(&payload);
+                Body::Joined(joined)
+            }
+        };
+        if pending.received == expected {
+            let pending = self.content.take().expect("pending");
+            return self.complete(pending, shared, out);
+        }
+        Ok(())
+    }
+
+    /// The whole message is here: check it, then route it (or hold it for commit).
+    fn complete(
+        &mut self,
+        pending: PendingContent,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        let m = pending.publish;
+        let header = pending.header.expect("complete content has a header");
+        let body = match pending.body {
+            Body::Empty => Bytes::new(),
+            Body::One(b) => b,
+            Body::Joined(b) => b.freeze(),
+        };
+        if m.immediate {
+            return Err(AmqpError::new(540, "immediate=true").on_ids(60, 40));
+        }
+        let exchange = self.publisher.exchange(m.exchange.as_str()).map_err(AmqpError::from)?;
+        if exchange.internal {
+            return Err(AmqpError::new(
+                403,
+                format!("cannot publish to internal exchange '{}' in vhost '{}'", exchange.name, shared.vhost.name),
+            ));
+        }
+        let mut properties = header.properties;
+        let view = scan_properties(&properties)?;
+        if let Some(user_id) = view.user_id {
+            if user_id != &*shared.user.name {
+                return Err(AmqpError::new(
+                    406,
+                    format!(
+                        "user_id property set to '{user_id}' but authenticated user was '{}'",
+                        shared.user.name
+                    ),
+                ));
+            }
+        }
+        let persistent = view.delivery_mode == Some(2);
+        if view.reply_to == Some(REPLY_TO_QUEUE) {
+            let Some((_, address)) = &self.reply_to else {
+                return Err(AmqpError::new(406, "fast reply consumer does not exist"));
+            };
+            let mut decoded = BasicProperties::decode(&properties)?;
+            decoded.reply_to = Some(ShortStr::from(address.clone()));
+            properties = decoded.encode();
+        }
+        let message = Arc::new(Message {
+            exchange: exchange.name.clone(),
+            routing_key: m.routing_key,
+            properties,
+            body,
+            persistent,
+        });
+        let held = HeldPublish { exchange, mandatory: m.mandatory, message };
+        if let Some(tx) = &mut self.tx {
+            tx.publishes.push(held);
+            return Ok(());
+        }
+        self.route_and_deliver(held, shared, out);
+        if let Some(confirms) = &mut self.confirms {
+            confirms.ack_upto = Some(confirms.next_seq);
+            confirms.next_seq += 1;
+        }
+        Ok(())
+    }
+
+    /// Routes a message and hands it to its queues; returns it to the publisher when
+    /// mandatory and unroutable.
+    pub(super) fn route_and_deliver(&mut self, held: HeldPublish, shared: &Shared, out: &mut BytesMut) {
+        let HeldPublish { exchange, mandatory, message } = held;
+        let key = message.routing_key.as_str();
+        let routed = if exchange.is_default() && key.starts_with(REPLY_TO_PREFIX) {
+            self.deliver_direct_reply(key, &message, shared)
+        } else {
+            let mut queues = std::mem::take(&mut self.route_buf);
+            queues.clear();
+            self.publisher.route(&exchange, key, &message.properties, &mut queues);
+            for queue in &queues {
+                queue.publish(message.clone());
+            }
+            let routed = !queues.is_empty();
+            queues.clear();
+            self.route_buf = queues;
+            routed
+        };
+        if !routed && mandatory {
+            // Sent before the confirm, which is written after this batch.
+            encode_method(
+                out,
+                self.number,
+                &Method::BasicReturn(BasicReturn {
+                    reply_code: 312,
+                    reply_text: ShortStr::from("NO_ROUTE"),
+                    exchange: ShortStr::from(exchange.name.to_string()),
+                    routing_key: message.routing_key.clone(),
+                }),
+            );
+            encode_content(out, self.number, 60, &message.properties, &message.body, shared.frame_max);
+        }
+    }
+
+    fn deliver_direct_reply(&self, address: &str, message: &MessageRef, shared: &Shared) -> bool {
+        let Some(target) = shared.broker.reply_to.target(address) else { return false };
+        let delivery = Delivery {
+            channel: target.channel,
+            channel_key: target.channel_key,
+            consumer_tag: target.consumer_tag.clone(),
+            queue: None,
+            seq: 0,
+            message: message.clone(),
+            redelivered: false,
+            no_ack: true,
+        };
+        target.outlet.send(ConnEvent::Deliveries(vec![delivery])).is_ok()
+    }
+
+    pub(super) fn confirm_select(&mut self, no_wait: bool, out: &mut BytesMut) -> AmqpResult<()> {
+        if self.tx.is_some() {
+            return Err(AmqpError::new(406, "cannot switch from tx to confirm mode"));
+        }
+        if self.confirms.is_none() {
+            self.confirms = Some(Confirms { next_seq: 1, ack_upto: None });
+        }
+        if !no_wait {
+            self.send(out, &Method::ConfirmSelectOk(ConfirmSelectOk {}));
+        }
+        Ok(())
+    }
+
+    /// Acks every publish confirmed since the last flush, in one frame.
+    pub fn flush_confirms(&mut self, number: u16, out: &mut BytesMut) {
+        if let Some(confirms) = &mut self.confirms {
+            if let Some(upto) = confirms.ack_upto.take() {
+                encode_ack(out, number, upto, true);
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! exchange.* and queue.* methods: thin translations onto the core's validated
+//! topology operations.
+
+use super::Channel;
+use crate::connection::Shared;
+use crate::error::AmqpResult;
+use amqp_codec::{
+    ExchangeBind, ExchangeBindOk, ExchangeDeclare, ExchangeDeclareOk, ExchangeDelete,
+    ExchangeDeleteOk, ExchangeUnbind, ExchangeUnbindOk, Method, QueueBind, QueueBindOk,
+    QueueDeclare, QueueDeclareOk, QueueDelete, QueueDeleteOk, QueuePurge, QueuePurgeOk,
+    QueueUnbind, QueueUnbindOk,
+};
+use bytes::BytesMut;
+use warren_core::vhost::{self, DestName};
+use warren_core::Name;
+
+impl Channel {
+    pub(super) fn exchange_declare(
+        &mut self,
+        m: ExchangeDeclare,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        shared.vhost.declare_exchange(vhost::ExchangeDeclare {
+            name: m.exchange.as_str(),
+            kind: m.kind.as_str(),
+            passive: m.passive,
+            durable: m.durable,
+            auto_delete: m.auto_delete,
+            internal: m.internal,
+            arguments: m.arguments,
+        })?;
+        if !m.no_wait {
+            self.send(out, &Method::ExchangeDeclareOk(ExchangeDeclareOk {}));
+        }
+        Ok(())
+    }
+
+    pub(super) fn exchange_delete(
+        &mut self,
+        m: ExchangeDelete,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        shared.vhost.delete_exchange(m.exchange.as_str(), m.if_unused)?;
+        if !m.no_wait {
+            self.send(out, &Method::ExchangeDeleteOk(ExchangeDeleteOk {}));
+        }
+        Ok(())
+    }
+
+    pub(super) fn exchange_bind(
+        &mut self,
+        m: ExchangeBind,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        shared.vhost.bind(
+            shared.id,
+            DestName::Exchange(Name::from(m.destination.as_str())),
+            m.source.as_str(),
+            m.routing_key.as_str(),
+            m.arguments,
+            false,
+        )?;
+        if !m.no_wait {
+            self.send(out, &Method::ExchangeBindOk(ExchangeBindOk {}));
+        }
+        Ok(())
+    }
+
+    pub(super) fn exchange_unbind(
+        &mut self,
+        m: ExchangeUnbind,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        shared.vhost.bind(
+            shared.id,
+            DestName::Exchange(Name::from(m.destination.as_str())),
+            m.source.as_str(),
+            m.routing_key.as_str(),
+            m.arguments,
+            true,
+        )?;
+        if !m.no_wait {
+            self.send(out, &Method::ExchangeUnbindOk(ExchangeUnbindOk {}));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn queue_declare(
+        &mut self,
+        m: QueueDeclare,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        if m.queue.as_str() == warren_core::reply_to::REPLY_TO_QUEUE && m.passive {
+            // The direct reply-to pseudo-queue always "exists", as in RabbitMQ.
+            if !m.no_wait {
+                self.send(
+                    out,
+                    &Method::QueueDeclareOk(QueueDeclareOk {
+                        queue: m.queue.clone(),
+                        message_count: 0,
+                        consumer_count: 0,
+                    }),
+                );
+            }
+            return Ok(());
+        }
+        let name = if m.passive { self.queue_name(m.queue.as_str())? } else { m.queue.to_string() };
+        let declared = shared
+            .vhost
+            .declare_queue(vhost::QueueDeclare {
+                name: &name,
+                passive: m.passive,
+                durable: m.durable,
+                exclusive: m.exclusive,
+                auto_delete: m.auto_delete,
+                arguments: m.arguments,
+                connection: shared.id,
+            })
+            .await?;
+        self.last_queue = Some(declared.queue.name.clone());
+        if !m.no_wait {
+            self.send(
+                out,
+                &Method::QueueDeclareOk(QueueDeclareOk {
+                    queue: declared.queue.name.to_string().into(),
+                    message_count: declared.message_count,
+                    consumer_count: declared.consumer_count,
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn queue_bind(
+        &mut self,
+        m: QueueBind,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        let queue = self.queue_name(m.queue.as_str())?;
+        // Spec: with no queue and no key, the key is the (last declared) queue's name.
+        let key = if m.queue.is_empty() && m.routing_key.is_empty() {
+            queue.clone()
+        } else {
+            m.routing_key.to_string()
+        };
+        shared.vhost.bind(
+            shared.id,
+            DestName::Queue(Name::from(queue)),
+            m.exchange.as_str(),
+            &key,
+            m.arguments,
+            false,
+        )?;
+        if !m.no_wait {
+            self.send(out, &Method::QueueBindOk(QueueBindOk {}));
+        }
+        Ok(())
+    }
+
+    pub(super) fn queue_unbind(
+        &mut self,
+        m: QueueUnbind,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        let queue = self.queue_name(m.queue.as_str())?;
+        shared.vhost.bind(
+            shared.id,
+            DestName::Queue(Name::from(queue)),
+            m.exchange.as_str(),
+            m.routing_key.as_str(),
+            m.arguments,
+            true,
+        )?;
+        self.send(out, &Method::QueueUnbindOk(QueueUnbindOk {}));
+        Ok(())
+    }
+
+    pub(super) async fn queue_purge(
+        &mut self,
+        m: QueuePurge,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        let queue = self.queue_name(m.queue.as_str())?;
+        let message_count = shared.vhost.purge_queue(shared.id, &queue).await?;
+        if !m.no_wait {
+            self.send(out, &Method::QueuePurgeOk(QueuePurgeOk { message_count }));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn queue_delete(
+        &mut self,
+        m: QueueDelete,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        let queue = self.queue_name(m.queue.as_str())?;
+        let message_count =
+            shared.vhost.delete_queue(shared.id, &queue, m.if_unused, m.if_empty).await?;
+        if !m.no_wait {
+            self.send(out, &Method::QueueDeleteOk(QueueDeleteOk { message_count }));
+        }
+        Ok(())
+    }
+}

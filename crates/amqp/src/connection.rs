@@ -1,0 +1,510 @@
+//! One AMQP connection after the handshake: the socket loop, frame dispatch to
+//! channels, deliveries from queues, heartbeats, and the close handshakes.
+
+use crate::channel::Channel;
+use crate::error::{AmqpError, AmqpResult, Scope};
+use crate::handshake::{self, ClientCapabilities, HandshakeEnd};
+use crate::AmqpConfig;
+use amqp_codec::{
+    decode_frame, encode_heartbeat, encode_method, BasicCancel, ChannelClose, ChannelCloseOk,
+    ChannelOpenOk, ConnectionClose, ConnectionCloseOk, Frame, Method,
+};
+use bytes::BytesMut;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use warren_core::{BrokerRef, ConnEvent, Outlet, User, VHostRef};
+
+/// Stop reading from a client whose unsent output exceeds this: it is not reading.
+const WRITE_BACKLOG_LIMIT: usize = 4 * 1024 * 1024;
+/// How long to wait for `connection.close-ok` after sending `connection.close`.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What channels need from their connection.
+pub(crate) struct Shared {
+    pub broker: BrokerRef,
+    pub vhost: VHostRef,
+    pub user: User,
+    pub id: u64,
+    pub outlet: Outlet,
+    pub frame_max: u32,
+    pub capabilities: ClientCapabilities,
+    /// What the client said about itself (product, version, capabilities).
+    pub client_properties: amqp_codec::FieldTable,
+    pub config: AmqpConfig,
+}
+
+enum Slot {
+    Open(Box<Channel>),
+    /// We sent `channel.close`; everything but close-ok is discarded until it comes.
+    Closing,
+}
+
+struct Connection {
+    shared: Shared,
+    stream: TcpStream,
+    rbuf: BytesMut,
+    out: BytesMut,
+    channels: HashMap<u16, Slot>,
+    channel_max: u16,
+    heartbeat: Duration,
+    last_read: Instant,
+    last_write: Instant,
+    /// Set once we sent `connection.close`: the deadline for close-ok.
+    closing: Option<Instant>,
+    done: bool,
+}
+
+pub(crate) async fn run(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    broker: BrokerRef,
+    config: AmqpConfig,
+) {
+    let mut rbuf = BytesMut::with_capacity(64 * 1024);
+    let negotiated =
+        match handshake::handshake(&mut stream, peer, &mut rbuf, &broker, &config).await {
+            Ok(n) => n,
+            Err(HandshakeEnd::Drop) => return,
+            Err(HandshakeEnd::Close(error)) => {
+                handshake::close_after_failed_handshake(&mut stream, error).await;
+                return;
+            }
+        };
+    let (outlet, mut inbox) = mpsc::unbounded_channel();
+    let id = broker.register_connection(outlet.clone());
+    tracing::info!(
+        connection = id,
+        %peer,
+        user = %negotiated.user.name,
+        vhost = %negotiated.vhost.name,
+        "accepted AMQP connection"
+    );
+    let mut conn = Connection {
+        shared: Shared {
+            broker: broker.clone(),
+            vhost: negotiated.vhost,
+            user: negotiated.user,
+            id,
+            outlet,
+            frame_max: negotiated.frame_max,
+            capabilities: negotiated.capabilities,
+            client_properties: negotiated.client_properties,
+            config,
+        },
+        stream,
+        rbuf,
+        out: BytesMut::with_capacity(64 * 1024),
+        channels: HashMap::new(),
+        channel_max: negotiated.channel_max,
+        heartbeat: Duration::from_secs(negotiated.heartbeat as u64),
+        last_read: Instant::now(),
+        last_write: Instant::now(),
+        closing: None,
+        done: false,
+    };
+    let reason = conn.serve(&mut inbox).await;
+    conn.cleanup();
+    broker.unregister_connection(id);
+    tracing::info!(connection = id, %peer, "closed AMQP connection: {reason}");
+}
+
+impl Connection {
+    async fn serve(&mut self, inbox: &mut mpsc::UnboundedReceiver<ConnEvent>) -> String {
+        let mut events = Vec::with_capacity(64);
+        let tick = if self.heartbeat.is_zero() {
+            Duration::from_secs(3600)
+        } else {
+            (self.heartbeat / 2).max(Duration::from_millis(500))
+        };
+        let mut ticker = tokio::time::interval_at(Instant::now() + tick, tick);
+        // Frames the client pipelined behind connection.open.
+        if let Err(reason) = self.handle_input().await {
+            return reason;
+        }
+        loop {
+            if let Err(e) = self.write_some() {
+                return format!("write failed: {e}");
+            }
+            if self.done {
+                return "closed".into();
+            }
+            let congested = self.out.len() > WRITE_BACKLOG_LIMIT;
+            let want_write = !self.out.is_empty();
+            let close_deadline = self.closing.unwrap_or_else(|| Instant::now() + tick * 4);
+            tokio::select! {
+                ready = self.stream.readable(), if !congested => {
+                    if ready.is_err() {
+                        return "socket error".into();
+                    }
+                    match self.read_some() {
+                        Ok(true) => {}
+                        Ok(false) => return "client closed the socket".into(),
+                        Err(e) => return format!("read failed: {e}"),
+                    }
+                    if let Err(reason) = self.handle_input().await {
+                        return reason;
+                    }
+                }
+                n = inbox.recv_many(&mut events, 64), if !congested => {
+                    if n == 0 {
+                        return "broker stopped".into();
+                    }
+                    for event in events.drain(..) {
+                        self.handle_event(event);
+                    }
+                }
+                ready = self.stream.writable(), if want_write => {
+                    if ready.is_err() {
+                        return "socket error".into();
+                    }
+                }
+                _ = ticker.tick() => {
+                    if let Some(reason) = self.heartbeat_tick() {
+                        return reason;
+                    }
+                }
+                _ = tokio::time::sleep_until(close_deadline), if self.closing.is_some() => {
+                    return "no close-ok from client".into();
+                }
+            }
+        }
+    }
+
+    /// Reads what the socket has now. False when the peer closed it.
+    fn read_some(&mut self) -> std::io::Result<bool> {
+        loop {
+            if self.rbuf.capacity() - self.rbuf.len() < 16 * 1024 {
+                self.rbuf.reserve(64 * 1024);
+            }
+            match self.stream.try_read_buf(&mut self.rbuf) {
+                Ok(0) => return Ok(false),
+                Ok(_) => {
+                    self.last_read = Instant::now();
+                    if self.rbuf.len() >= 1024 * 1024 {
+                        return Ok(true);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Writes as much of the output buffer as the socket takes without waiting.
+    fn write_some(&mut self) -> std::io::Result<()> {
+        while !self.out.is_empty() {
+            match self.stream.try_write(&self.out) {
+                Ok(n) => {
+                    let _ = self.out.split_to(n);
+                    self.last_write = Instant::now();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        // Keep the buffer's allocation, but not a huge one after a burst.
+        if self.out.capacity() > 4 * 1024 * 1024 {
+            self.out = BytesMut::with_capacity(64 * 1024);
+        }
+        Ok(())
+    }
+
+    /// Decodes and handles every complete frame in the read buffer.
+    async fn handle_input(&mut self) -> Result<(), String> {
+        loop {
+            let frame_max = self.shared.frame_max;
+            let frame = match decode_frame(&mut self.rbuf, frame_max) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    let error = AmqpError::from(e);
+                    tracing::warn!(connection = self.shared.id, "{}", error.text);
+                    self.start_close(error);
+                    // Nothing after a broken frame can be trusted.
+                    self.rbuf.clear();
+                    break;
+                }
+            };
+            if let Err(error) = self.handle_frame(frame).await {
+                match error.scope {
+                    Scope::Connection => self.start_close(error),
+                    Scope::Channel => unreachable!("channel errors are handled per channel"),
+                }
+            }
+            if self.done {
+                break;
+            }
+        }
+        self.flush_confirms();
+        Ok(())
+    }
+
+    async fn handle_frame(&mut self, frame: Frame) -> AmqpResult<()> {
+        if self.closing.is_some() {
+            // After our connection.close only close and close-ok mean anything.
+            if let Frame::Method { channel: 0, method } = frame {
+                match method {
+                    Method::ConnectionCloseOk(_) => self.done = true,
+                    Method::ConnectionClose(_) => {
+                        self.send(0, &Method::ConnectionCloseOk(ConnectionCloseOk {}));
+                        self.done = true;
+                    }
+                    _ => {}
+                }
+            }
+            return Ok(());
+        }
+        match frame {
+            Frame::Heartbeat { channel: 0 } => Ok(()),
+            Frame::Heartbeat { .. } => {
+                Err(AmqpError::new(501, "heartbeat frame on a non-zero channel"))
+            }
+            Frame::Method { channel: 0, method } => self.connection_method(method),
+            Frame::Method { channel, method } => self.channel_method(channel, method).await,
+            Frame::Header { channel, header } => {
+                let result = match self.channels.get_mut(&channel) {
+                    None if channel == 0 => {
+                        Err(AmqpError::new(505, "expected method frame, got non method frame instead"))
+                    }
+                    None => Err(AmqpError::new(504, format!("expected 'channel.open' on channel {channel}"))),
+                    Some(Slot::Closing) => return Ok(()),
+                    Some(Slot::Open(ch)) => ch.content_header(header, &self.shared, &mut self.out),
+                };
+                self.channel_result(channel, result).await
+            }
+            Frame::Body { channel, payload } => {
+                let result = match self.channels.get_mut(&channel) {
+                    None if channel == 0 => {
+                        Err(AmqpError::new(505, "expected method frame, got non method frame instead"))
+                    }
+                    None => Err(AmqpError::new(504, format!("expected 'channel.open' on channel {channel}"))),
+                    Some(Slot::Closing) => return Ok(()),
+                    Some(Slot::Open(ch)) => ch.content_body(payload, &self.shared, &mut self.out),
+                };
+                self.channel_result(channel, result).await
+            }
+        }
+    }
+
+    fn connection_method(&mut self, method: Method) -> AmqpResult<()> {
+        match method {
+            Method::ConnectionClose(m) => {
+                tracing::debug!(
+                    connection = self.shared.id,
+                    "client closed the connection: {} {}",
+                    m.reply_code,
+                    m.reply_text
+                );
+                self.cleanup();
+                self.send(0, &Method::ConnectionCloseOk(ConnectionCloseOk {}));
+                self.done = true;
+                Ok(())
+            }
+            // A close-ok we did not ask for: nothing to do.
+            Method::ConnectionCloseOk(_) => Ok(()),
+            // Clients may tell us they are blocked/unblocked; RabbitMQ ignores them too.
+            Method::ConnectionBlocked(_) | Method::ConnectionUnblocked(_) => Ok(()),
+            Method::ConnectionUpdateSecret(_) => Ok(()),
+            other => Err(AmqpError::new(
+                503,
+                format!("unexpected method {} on channel 0", other.name()),
+            )
+            .on(&other)),
+        }
+    }
+
+    async fn channel_method(&mut self, number: u16, method: Method) -> AmqpResult<()> {
+        if method.class_id() == 10 {
+            return Err(AmqpError::new(
+                503,
+                format!("connection method {} on channel {number}", method.name()),
+            )
+            .on(&method));
+        }
+        #[derive(PartialEq)]
+        enum State {
+            Absent,
+            Closing,
+            Open,
+        }
+        let state = match self.channels.get(&number) {
+            None => State::Absent,
+            Some(Slot::Closing) => State::Closing,
+            Some(Slot::Open(_)) => State::Open,
+        };
+        match (state, method) {
+            (State::Absent, Method::ChannelOpen(_)) => {
+                if number > self.channel_max {
+                    return Err(AmqpError::new(
+                        530,
+                        format!("channel number {number} exceeds channel_max {}", self.channel_max),
+                    )
+                    .on_ids(20, 10));
+                }
+                let key = warren_core::ChannelKey(self.shared.broker.next_channel_id());
+                let channel = Channel::new(number, key, &self.shared);
+                self.channels.insert(number, Slot::Open(Box::new(channel)));
+                self.send(number, &Method::ChannelOpenOk(ChannelOpenOk::default()));
+                Ok(())
+            }
+            (State::Open, Method::ChannelOpen(_)) => {
+                Err(AmqpError::new(504, format!("second 'channel.open' seen on channel {number}"))
+                    .on_ids(20, 10))
+            }
+            (State::Absent, other) => Err(AmqpError::new(
+                504,
+                format!("expected 'channel.open' on channel {number}"),
+            )
+            .on(&other)),
+            (State::Closing, Method::ChannelCloseOk(_)) => {
+                self.channels.remove(&number);
+                Ok(())
+            }
+            (State::Closing, Method::ChannelClose(_)) => {
+                // Both sides closed at once: answer, and the channel is gone.
+                self.send(number, &Method::ChannelCloseOk(ChannelCloseOk {}));
+                self.channels.remove(&number);
+                Ok(())
+            }
+            (State::Closing, _) => Ok(()),
+            (State::Open, Method::ChannelClose(_)) => {
+                if let Some(Slot::Open(mut ch)) = self.channels.remove(&number) {
+                    ch.cleanup(&self.shared);
+                }
+                self.send(number, &Method::ChannelCloseOk(ChannelCloseOk {}));
+                Ok(())
+            }
+            (State::Open, Method::ChannelCloseOk(_)) => Ok(()),
+            (State::Open, method) => {
+                let Some(Slot::Open(ch)) = self.channels.get_mut(&number) else { return Ok(()) };
+                let result = ch.handle(method, &self.shared, &mut self.out).await;
+                self.channel_result(number, result).await
+            }
+        }
+    }
+
+    /// Turns a channel's error into a channel close, or passes a connection error up.
+    async fn channel_result(&mut self, number: u16, result: AmqpResult<()>) -> AmqpResult<()> {
+        let Err(error) = result else { return Ok(()) };
+        if error.scope == Scope::Connection {
+            return Err(error);
+        }
+        tracing::debug!(connection = self.shared.id, channel = number, "{}", error.text);
+        if let Some(Slot::Open(mut ch)) = self.channels.remove(&number) {
+            ch.cleanup(&self.shared);
+        }
+        self.channels.insert(number, Slot::Closing);
+        self.send(
+            number,
+            &Method::ChannelClose(ChannelClose {
+                reply_code: error.code,
+                reply_text: error.text.into(),
+                class_id: error.class_id,
+                method_id: error.method_id,
+            }),
+        );
+        Ok(())
+    }
+
+    fn handle_event(&mut self, event: ConnEvent) {
+        match event {
+            ConnEvent::Deliveries(batch) => {
+                for delivery in batch {
+                    match self.channels.get_mut(&delivery.channel) {
+                        Some(Slot::Open(ch)) if ch.key == delivery.channel_key => {
+                            ch.deliver(delivery, &mut self.out, self.shared.frame_max)
+                        }
+                        // The channel it was for has closed; the queue requeues what
+                        // that channel held when it learns of the close.
+                        _ => {}
+                    }
+                }
+            }
+            ConnEvent::ConsumerCancelled { channel, consumer_tag } => {
+                if let Some(Slot::Open(ch)) = self.channels.get_mut(&channel) {
+                    if ch.forget_consumer(&consumer_tag)
+                        && self.shared.capabilities.consumer_cancel_notify
+                    {
+                        self.send(
+                            channel,
+                            &Method::BasicCancel(BasicCancel {
+                                consumer_tag: consumer_tag.to_string().into(),
+                                no_wait: true,
+                            }),
+                        );
+                    }
+                }
+            }
+            ConnEvent::Close { code, text } => {
+                if self.closing.is_none() {
+                    let mut error = AmqpError::connection(code, "");
+                    error.text = text;
+                    self.start_close(error);
+                }
+            }
+        }
+    }
+
+    /// Checks the peer's liveness and keeps ours visible. Some(reason) to drop it.
+    fn heartbeat_tick(&mut self) -> Option<String> {
+        if self.heartbeat.is_zero() {
+            return None;
+        }
+        let now = Instant::now();
+        if now.duration_since(self.last_read) > self.heartbeat * 2 {
+            return Some(format!(
+                "missed heartbeats from client, timeout: {}s",
+                self.heartbeat.as_secs()
+            ));
+        }
+        if now.duration_since(self.last_write) >= self.heartbeat / 2 && self.out.is_empty() {
+            encode_heartbeat(&mut self.out);
+        }
+        None
+    }
+
+    fn flush_confirms(&mut self) {
+        for (number, slot) in self.channels.iter_mut() {
+            if let Slot::Open(ch) = slot {
+                ch.flush_confirms(*number, &mut self.out);
+            }
+        }
+    }
+
+    /// Sends `connection.close` and waits for close-ok; channels are released now.
+    fn start_close(&mut self, error: AmqpError) {
+        if self.closing.is_some() {
+            return;
+        }
+        tracing::info!(connection = self.shared.id, "closing connection: {}", error.text);
+        self.cleanup();
+        self.send(
+            0,
+            &Method::ConnectionClose(ConnectionClose {
+                reply_code: error.code,
+                reply_text: error.text.into(),
+                class_id: error.class_id,
+                method_id: error.method_id,
+            }),
+        );
+        self.closing = Some(Instant::now() + CLOSE_TIMEOUT);
+    }
+
+    fn send(&mut self, channel: u16, method: &Method) {
+        encode_method(&mut self.out, channel, method);
+    }
+
+    /// Releases every channel (requeueing what they held) and the exclusive queues.
+    fn cleanup(&mut self) {
+        for (_, slot) in self.channels.drain() {
+            if let Slot::Open(mut ch) = slot {
+                ch.cleanup(&self.shared);
+            }
+        }
+        self.shared.vhost.connection_closed(self.shared.id);
+    }
+}

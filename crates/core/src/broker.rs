@@ -1,0 +1,109 @@
+//! The broker: vhosts, users, and the registry of live connections.
+
+use crate::names::Name;
+use crate::outlet::{ConnEvent, Outlet};
+use crate::reply_to::ReplyRegistry;
+use crate::vhost::{VHost, VHostRef};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub type BrokerRef = Arc<Broker>;
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: Name,
+    password: String,
+    pub tags: Vec<String>,
+    /// Allowed to connect from loopback addresses only (RabbitMQ's `loopback_users`).
+    pub loopback_only: bool,
+}
+
+pub struct Broker {
+    vhosts: RwLock<HashMap<Name, VHostRef>>,
+    users: RwLock<HashMap<Name, User>>,
+    connections: Mutex<HashMap<u64, Outlet>>,
+    next_connection: AtomicU64,
+    next_channel: AtomicU64,
+    pub reply_to: ReplyRegistry,
+}
+
+impl Broker {
+    /// A broker with RabbitMQ's defaults: vhost `/` and user `guest`/`guest`, who may
+    /// connect from loopback only.
+    pub fn new() -> BrokerRef {
+        let broker = Broker {
+            vhosts: RwLock::new(HashMap::new()),
+            users: RwLock::new(HashMap::new()),
+            connections: Mutex::new(HashMap::new()),
+            next_connection: AtomicU64::new(1),
+            next_channel: AtomicU64::new(1),
+            reply_to: ReplyRegistry::default(),
+        };
+        broker.add_vhost("/");
+        broker.add_user("guest", "guest", vec!["administrator".into()], true);
+        Arc::new(broker)
+    }
+
+    pub fn add_vhost(&self, name: &str) -> VHostRef {
+        self.vhosts.write().entry(Name::from(name)).or_insert_with(|| VHost::new(name)).clone()
+    }
+
+    pub fn vhost(&self, name: &str) -> Option<VHostRef> {
+        self.vhosts.read().get(name).cloned()
+    }
+
+    pub fn add_user(&self, name: &str, password: &str, tags: Vec<String>, loopback_only: bool) {
+        let user =
+            User { name: Name::from(name), password: password.to_string(), tags, loopback_only };
+        self.users.write().insert(Name::from(name), user);
+    }
+
+    /// Checks a username and password; the user on success.
+    pub fn authenticate(&self, name: &str, password: &str) -> Option<User> {
+        let users = self.users.read();
+        let user = users.get(name)?;
+        constant_time_eq(user.password.as_bytes(), password.as_bytes()).then(|| user.clone())
+    }
+
+    /// Whether the user may open the vhost. Every user may use every vhost until
+    /// permissions exist.
+    pub fn may_access(&self, _user: &User, _vhost: &VHost) -> bool {
+        true
+    }
+
+    /// Registers a connection's outlet; returns its id.
+    pub fn register_connection(&self, outlet: Outlet) -> u64 {
+        let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        self.connections.lock().insert(id, outlet);
+        id
+    }
+
+    pub fn unregister_connection(&self, id: u64) {
+        self.connections.lock().remove(&id);
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.lock().len()
+    }
+
+    /// A broker-wide unique id for a channel (its `ChannelKey`).
+    pub fn next_channel_id(&self) -> u64 {
+        self.next_channel.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Asks every connection to close with `code` and `text` (e.g. 320 on shutdown).
+    pub fn close_all_connections(&self, code: u16, text: &str) {
+        for outlet in self.connections.lock().values() {
+            let _ = outlet.send(ConnEvent::Close { code, text: text.to_string() });
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,90 @@
+//! The queue's task: takes commands in batches, applies them to the state, then
+//! delivers and flushes once per batch.
+
+use super::state::QueueState;
+use super::{QueueCmd, QueueRef};
+use tokio::sync::mpsc;
+
+/// How many commands one turn takes before delivering (bounds latency under load).
+const BATCH: usize = 256;
+
+pub(super) fn spawn(
+    queue: QueueRef,
+    mut mailbox: mpsc::UnboundedReceiver<QueueCmd>,
+    on_auto_delete: Box<dyn FnOnce(QueueRef) + Send>,
+) {
+    tokio::spawn(async move {
+        let mut state = QueueState::new(queue.clone());
+        let mut on_auto_delete = Some(on_auto_delete);
+        let mut commands = Vec::with_capacity(BATCH);
+        while mailbox.recv_many(&mut commands, BATCH).await > 0 {
+            let mut stop = false;
+            for cmd in commands.drain(..) {
+                if apply(&mut state, cmd) {
+                    stop = true;
+                    break;
+                }
+            }
+            if stop {
+                break;
+            }
+            state.deliver();
+            state.flush();
+            if state.should_auto_delete() {
+                if let Some(callback) = on_auto_delete.take() {
+                    callback(queue.clone());
+                }
+            }
+        }
+        state.flush();
+    });
+}
+
+/// Applies one command; true when the queue has been deleted and the actor must stop.
+fn apply(state: &mut QueueState, cmd: QueueCmd) -> bool {
+    match cmd {
+        QueueCmd::Publish(message) => state.publish(message),
+        QueueCmd::Consume { consumer, reply } => {
+            let _ = reply.send(state.add_consumer(consumer));
+        }
+        QueueCmd::Cancel { channel, tag, reply } => {
+            let existed = state.remove_consumer(channel, &tag);
+            // Deliveries made before the cancel must reach the consumer before its
+            // cancel-ok does.
+            state.flush();
+            if let Some(reply) = reply {
+                let _ = reply.send(existed);
+            }
+        }
+        QueueCmd::Settle { channel, seqs, how } => state.settle(channel, seqs, how),
+        QueueCmd::Get { channel, no_ack, reply } => {
+            // Deliveries to consumers come first: a get must not jump the queue of
+            // messages already promised this turn.
+            state.deliver();
+            let _ = reply.send(state.get(channel, no_ack));
+        }
+        QueueCmd::ChannelClosed { channel } => state.channel_closed(channel),
+        QueueCmd::Purge { reply } => {
+            let _ = reply.send(state.purge());
+        }
+        QueueCmd::Counts { reply } => {
+            state.deliver();
+            let _ = reply.send(state.counts());
+        }
+        QueueCmd::Delete { if_unused, if_empty, reply } => {
+            match state.check_delete(if_unused, if_empty) {
+                Ok(count) => {
+                    state.flush();
+                    state.cancel_all_consumers();
+                    let _ = reply.send(Ok(count));
+                    return true;
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            }
+        }
+        QueueCmd::Wake => {}
+    }
+    false
+}

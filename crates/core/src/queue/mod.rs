@@ -1,0 +1,189 @@
+//! Queues. Each queue is one task (an actor) that owns its messages and consumers;
+//! everything else talks to it through `QueueHandle`, whose mailbox keeps the order in
+//! which a channel sent its commands.
+
+mod actor;
+mod state;
+
+pub use state::{Consumer, QueueCounts};
+
+use crate::error::CoreResult;
+use crate::message::MessageRef;
+use crate::names::Name;
+use crate::outlet::ChannelKey;
+use amqp_codec::FieldTable;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+pub type QueueRef = Arc<QueueHandle>;
+
+/// What happens to a settled delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settle {
+    /// Acknowledged: the message is done.
+    Ack,
+    /// Rejected with requeue: back to its original position, marked redelivered.
+    Requeue,
+    /// Rejected without requeue: dropped (later: dead-lettered).
+    Discard,
+}
+
+/// A message handed out by `basic.get`.
+#[derive(Debug)]
+pub struct GetOk {
+    pub seq: u64,
+    pub message: MessageRef,
+    pub redelivered: bool,
+    /// Messages left in the queue after this one.
+    pub remaining: u32,
+}
+
+/// The commands a queue's actor takes, in mailbox order.
+pub(crate) enum QueueCmd {
+    Publish(MessageRef),
+    Consume { consumer: Consumer, reply: oneshot::Sender<CoreResult<()>> },
+    Cancel { channel: ChannelKey, tag: Name, reply: Option<oneshot::Sender<bool>> },
+    Settle { channel: ChannelKey, seqs: Vec<u64>, how: Settle },
+    Get { channel: ChannelKey, no_ack: bool, reply: oneshot::Sender<Option<GetOk>> },
+    /// The channel is gone: drop its consumers and requeue all it held unacked.
+    ChannelClosed { channel: ChannelKey },
+    Purge { reply: oneshot::Sender<u32> },
+    Counts { reply: oneshot::Sender<QueueCounts> },
+    Delete { if_unused: bool, if_empty: bool, reply: oneshot::Sender<CoreResult<u32>> },
+    /// A channel's shared prefetch window has room again.
+    Wake,
+}
+
+/// The public face of a queue: its immutable declaration and its mailbox.
+pub struct QueueHandle {
+    id: u64,
+    pub name: Name,
+    pub vhost: Name,
+    pub durable: bool,
+    pub auto_delete: bool,
+    /// The connection that owns an exclusive queue.
+    pub exclusive_owner: Option<u64>,
+    pub arguments: FieldTable,
+    mailbox: mpsc::UnboundedSender<QueueCmd>,
+    deleted: AtomicBool,
+}
+
+/// How a queue is declared.
+#[derive(Clone, Debug)]
+pub struct QueueSpec {
+    pub name: Name,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub exclusive_owner: Option<u64>,
+    pub arguments: FieldTable,
+}
+
+impl QueueHandle {
+    /// Starts the queue's actor. `on_auto_delete` runs (once) when an auto-delete queue
+    /// loses its last consumer.
+    pub(crate) fn spawn(
+        id: u64,
+        vhost: Name,
+        spec: QueueSpec,
+        on_auto_delete: Box<dyn FnOnce(QueueRef) + Send>,
+    ) -> QueueRef {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = Arc::new(QueueHandle {
+            id,
+            name: spec.name,
+            vhost,
+            durable: spec.durable,
+            auto_delete: spec.auto_delete,
+            exclusive_owner: spec.exclusive_owner,
+            arguments: spec.arguments,
+            mailbox: tx,
+            deleted: AtomicBool::new(false),
+        });
+        actor::spawn(handle.clone(), rx, on_auto_delete);
+        handle
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
+    }
+    pub(crate) fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::Release);
+    }
+
+    fn send(&self, cmd: QueueCmd) {
+        // A closed mailbox means the queue is gone; what was sent to it goes with it.
+        let _ = self.mailbox.send(cmd);
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> QueueCmd) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.send(make(tx));
+        rx.await.ok()
+    }
+
+    pub fn publish(&self, message: MessageRef) {
+        self.send(QueueCmd::Publish(message));
+    }
+    pub async fn consume(&self, consumer: Consumer) -> CoreResult<()> {
+        let name = self.name.clone();
+        let vhost = self.vhost.clone();
+        self.ask(|reply| QueueCmd::Consume { consumer, reply })
+            .await
+            .unwrap_or_else(|| Err(crate::error::CoreError::not_found("queue", &name, &vhost)))
+    }
+    /// Cancels a consumer; true if it existed.
+    pub async fn cancel(&self, channel: ChannelKey, tag: Name) -> bool {
+        self.ask(|reply| QueueCmd::Cancel { channel, tag, reply: Some(reply) })
+            .await
+            .unwrap_or(false)
+    }
+    /// Cancels without waiting for the answer.
+    pub fn cancel_nowait(&self, channel: ChannelKey, tag: Name) {
+        self.send(QueueCmd::Cancel { channel, tag, reply: None });
+    }
+    pub fn settle(&self, channel: ChannelKey, seqs: Vec<u64>, how: Settle) {
+        self.send(QueueCmd::Settle { channel, seqs, how });
+    }
+    pub async fn get(&self, channel: ChannelKey, no_ack: bool) -> Option<GetOk> {
+        self.ask(|reply| QueueCmd::Get { channel, no_ack, reply }).await.flatten()
+    }
+    pub fn channel_closed(&self, channel: ChannelKey) {
+        self.send(QueueCmd::ChannelClosed { channel });
+    }
+    pub async fn purge(&self) -> u32 {
+        self.ask(|reply| QueueCmd::Purge { reply }).await.unwrap_or(0)
+    }
+    pub async fn counts(&self) -> QueueCounts {
+        self.ask(|reply| QueueCmd::Counts { reply }).await.unwrap_or_default()
+    }
+    /// Asks the queue to stop; returns the number of messages it held. The caller
+    /// removes it from its vhost.
+    pub(crate) async fn delete(&self, if_unused: bool, if_empty: bool) -> CoreResult<u32> {
+        self.ask(|reply| QueueCmd::Delete { if_unused, if_empty, reply }).await.unwrap_or(Ok(0))
+    }
+    pub fn wake(&self) {
+        self.send(QueueCmd::Wake);
+    }
+}
+
+impl PartialEq for QueueHandle {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+impl Eq for QueueHandle {}
+impl Hash for QueueHandle {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id.hash(state)
+    }
+}
+impl std::fmt::Debug for QueueHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "queue '{}' in vhost '{}'", self.name, self.vhost)
+    }
+}

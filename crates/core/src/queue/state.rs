@@ -1,0 +1,289 @@
+//! A queue's state and the rules that move messages through it: ready in order,
+//! handed to consumers round-robin within their prefetch windows, held unacked until
+//! settled, requeued to their original position.
+//!
+//! The actor owns one `QueueState` and calls these methods; nothing here awaits.
+
+use super::{GetOk, QueueRef, Settle};
+use crate::error::{CoreError, CoreResult};
+use crate::message::MessageRef;
+use crate::names::Name;
+use crate::outlet::{ChannelCreditRef, ChannelKey, ConnEvent, Delivery, Outlet};
+use std::collections::{HashMap, VecDeque};
+
+/// A consumer as the queue sees it.
+pub struct Consumer {
+    pub tag: Name,
+    pub channel: ChannelKey,
+    /// The channel's number on its connection, for the frames.
+    pub channel_number: u16,
+    pub connection: u64,
+    pub no_ack: bool,
+    pub exclusive: bool,
+    /// Per-consumer prefetch (`basic.qos` global=false); 0 is unlimited.
+    pub prefetch: u32,
+    /// The channel's shared window (`basic.qos` global=true).
+    pub channel_credit: ChannelCreditRef,
+    pub outlet: Outlet,
+    /// Deliveries this consumer holds unacked.
+    pub unacked: u32,
+}
+
+impl Consumer {
+    fn has_own_room(&self) -> bool {
+        self.no_ack || self.prefetch == 0 || self.unacked < self.prefetch
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub ready: u32,
+    pub unacked: u32,
+    pub consumers: u32,
+}
+
+struct Ready {
+    seq: u64,
+    message: MessageRef,
+    redelivered: bool,
+}
+
+struct Unacked {
+    message: MessageRef,
+    channel: ChannelKey,
+    /// None for a `basic.get` delivery.
+    consumer: Option<Name>,
+}
+
+pub(crate) struct QueueState {
+    queue: QueueRef,
+    next_seq: u64,
+    /// Ordered by `seq`: requeued messages go back where they were.
+    ready: VecDeque<Ready>,
+    unacked: HashMap<u64, Unacked>,
+    consumers: Vec<Consumer>,
+    /// Index of the consumer to try first next time (round-robin).
+    next_consumer: usize,
+    had_consumers: bool,
+    /// Deliveries made this turn, batched per connection.
+    outbox: Vec<(u64, Outlet, Vec<Delivery>)>,
+}
+
+impl QueueState {
+    pub(crate) fn new(queue: QueueRef) -> QueueState {
+        QueueState {
+            queue,
+            next_seq: 1,
+            ready: VecDeque::new(),
+            unacked: HashMap::new(),
+            consumers: Vec::new(),
+            next_consumer: 0,
+            had_consumers: false,
+            outbox: Vec::new(),
+        }
+    }
+
+    pub(crate) fn counts(&self) -> QueueCounts {
+        QueueCounts {
+            ready: self.ready.len() as u32,
+            unacked: self.unacked.len() as u32,
+            consumers: self.consumers.len() as u32,
+        }
+    }
+
+    pub(crate) fn publish(&mut self, message: MessageRef) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.ready.push_back(Ready { seq, message, redelivered: false });
+    }
+
+    pub(crate) fn add_consumer(&mut self, consumer: Consumer) -> CoreResult<()> {
+        let in_exclusive_use = self.consumers.iter().any(|c| c.exclusive);
+        if in_exclusive_use || (consumer.exclusive && !self.consumers.is_empty()) {
+            return Err(CoreError::access_refused(format!(
+                "queue '{}' in vhost '{}' in exclusive use",
+                self.queue.name, self.queue.vhost
+            )));
+        }
+        self.consumers.push(consumer);
+        self.had_consumers = true;
+        Ok(())
+    }
+
+    /// Removes a consumer; its unacked messages stay with its channel until settled.
+    pub(crate) fn remove_consumer(&mut self, channel: ChannelKey, tag: &str) -> bool {
+        let Some(pos) = self.consumers.iter().position(|c| c.channel == channel && &*c.tag == tag)
+        else {
+            return false;
+        };
+        self.consumers.remove(pos);
+        if self.next_consumer > pos {
+            self.next_consumer -= 1;
+        }
+        true
+    }
+
+    /// An auto-delete queue goes when it has had consumers and has none left.
+    pub(crate) fn should_auto_delete(&self) -> bool {
+        self.queue.auto_delete && self.had_consumers && self.consumers.is_empty()
+    }
+
+    pub(crate) fn settle(&mut self, channel: ChannelKey, seqs: Vec<u64>, how: Settle) {
+        for seq in seqs {
+            let Some(entry) = self.unacked.remove(&seq) else { continue };
+            if entry.channel != channel {
+                // Not this channel's to settle; the channel validated its own tags, so
+                // this cannot happen unless a seq was reused. Keep the message.
+                self.unacked.insert(seq, entry);
+                continue;
+            }
+            self.release_consumer_slot(&entry);
+            if how == Settle::Requeue {
+                self.requeue(seq, entry.message);
+            }
+        }
+    }
+
+    /// Requeues everything a closed channel held and drops its consumers.
+    pub(crate) fn channel_closed(&mut self, channel: ChannelKey) {
+        self.consumers.retain(|c| c.channel != channel);
+        if self.next_consumer >= self.consumers.len() {
+            self.next_consumer = 0;
+        }
+        let seqs: Vec<u64> =
+            self.unacked.iter().filter(|(_, u)| u.channel == channel).map(|(s, _)| *s).collect();
+        for seq in seqs {
+            if let Some(entry) = self.unacked.remove(&seq) {
+                self.requeue(seq, entry.message);
+            }
+        }
+    }
+
+    fn release_consumer_slot(&mut self, entry: &Unacked) {
+        if let Some(tag) = &entry.consumer {
+            if let Some(c) =
+                self.consumers.iter_mut().find(|c| c.channel == entry.channel && &c.tag == tag)
+            {
+                c.unacked = c.unacked.saturating_sub(1);
+            }
+        }
+    }
+
+    fn requeue(&mut self, seq: u64, message: MessageRef) {
+        let entry = Ready { seq, message, redelivered: true };
+        // Usually the head: requeued messages are older than anything still ready.
+        match self.ready.front() {
+            None => self.ready.push_back(entry),
+            Some(first) if seq < first.seq => self.ready.push_front(entry),
+            _ => {
+                let pos = self.ready.partition_point(|r| r.seq < seq);
+                self.ready.insert(pos, entry);
+            }
+        }
+    }
+
+    pub(crate) fn get(&mut self, channel: ChannelKey, no_ack: bool) -> Option<GetOk> {
+        let Ready { seq, message, redelivered } = self.ready.pop_front()?;
+        if !no_ack {
+            self.unacked.insert(seq, Unacked { message: message.clone(), channel, consumer: None });
+        }
+        Some(GetOk { seq, message, redelivered, remaining: self.ready.len() as u32 })
+    }
+
+    pub(crate) fn purge(&mut self) -> u32 {
+        let n = self.ready.len() as u32;
+        self.ready.clear();
+        n
+    }
+
+    pub(crate) fn check_delete(&self, if_unused: bool, if_empty: bool) -> CoreResult<u32> {
+        if if_unused && !self.consumers.is_empty() {
+            return Err(CoreError::precondition(format!(
+                "queue '{}' in vhost '{}' in use",
+                self.queue.name, self.queue.vhost
+            )));
+        }
+        if if_empty && !self.ready.is_empty() {
+            return Err(CoreError::precondition(format!(
+                "queue '{}' in vhost '{}' not empty",
+                self.queue.name, self.queue.vhost
+            )));
+        }
+        Ok(self.ready.len() as u32)
+    }
+
+    /// Tells every consumer's connection that the broker cancelled it.
+    pub(crate) fn cancel_all_consumers(&mut self) {
+        for c in self.consumers.drain(..) {
+            let _ = c.outlet.send(ConnEvent::ConsumerCancelled {
+                channel: c.channel_number,
+                consumer_tag: c.tag.clone(),
+            });
+        }
+    }
+
+    /// Hands ready messages to consumers with room, round-robin, until either runs out.
+    pub(crate) fn deliver(&mut self) {
+        if self.consumers.is_empty() {
+            return;
+        }
+        while !self.ready.is_empty() {
+            let Some(index) = self.pick_consumer() else { break };
+            let Ready { seq, message, redelivered } = self.ready.pop_front().expect("not empty");
+            let consumer = &mut self.consumers[index];
+            if !consumer.no_ack {
+                consumer.unacked += 1;
+                self.unacked.insert(
+                    seq,
+                    Unacked {
+                        message: message.clone(),
+                        channel: consumer.channel,
+                        consumer: Some(consumer.tag.clone()),
+                    },
+                );
+            }
+            let delivery = Delivery {
+                channel: consumer.channel_number,
+                channel_key: consumer.channel,
+                consumer_tag: consumer.tag.clone(),
+                queue: Some(self.queue.clone()),
+                seq,
+                message,
+                redelivered,
+                no_ack: consumer.no_ack,
+            };
+            let connection = consumer.connection;
+            let outlet = &consumer.outlet;
+            match self.outbox.iter_mut().find(|(conn, _, _)| *conn == connection) {
+                Some((_, _, batch)) => batch.push(delivery),
+                None => self.outbox.push((connection, outlet.clone(), vec![delivery])),
+            }
+        }
+    }
+
+    /// The next consumer, round-robin from `next_consumer`, that may take a message now.
+    fn pick_consumer(&mut self) -> Option<usize> {
+        let n = self.consumers.len();
+        for step in 0..n {
+            let index = (self.next_consumer + step) % n;
+            let c = &self.consumers[index];
+            if !c.has_own_room() {
+                continue;
+            }
+            // Taking channel credit is the last check: it has a side effect.
+            if !c.no_ack && !c.channel_credit.try_take() {
+                continue;
+            }
+            self.next_consumer = (index + 1) % n;
+            return Some(index);
+        }
+        None
+    }
+
+    /// Sends this turn's deliveries, one batch per connection.
+    pub(crate) fn flush(&mut self) {
+        for (_, outlet, batch) in self.outbox.drain(..) {
+            let _ = outlet.send(ConnEvent::Deliveries(batch));
+        }
+    }
+}

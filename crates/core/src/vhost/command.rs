@@ -1,0 +1,156 @@
+//! Metadata changes as values. Every declare, delete, bind and unbind that the ops
+//! layer has validated becomes a `Command`, and `Meta::apply` is the only code that
+//! changes the vhost's topology. Persistence (replaying a log), definitions import and
+//! cluster replication feed the same commands through the same function.
+
+use super::exchange::{Dest, Exchange, ExchangeSpec};
+use super::VHost;
+use crate::names::Name;
+use crate::queue::{QueueHandle, QueueRef, QueueSpec};
+use amqp_codec::FieldTable;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+/// The destination of a binding, by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DestName {
+    Queue(Name),
+    Exchange(Name),
+}
+
+#[derive(Clone, Debug)]
+pub struct BindingSpec {
+    pub source: Name,
+    pub destination: DestName,
+    pub routing_key: String,
+    pub arguments: FieldTable,
+}
+
+#[derive(Clone, Debug)]
+pub enum Command {
+    DeclareExchange(ExchangeSpec),
+    DeleteExchange { name: Name },
+    DeclareQueue(QueueSpec),
+    DeleteQueue { name: Name },
+    Bind(BindingSpec),
+    Unbind(BindingSpec),
+}
+
+/// A vhost's topology: exchanges and queues by name.
+#[derive(Default)]
+pub(crate) struct Meta {
+    pub exchanges: HashMap<Name, Arc<Exchange>>,
+    pub queues: HashMap<Name, QueueRef>,
+}
+
+static NEXT_QUEUE_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Meta {
+    /// Applies a validated command. Commands that no longer fit (a binding whose queue
+    /// went meanwhile) change nothing.
+    pub(crate) fn apply(&mut self, vhost: &Weak<VHost>, vhost_name: &Name, cmd: Command) {
+        match cmd {
+            Command::DeclareExchange(spec) => {
+                self.exchanges.entry(spec.name.clone()).or_insert_with(|| Exchange::new(spec));
+            }
+            Command::DeleteExchange { name } => self.delete_exchange(&name),
+            Command::DeclareQueue(spec) => {
+                if self.queues.contains_key(&spec.name) {
+                    return;
+                }
+                let weak = vhost.clone();
+                let queue = QueueHandle::spawn(
+                    NEXT_QUEUE_ID.fetch_add(1, Ordering::Relaxed),
+                    vhost_name.clone(),
+                    spec,
+                    Box::new(move |queue: QueueRef| {
+                        if let Some(vhost) = weak.upgrade() {
+                            vhost.forget_queue(&queue);
+                        }
+                    }),
+                );
+                self.queues.insert(queue.name.clone(), queue);
+            }
+            Command::DeleteQueue { name } => self.delete_queue(&name),
+            Command::Bind(spec) => {
+                let (Some(source), Some(dest)) =
+                    (self.exchanges.get(&spec.source).cloned(), self.dest(&spec.destination))
+                else {
+                    return;
+                };
+                let added =
+                    source.router.write().bind(&spec.routing_key, &spec.arguments, dest.clone());
+                if added {
+                    if let Dest::Exchange(e) = &dest {
+                        e.inbound.fetch_add(1, Ordering::AcqRel);
+                    }
+                }
+            }
+            Command::Unbind(spec) => {
+                let (Some(source), Some(dest)) =
+                    (self.exchanges.get(&spec.source).cloned(), self.dest(&spec.destination))
+                else {
+                    return;
+                };
+                let removed =
+                    source.router.write().unbind(&spec.routing_key, &spec.arguments, &dest);
+                if removed {
+                    if let Dest::Exchange(e) = &dest {
+                        e.inbound.fetch_sub(1, Ordering::AcqRel);
+                    }
+                    self.auto_delete_exchange(&source);
+                }
+            }
+        }
+    }
+
+    fn dest(&self, name: &DestName) -> Option<Dest> {
+        match name {
+            DestName::Queue(q) => self.queues.get(q).cloned().map(Dest::Queue),
+            DestName::Exchange(e) => self.exchanges.get(e).cloned().map(Dest::Exchange),
+        }
+    }
+
+    fn delete_queue(&mut self, name: &Name) {
+        let Some(queue) = self.queues.remove(name) else { return };
+        queue.mark_deleted();
+        let dest = Dest::Queue(queue);
+        self.remove_bindings_to(&dest);
+    }
+
+    fn delete_exchange(&mut self, name: &Name) {
+        let Some(exchange) = self.exchanges.remove(name) else { return };
+        exchange.mark_deleted();
+        // Bindings from it: destinations that are exchanges lose an inbound binding.
+        for (_, _, dest) in exchange.router.read().bindings() {
+            if let Dest::Exchange(e) = dest {
+                e.inbound.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let dest = Dest::Exchange(exchange);
+        self.remove_bindings_to(&dest);
+    }
+
+    /// Removes every binding leading to `dest`, then deletes auto-delete exchanges left
+    /// without bindings as a consequence.
+    fn remove_bindings_to(&mut self, dest: &Dest) {
+        let mut emptied = Vec::new();
+        for exchange in self.exchanges.values() {
+            let mut router = exchange.router.write();
+            if router.has_destination(dest) && router.unbind_destination(dest) > 0 {
+                emptied.push(exchange.clone());
+            }
+        }
+        for exchange in emptied {
+            self.auto_delete_exchange(&exchange);
+        }
+    }
+
+    /// An auto-delete exchange goes when its last binding (as source) goes.
+    fn auto_delete_exchange(&mut self, exchange: &Arc<Exchange>) {
+        if exchange.auto_delete && exchange.router.read().is_empty() {
+            self.delete_exchange(&exchange.name);
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! Topology operations, validated as RabbitMQ validates them, then applied as commands.
+//! Every protocol adapter and the management API call these, so a rule is written once.
+
+use super::command::{BindingSpec, Command, DestName};
+use super::exchange::ExchangeSpec;
+use super::{check_exclusive, VHost};
+use crate::error::{CoreError, CoreResult, ErrorKind};
+use crate::exchange::{validate_binding_args, ExchangeKind};
+use crate::names::{generated_name, Name};
+use crate::queue::{QueueRef, QueueSpec};
+use amqp_codec::{FieldTable, FieldValue};
+
+pub struct ExchangeDeclare<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub passive: bool,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: FieldTable,
+}
+
+pub struct QueueDeclare<'a> {
+    pub name: &'a str,
+    pub passive: bool,
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+    /// The declaring connection (owner of an exclusive queue).
+    pub connection: u64,
+}
+
+pub struct QueueDeclared {
+    pub queue: QueueRef,
+    pub message_count: u32,
+    pub consumer_count: u32,
+}
+
+/// Queue arguments that take part in the equivalence check on redeclare (others,
+/// e.g. unknown ones, are ignored as RabbitMQ ignores them).
+const EQUIVALENCE_ARGS: &[&str] = &[
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-mode",
+    "x-queue-type",
+    "x-single-active-consumer",
+    "x-delivery-limit",
+    "x-queue-version",
+    "x-max-in-memory-length",
+    "x-max-in-memory-bytes",
+];
+
+fn default_exchange_refused() -> CoreError {
+    CoreError::access_refused("operation not permitted on the default exchange")
+}
+
+fn reserved_name(what: &str, name: &str) -> CoreError {
+    CoreError::access_refused(format!("{what} name '{name}' contains reserved prefix 'amq.*'"))
+}
+
+fn bool_text(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+impl VHost {
+    pub fn declare_exchange(&self, d: ExchangeDeclare<'_>) -> CoreResult<()> {
+        if d.passive {
+            return if d.name.is_empty() {
+                Ok(())
+            } else {
+                self.exchange_or_404(d.name).map(|_| ())
+            };
+        }
+        if d.name.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        let kind = ExchangeKind::parse(d.kind).ok_or_else(|| {
+            CoreError::new(ErrorKind::CommandInvalid, format!("unknown exchange type '{}'", d.kind))
+        })?;
+        if d.name.starts_with("amq.") {
+            return Err(reserved_name("exchange", d.name));
+        }
+        if let Some(existing) = self.exchange(d.name) {
+            let inequivalent = |arg: &str, received: &str, current: &str| {
+                CoreError::precondition(format!(
+                    "inequivalent arg '{arg}' for exchange '{}' in vhost '{}': received '{received}' but current is '{current}'",
+                    d.name, self.name
+                ))
+            };
+            if existing.kind != kind {
+                return Err(inequivalent("type", kind.as_str(), existing.kind.as_str()));
+            }
+            if existing.durable != d.durable {
+                return Err(inequivalent("durable", bool_text(d.durable), bool_text(existing.durable)));
+            }
+            if existing.auto_delete != d.auto_delete {
+                return Err(inequivalent(
+                    "auto_delete",
+                    bool_text(d.auto_delete),
+                    bool_text(existing.auto_delete),
+                ));
+            }
+            if existing.internal != d.internal {
+                return Err(inequivalent("internal", bool_text(d.internal), bool_text(existing.internal)));
+            }
+            check_args_equivalent(&["alternate-exchange"], &d.arguments, &existing.arguments, || {
+                format!("exchange '{}' in vhost '{}'", d.name, self.name)
+            })?;
+            return Ok(());
+        }
+        self.apply(Command::DeclareExchange(ExchangeSpec {
+            name: Name::from(d.name),
+            kind,
+            durable: d.durable,
+            auto_delete: d.auto_delete,
+            internal: d.internal,
+            arguments: d.arguments,
+        }));
+        Ok(())
+    }
+
+    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> CoreResult<()> {
+        if name.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        if name.starts_with("amq.") {
+            return Err(reserved_name("exchange", name));
+        }
+        let Some(exchange) = self.exchange(name) else { return Ok(()) };
+        if if_unused && exchange.in_use() {
+            return Err(CoreError::precondition(format!(
+                "exchange '{name}' in vhost '{}' in use",
+                self.name
+            )));
+        }
+        self.apply(Command::DeleteExchange { name: exchange.name.clone() });
+        Ok(())
+    }
+
+    pub async fn declare_queue(&self, d: QueueDeclare<'_>) -> CoreResult<QueueDeclared> {
+        if d.passive {
+            let queue = self.queue_for(d.connection, d.name)?;
+            let counts = queue.counts().await;
+            return Ok(QueueDeclared {
+                queue,
+                message_count: counts.ready,
+                consumer_count: counts.consumers,
+            });
+        }
+        let name = if d.name.is_empty() {
+            generated_name("amq.gen-")
+        } else {
+            if d.name.starts_with("amq.") {
+                return Err(reserved_name("queue", d.name));
+            }
+            d.name.to_string()
+        };
+        if let Some(existing) = self.queue(&name) {
+            check_exclusive(&existing, d.connection)?;
+            self.check_queue_equivalent(&existing, &d)?;
+            let counts = existing.counts().await;
+            return Ok(QueueDeclared {
+                queue: existing,
+                message_count: counts.ready,
+                consumer_count: counts.consumers,
+            });
+        }
+        let name = Name::from(name);
+        self.apply(Command::DeclareQueue(QueueSpec {
+            name: name.clone(),
+            durable: d.durable,
+            auto_delete: d.auto_delete,
+            exclusive_owner: d.exclusive.then_some(d.connection),
+            arguments: d.arguments,
+        }));
+        // Another channel may have won the race with other properties: check again.
+        let queue = self.queue(&name).ok_or_else(|| CoreError::not_found("queue", &name, &self.name))?;
+        check_exclusive(&queue, d.connection)?;
+        Ok(QueueDeclared { queue, message_count: 0, consumer_count: 0 })
+    }
+
+    fn check_queue_equivalent(&self, existing: &QueueRef, d: &QueueDeclare<'_>) -> CoreResult<()> {
+        let inequivalent = |arg: &str, received: bool, current: bool| {
+            CoreError::precondition(format!(
+                "inequivalent arg '{arg}' for queue '{}' in vhost '{}': received '{}' but current is '{}'",
+                existing.name,
+                self.name,
+                bool_text(received),
+                bool_text(current)
+            ))
+        };
+        if existing.durable != d.durable {
+            return Err(inequivalent("durable", d.durable, existing.durable));
+        }
+        if existing.auto_delete != d.auto_delete {
+            return Err(inequivalent("auto_delete", d.auto_delete, existing.auto_delete));
+        }
+        let existing_exclusive = existing.exclusive_owner.is_some();
+        if existing_exclusive != d.exclusive {
+            return Err(inequivalent("exclusive", d.exclusive, existing_exclusive));
+        }
+        check_args_equivalent(EQUIVALENCE_ARGS, &d.arguments, &existing.arguments, || {
+            format!("queue '{}' in vhost '{}'", existing.name, self.name)
+        })
+    }
+
+    /// Deletes a queue; returns the number of messages it held.
+    pub async fn delete_queue(
+        &self,
+        connection: u64,
+        name: &str,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> CoreResult<u32> {
+        let Some(queue) = self.queue(name) else { return Ok(0) };
+        check_exclusive(&queue, connection)?;
+        let count = queue.delete(if_unused, if_empty).await?;
+        self.forget_queue(&queue);
+        Ok(count)
+    }
+
+    pub async fn purge_queue(&self, connection: u64, name: &str) -> CoreResult<u32> {
+        let queue = self.queue_for(connection, name)?;
+        Ok(queue.purge().await)
+    }
+
+    /// Binds (or, with `unbind`, unbinds) a queue or exchange to an exchange.
+    pub fn bind(
+        &self,
+        connection: u64,
+        destination: DestName,
+        source: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+        unbind: bool,
+    ) -> CoreResult<()> {
+        if source.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        if let DestName::Exchange(e) = &destination {
+            if e.is_empty() {
+                return Err(default_exchange_refused());
+            }
+        }
+        let source_exchange = self.exchange(source);
+        let dest_exists = match &destination {
+            DestName::Queue(q) => match self.queue(q) {
+                Some(queue) => {
+                    check_exclusive(&queue, connection)?;
+                    true
+                }
+                None => false,
+            },
+            DestName::Exchange(e) => self.exchange(e).is_some(),
+        };
+        if unbind {
+            // Unbinding what does not exist succeeds, as in RabbitMQ.
+            if source_exchange.is_none() || !dest_exists {
+                return Ok(());
+            }
+        } else {
+            let source_exchange = source_exchange
+                .ok_or_else(|| CoreError::not_found("exchange", source, &self.name))?;
+            if !dest_exists {
+                return Err(match &destination {
+                    DestName::Queue(q) => CoreError::not_found("queue", q, &self.name),
+                    DestName::Exchange(e) => CoreError::not_found("exchange", e, &self.name),
+                });
+            }
+            validate_binding_args(source_exchange.kind, &arguments)
+                .map_err(CoreError::precondition)?;
+        }
+        let spec = BindingSpec {
+            source: Name::from(source),
+            destination,
+            routing_key: routing_key.to_string(),
+            arguments,
+        };
+        self.apply(if unbind { Command::Unbind(spec) } else { Command::Bind(spec) });
+        Ok(())
+    }
+}
+
+/// RabbitMQ's name for a field's type, as its error texts print it.
+fn type_name(v: &FieldValue) -> &'static str {
+    match v {
+        FieldValue::Bool(_) => "bool",
+        FieldValue::I8(_) => "byte",
+        FieldValue::U8(_) => "unsignedbyte",
+        FieldValue::I16(_) => "short",
+        FieldValue::U16(_) => "unsignedshort",
+        FieldValue::I32(_) => "signedint",
+        FieldValue::U32(_) => "unsignedint",
+        FieldValue::I64(_) => "long",
+        FieldValue::F32(_) => "float",
+        FieldValue::F64(_) => "double",
+        FieldValue::Decimal(..) => "decimal",
+        FieldValue::LongStr(_) => "longstr",
+        FieldValue::Timestamp(_) => "timestamp",
+        FieldValue::Table(_) => "table",
+        FieldValue::Array(_) => "array",
+        FieldValue::Void => "void",
+        FieldValue::Bytes(_) => "binary",
+    }
+}
+
+fn value_text(v: &FieldValue) -> String {
+    match v {
+        FieldValue::LongStr(b) | FieldValue::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        FieldValue::Bool(b) => bool_text(*b).to_string(),
+        other => match other.as_i64() {
+            Some(i) => i.to_string(),
+            None => format!("{other:?}"),
+        },
+    }
+}
+
+fn describe(v: Option<&FieldValue>) -> String {
+    match v {
+        None => "none".to_string(),
+        Some(v) => format!("the value '{}' of type '{}'", value_text(v), type_name(v)),
+    }
+}
+
+/// Integer arguments compare by value whatever their width (clients differ in which
+/// integer type they send), as RabbitMQ does for the arguments it knows.
+fn equivalent_values(a: &FieldValue, b: &FieldValue) -> bool {
+    match (a.as_i64(), b.as_i64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn check_args_equivalent(
+    keys: &[&str],
+    received: &FieldTable,
+    current: &FieldTable,
+    what: impl Fn() -> String,
+) -> CoreResult<()> {
+    for key in keys {
+        let (r, c) = (received.get(key), current.get(key));
+        let same = match (r, c) {
+            (None, None) => true,
+            (Some(a), Some(b)) => equivalent_values(a, b),
+            _ => false,
+        };
+        if !same {
+            return Err(CoreError::precondition(format!(
+                "inequivalent arg '{key}' for {}: received {} but current is {}",
+                what(),
+                describe(r),
+                describe(c)
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Routing a published message to its queues.
+//!
+//! A `Publisher` belongs to one channel (or one MQTT/STOMP session) and caches name
+//! lookups, so steady-state publishing takes no vhost-wide lock: only the read locks
+//! of the exchanges the message passes through.
+
+use super::exchange::{Dest, ExchangeRef};
+use super::VHostRef;
+use crate::error::{CoreError, CoreResult};
+use crate::queue::QueueRef;
+use crate::exchange::ExchangeKind;
+use amqp_codec::FieldTable;
+use std::collections::HashMap;
+
+/// Cached entries beyond this are dropped wholesale: publishers to many short-lived
+/// queues (RPC replies) must not grow the cache without bound.
+const CACHE_LIMIT: usize = 1024;
+
+pub struct Publisher {
+    vhost: VHostRef,
+    exchanges: HashMap<Box<str>, ExchangeRef>,
+    queues: HashMap<Box<str>, QueueRef>,
+    /// Scratch space reused across routes.
+    pending: Vec<ExchangeRef>,
+    visited: Vec<ExchangeRef>,
+    matched: Vec<Dest>,
+}
+
+impl Publisher {
+    pub fn new(vhost: VHostRef) -> Publisher {
+        Publisher {
+            vhost,
+            exchanges: HashMap::new(),
+            queues: HashMap::new(),
+            pending: Vec::new(),
+            visited: Vec::new(),
+            matched: Vec::new(),
+        }
+    }
+
+    pub fn vhost(&self) -> &VHostRef {
+        &self.vhost
+    }
+
+    /// The exchange to publish to; 404 when it does not exist.
+    pub fn exchange(&mut self, name: &str) -> CoreResult<ExchangeRef> {
+        if let Some(e) = self.exchanges.get(name) {
+            if !e.is_deleted() {
+                return Ok(e.clone());
+            }
+        }
+        let e = self
+            .vhost
+            .exchange(name)
+            .ok_or_else(|| CoreError::not_found("exchange", name, &self.vhost.name))?;
+        if self.exchanges.len() >= CACHE_LIMIT {
+            self.exchanges.clear();
+        }
+        self.exchanges.insert(name.into(), e.clone());
+        Ok(e)
+    }
+
+    fn queue_by_name(&mut self, name: &str) -> Option<QueueRef> {
+        if let Some(q) = self.queues.get(name) {
+            if !q.is_deleted() {
+                return Some(q.clone());
+            }
+            self.queues.remove(name);
+        }
+        let q = self.vhost.queue(name)?;
+        if self.queues.len() >= CACHE_LIMIT {
+            self.queues.clear();
+        }
+        self.queues.insert(name.into(), q.clone());
+        Some(q)
+    }
+
+    /// Appends to `out` every queue the message reaches from `exchange`, each once,
+    /// following exchange-to-exchange bindings (cycles are visited once) and alternate
+    /// exchanges of exchanges that route nowhere.
+    ///
+    /// `properties` are the message's encoded AMQP properties; their headers table is
+    /// decoded only if a headers exchange is on the way.
+    pub fn route(
+        &mut self,
+        exchange: &ExchangeRef,
+        routing_key: &str,
+        properties: &[u8],
+        out: &mut Vec<QueueRef>,
+    ) {
+        if exchange.is_default() {
+            if let Some(q) = self.queue_by_name(routing_key) {
+                push_unique(out, q);
+            }
+            return;
+        }
+        self.pending.clear();
+        self.visited.clear();
+        self.pending.push(exchange.clone());
+        let mut headers: Option<FieldTable> = None;
+        while let Some(current) = self.pending.pop() {
+            if self.visited.iter().any(|v| v == &current) {
+                continue;
+            }
+            self.visited.push(current.clone());
+            self.matched.clear();
+            if current.kind == ExchangeKind::Headers && headers.is_none() {
+                headers = Some(decode_headers(properties));
+            }
+            current.router.read().route(routing_key, headers.as_ref(), &mut self.matched);
+            if self.matched.is_empty() {
+                if let Some(alternate) = current.alternate.clone() {
+                    if let Ok(ae) = self.exchange(&alternate) {
+                        self.pending.push(ae);
+                    }
+                }
+                continue;
+            }
+            for dest in self.matched.drain(..) {
+                match dest {
+                    Dest::Queue(q) => push_unique(out, q),
+                    Dest::Exchange(e) => self.pending.push(e),
+                }
+            }
+        }
+    }
+}
+
+/// The headers table of encoded properties; empty when absent or unreadable (the
+/// adapter has already checked the properties when the message arrived).
+fn decode_headers(properties: &[u8]) -> FieldTable {
+    amqp_codec::scan_properties(properties)
+        .ok()
+        .and_then(|view| view.headers.map(amqp_codec::decode_table))
+        .and_then(|table| table.ok())
+        .unwrap_or_default()
+}
+
+fn push_unique(out: &mut Vec<QueueRef>, queue: QueueRef) {
+    if !out.iter().any(|q| q.id() == queue.id()) {
+        out.push(queue);
+    }
+}
