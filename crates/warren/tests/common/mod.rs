@@ -231,6 +231,17 @@ pub async fn assert_connection_usable(conn: &Connection) {
     t(ch.close(200, "bye".into())).await.expect("close channel");
 }
 
+/// Checks that a channel error closed that channel (and only that channel).
+pub async fn assert_channel_closed(ch: &Channel) {
+    for _ in 0..50 {
+        if !ch.status().connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!ch.status().connected(), "channel should be closed");
+}
+
 /// Checks that a connection error really closed the connection.
 pub async fn assert_connection_closed(conn: &Connection) {
     // lapin processes the close asynchronously; give it a moment.
@@ -245,6 +256,115 @@ pub async fn assert_connection_closed(conn: &Connection) {
         t(conn.create_channel()).await.is_err(),
         "no channel can be opened on a closed connection"
     );
+}
+
+/// The whole check for a channel-level error: `res` failed with `code` and exactly `text`,
+/// the channel is closed, and the connection and a fresh channel on it still work.
+pub async fn expect_channel_error<T: std::fmt::Debug>(
+    conn: &Connection,
+    ch: &Channel,
+    res: lapin::Result<T>,
+    code: u16,
+    text: &str,
+) {
+    let err = res.expect_err("expected a channel error");
+    let f = failure(&err);
+    assert_eq!(
+        (f.code, f.text.as_str()),
+        (code, text),
+        "channel close reply"
+    );
+    assert!(!f.connection_level, "{code} should close only the channel");
+    assert_channel_closed(ch).await;
+    assert_connection_usable(conn).await;
+}
+
+/// The whole check for a connection-level error: `res` failed with `code` and exactly
+/// `text`, the connection is closed, and the broker accepts a new connection.
+pub async fn expect_connection_error<T: std::fmt::Debug>(
+    b: &TestBroker,
+    conn: &Connection,
+    res: lapin::Result<T>,
+    code: u16,
+    text: &str,
+) {
+    let err = res.expect_err("expected a connection error");
+    let f = failure(&err);
+    assert_eq!(
+        (f.code, f.text.as_str()),
+        (code, text),
+        "connection close reply"
+    );
+    assert_connection_closed(conn).await;
+    let again = b.connect().await;
+    assert_connection_usable(&again).await;
+    let _ = t(again.close(200, "bye".into())).await;
+}
+
+/// Observes why a channel closes. Errors caused by asynchronous methods (publish, ack,
+/// reject) have no reply to fail; lapin reports them to the channel's consumers instead, so
+/// the watch is a no-ack consumer on a private empty queue of that channel.
+pub struct CloseWatch {
+    consumer: Consumer,
+}
+
+/// Starts watching `ch` for its close reason.
+pub async fn watch(ch: &Channel) -> CloseWatch {
+    let q = declare_temp_queue(ch).await;
+    CloseWatch {
+        consumer: consume(ch, &q, true).await,
+    }
+}
+
+impl CloseWatch {
+    /// Waits for the channel (or connection) to be closed by the broker and returns why.
+    pub async fn reason(mut self) -> AmqpFailure {
+        match t(self.consumer.next()).await {
+            Some(Err(e)) => failure(&e),
+            Some(Ok(d)) => panic!("unexpected delivery on the watch queue: {d:?}"),
+            None => panic!("channel ended without an error"),
+        }
+    }
+}
+
+/// `expect_channel_error` for an error caused by an asynchronous method, seen by `watch`.
+pub async fn expect_async_channel_error(
+    conn: &Connection,
+    ch: &Channel,
+    watch: CloseWatch,
+    code: u16,
+    text: &str,
+) {
+    let f = watch.reason().await;
+    assert_eq!(
+        (f.code, f.text.as_str()),
+        (code, text),
+        "channel close reply"
+    );
+    assert!(!f.connection_level, "{code} should close only the channel");
+    assert_channel_closed(ch).await;
+    assert_connection_usable(conn).await;
+}
+
+/// `expect_connection_error` for an error caused by an asynchronous method.
+pub async fn expect_async_connection_error(
+    b: &TestBroker,
+    conn: &Connection,
+    watch: CloseWatch,
+    code: u16,
+    text: &str,
+) {
+    let f = watch.reason().await;
+    assert_eq!(
+        (f.code, f.text.as_str()),
+        (code, text),
+        "connection close reply"
+    );
+    assert!(f.connection_level, "{code} should close the connection");
+    assert_connection_closed(conn).await;
+    let again = b.connect().await;
+    assert_connection_usable(&again).await;
+    let _ = t(again.close(200, "bye".into())).await;
 }
 
 /// Declares a plain (non-durable, non-exclusive) queue named `name`.
@@ -297,8 +417,36 @@ pub async fn publish_with(
     .expect("basic.publish");
 }
 
-/// Waits until every method sent on `ch` so far has been processed by the broker, by
-/// doing a synchronous round trip on it (a passive declare of a queue that exists).
+/// Opens a channel in confirm mode.
+pub async fn confirm_channel(conn: &Connection) -> Channel {
+    let ch = t(conn.create_channel()).await.expect("open channel");
+    t(ch.confirm_select(lapin::options::ConfirmSelectOptions::default()))
+        .await
+        .expect("confirm.select");
+    ch
+}
+
+/// Publishes on a confirm-mode channel and waits for the broker's ack, so the message is
+/// known to be enqueued (counts in declare-ok, purge-ok and delete-ok then include it).
+pub async fn publish_confirmed(ch: &Channel, exchange: &str, key: &str, body: &[u8]) {
+    let confirm = t(ch.basic_publish(
+        exchange.into(),
+        key.into(),
+        BasicPublishOptions::default(),
+        body,
+        BasicProperties::default(),
+    ))
+    .await
+    .expect("basic.publish");
+    let confirmation = t(confirm).await.expect("confirm");
+    assert!(confirmation.is_ack(), "publish should be acked");
+}
+
+/// A synchronous round trip on `ch` (a passive declare of a queue that exists): once it
+/// returns, the broker has routed everything published on `ch` before it, so a later
+/// `basic.get` on the same channel sees those messages. (It does not prove a queue has
+/// counted them: RabbitMQ answers queue stats ahead of pending deliveries; use
+/// `publish_confirmed` when a test checks counts.)
 pub async fn sync(ch: &Channel, existing_queue: &str) {
     t(ch.queue_declare(
         existing_queue.into(),
