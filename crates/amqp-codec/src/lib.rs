@@ -25,6 +25,10 @@ pub mod methods;
 mod properties;
 pub mod reply_code;
 mod table;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
 pub mod types;
 mod wire;
 

@@ -103,6 +103,14 @@ macro_rules! method_def {
             }
         }
 
+        #[cfg(test)]
+        impl $crate::testing::Sample for $Name {
+            #[allow(unused_variables)]
+            fn sample(rng: &mut $crate::testing::Rng) -> $Name {
+                $Name { $($names: $crate::testing::Sample::sample(rng)),* }
+            }
+        }
+
         impl ::std::convert::From<$Name> for Method {
             fn from(m: $Name) -> Method {
                 Method::$Name(m)
@@ -184,6 +192,12 @@ macro_rules! define_methods {
             pub(crate) fn encode_args(&self, w: &mut $crate::wire::Writer<'_>) {
                 match self { $( Method::$Name(m) => m.encode_args(w), )* }
             }
+        }
+
+        /// One method of each kind with pseudo-random arguments, in table order.
+        #[cfg(test)]
+        pub(crate) fn sample_methods(rng: &mut $crate::testing::Rng) -> Vec<Method> {
+            vec![$( Method::$Name($crate::testing::Sample::sample(rng)), )*]
         }
 
         /// The spec's name of a method id pair, if it is one we know.

@@ -1,0 +1,201 @@
+//! Basic properties: full round trip, the wire layout, the cheap scan and its errors.
+
+use amqp_codec::*;
+
+fn all_set() -> BasicProperties {
+    let mut headers = FieldTable::new();
+    headers.insert("x-match", FieldValue::long_string("any"));
+    headers.insert("n", FieldValue::I32(5));
+    BasicProperties {
+        content_type: Some("application/json".into()),
+        content_encoding: Some("gzip".into()),
+        headers: Some(headers),
+        delivery_mode: Some(2),
+        priority: Some(9),
+        correlation_id: Some("corr".into()),
+        reply_to: Some("amq.rabbitmq.reply-to".into()),
+        expiration: Some("60000".into()),
+        message_id: Some("m-1".into()),
+        timestamp: Some(1_700_000_000),
+        kind: Some("order.created".into()),
+        user_id: Some("guest".into()),
+        app_id: Some("shop".into()),
+        cluster_id: Some("c".into()),
+    }
+}
+
+#[test]
+fn every_property_round_trips() {
+    let p = all_set();
+    let raw = p.encode();
+    assert_eq!(&raw[..2], &[0xFF, 0xFC], "all fourteen flags");
+    assert_eq!(BasicProperties::decode(&raw).unwrap(), p);
+    assert_eq!(BasicProperties::decode_bytes(&raw).unwrap(), p);
+    assert_eq!(
+        BasicProperties::decode(&[0, 0]).unwrap(),
+        BasicProperties::default()
+    );
+    assert_eq!(&BasicProperties::default().encode()[..], &[0, 0]);
+}
+
+#[test]
+fn each_property_alone_uses_its_own_flag_bit() {
+    let p = all_set();
+    let singles = [
+        BasicProperties {
+            content_type: p.content_type.clone(),
+            ..Default::default()
+        },
+        BasicProperties {
+            content_encoding: p.content_encoding.clone(),
+            ..Default::default()
+        },
+        BasicProperties {
+            headers: p.headers.clone(),
+            ..Default::default()
+        },
+        BasicProperties {
+            delivery_mode: p.delivery_mode,
+            ..Default::default()
+        },
+        BasicProperties {
+            priority: p.priority,
+            ..Default::default()
+        },
+        BasicProperties {
+            correlation_id: p.correlation_id.clone(),
+            ..Default::default()
+        },
+        BasicProperties {
+            reply_to: p.reply_to.clone(),
+            ..Default::default()
+        },
+        BasicProperties {
+            expiration: p.expiration.clone(),
+            ..Default::default()
+        },
+        BasicProperties {
+            message_id: p.message_id.clone(),
+            ..Default::default()
+        },
+        BasicProperties {
+            timestamp: p.timestamp,
+            ..Default::default()
+        },
+        BasicProperties {
+            kind: p.kind.clone(),
+            ..Default::default()
+        },
+        BasicProperties {
+            user_id: p.user_id.clone(),
+            ..Default::default()
+        },
+        BasicProperties {
+            app_id: p.app_id.clone(),
+            ..Default::default()
+        },
+        BasicProperties {
+            cluster_id: p.cluster_id.clone(),
+            ..Default::default()
+        },
+    ];
+    for (i, single) in singles.iter().enumerate() {
+        let raw = single.encode();
+        assert_eq!(
+            u16::from_be_bytes([raw[0], raw[1]]),
+            1 << (15 - i),
+            "property {i}"
+        );
+        assert_eq!(&BasicProperties::decode(&raw).unwrap(), single);
+    }
+}
+
+#[test]
+fn the_wire_layout_matches_the_spec() {
+    let p = BasicProperties {
+        content_type: Some("text/plain".into()),
+        delivery_mode: Some(2),
+        ..Default::default()
+    };
+    let mut want = vec![0x90, 0x00, 10];
+    want.extend_from_slice(b"text/plain");
+    want.push(2);
+    assert_eq!(&p.encode()[..], &want[..]);
+}
+
+#[test]
+fn scan_reads_the_fields_the_broker_acts_on() {
+    let p = all_set();
+    let raw = p.encode();
+    let view = scan_properties(&raw).unwrap();
+    assert_eq!(view.delivery_mode, Some(2));
+    assert_eq!(view.priority, Some(9));
+    assert_eq!(view.expiration, Some("60000"));
+    assert_eq!(view.user_id, Some("guest"));
+    assert_eq!(view.reply_to, Some("amq.rabbitmq.reply-to"));
+    let headers = view.headers.unwrap();
+    assert_eq!(&decode_table(headers).unwrap(), p.headers.as_ref().unwrap());
+
+    assert_eq!(scan_properties(&[0, 0]).unwrap(), PropsView::default());
+    let only_mode = BasicProperties {
+        delivery_mode: Some(1),
+        ..Default::default()
+    }
+    .encode();
+    let v = scan_properties(&only_mode).unwrap();
+    assert_eq!(
+        (v.delivery_mode, v.priority, v.headers),
+        (Some(1), None, None)
+    );
+}
+
+#[test]
+fn bit_one_of_the_flags_is_ignored_as_rabbitmq_ignores_it() {
+    let mut raw = BasicProperties {
+        priority: Some(3),
+        ..Default::default()
+    }
+    .encode()
+    .to_vec();
+    raw[1] |= 0b10;
+    assert_eq!(scan_properties(&raw).unwrap().priority, Some(3));
+    assert_eq!(BasicProperties::decode(&raw).unwrap().priority, Some(3));
+}
+
+#[test]
+fn malformed_property_lists_are_syntax_errors() {
+    let cases: Vec<Vec<u8>> = vec![
+        vec![],                                      // no flags
+        vec![0x10, 0x00],                            // delivery-mode flagged, absent
+        vec![0x80, 0x00, 5, b'a'],                   // content-type cut short
+        vec![0x01, 0x00, 2, 0xC3, 0x28],             // expiration not UTF-8
+        vec![0x20, 0x00, 0, 0, 0, 2, 1, b'k'],       // headers table malformed
+        vec![0x20, 0x00, 0, 0, 0, 3, 1, b'k', b'?'], // headers table with a bad tag
+        vec![0x10, 0x00, 2, 0xEE],                   // trailing byte
+        vec![0x00, 0x40, 0, 0, 0],                   // timestamp cut short
+    ];
+    for raw in cases {
+        let e = scan_properties(&raw).unwrap_err();
+        assert_eq!(e.code, reply_code::SYNTAX_ERROR, "{raw:?}");
+        assert!(
+            e.text
+                .starts_with("SYNTAX_ERROR - invalid basic properties"),
+            "{}",
+            e.text
+        );
+        // The scan and the full decode accept exactly the same inputs.
+        assert_eq!(
+            BasicProperties::decode(&raw).unwrap_err().code,
+            reply_code::SYNTAX_ERROR
+        );
+    }
+}
+
+#[test]
+fn errors_name_the_property() {
+    let e = scan_properties(&[0x01, 0x00, 2, 0xC3, 0x28]).unwrap_err();
+    assert_eq!(
+        e.text,
+        "SYNTAX_ERROR - invalid basic properties: expiration: malformed UTF-8 in shortstr"
+    );
+}
