@@ -338,12 +338,16 @@ impl Connection {
         };
         match (state, method) {
             (State::Absent, Method::ChannelOpen(_)) => {
-                if number > self.channel_max {
+                // RabbitMQ counts open channels, whatever their numbers.
+                if self.channels.len() >= self.channel_max as usize {
                     return Err(AmqpError::new(
                         530,
-                        format!("channel number {number} exceeds channel_max {}", self.channel_max),
-                    )
-                    .on_ids(20, 10));
+                        format!(
+                            "number of channels opened ({}) has reached the negotiated channel_max ({})",
+                            self.channels.len(),
+                            self.channel_max
+                        ),
+                    ));
                 }
                 let key = warren_core::ChannelKey(self.shared.broker.next_channel_id());
                 let channel = Channel::new(number, key, &self.shared);

@@ -109,7 +109,9 @@ impl Channel {
             }
             return Ok(());
         }
-        let name = if m.passive { self.queue_name(m.queue.as_str())? } else { m.queue.to_string() };
+        // queue.declare never means "the last queue": "" is server-named, and a passive
+        // declare of "" looks for a queue named "".
+        let name = m.queue.to_string();
         let declared = shared
             .vhost
             .declare_queue(vhost::QueueDeclare {

@@ -134,10 +134,13 @@ impl VHost {
         if name.is_empty() {
             return Err(default_exchange_refused());
         }
-        if name.starts_with("amq.") {
-            return Err(reserved_name("exchange", name));
-        }
         let Some(exchange) = self.exchange(name) else { return Ok(()) };
+        if name.starts_with("amq.") {
+            return Err(CoreError::access_refused(format!(
+                "deletion of system exchange '{name}' in vhost '{}' not allowed",
+                self.name
+            )));
+        }
         if if_unused && exchange.in_use() {
             return Err(CoreError::precondition(format!(
                 "exchange '{name}' in vhost '{}' in use",
@@ -356,11 +359,15 @@ fn check_args_equivalent(
             _ => false,
         };
         if !same {
+            // RabbitMQ quotes bare values when both sides have one, and names the
+            // type when one side has none.
+            let (received, current) = match (r, c) {
+                (Some(a), Some(b)) => (format!("'{}'", value_text(a)), format!("'{}'", value_text(b))),
+                _ => (describe(r), describe(c)),
+            };
             return Err(CoreError::precondition(format!(
-                "inequivalent arg '{key}' for {}: received {} but current is {}",
-                what(),
-                describe(r),
-                describe(c)
+                "inequivalent arg '{key}' for {}: received {received} but current is {current}",
+                what()
             )));
         }
     }
