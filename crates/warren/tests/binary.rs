@@ -1,0 +1,135 @@
+//! The `warren` binary as operators run it: flags, the listener log line, IPv4 and
+//! IPv6 on the default (wildcard) bind, and a clean shutdown on SIGTERM that closes
+//! client connections with 320 CONNECTION_FORCED.
+
+mod common;
+
+use common::raw::{method_frame, RawConn};
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv6Addr, SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts the binary with `args` and returns it with the ports its log announces.
+fn spawn(args: &[&str]) -> (Child, Vec<SocketAddr>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(args)
+        .env("WARREN_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("warren starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut addrs = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) else { continue };
+        if let Some(addr) = line.split("AMQP listener on ").nth(1) {
+            addrs.push(addr.trim().parse().expect("listener address"));
+        }
+        if line.contains("ready") {
+            return (child, addrs);
+        }
+    }
+    let _ = child.kill();
+    panic!("warren did not report ready");
+}
+
+fn sigterm(child: &Child) {
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(status.expect("kill runs").success());
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("warren did not exit after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn ipv6_loopback_available() -> bool {
+    TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok()
+}
+
+#[test]
+fn help_names_every_flag_and_its_environment_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_warren")).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--amqp-port", "--bind", "--data-dir", "--log-level"] {
+        assert!(help.contains(flag), "--help mentions {flag}:\n{help}");
+    }
+    for env in ["WARREN_AMQP_PORT", "WARREN_BIND", "WARREN_DATA_DIR", "WARREN_LOG"] {
+        assert!(help.contains(env), "--help mentions {env}:\n{help}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_bind_serves_ipv4_and_ipv6_loopback_on_the_logged_port() {
+    let (mut child, addrs) = spawn(&["--amqp-port", "0"]);
+    let port = addrs.first().expect("a listener line").port();
+    assert_ne!(port, 0, "the log names the port picked");
+    assert!(addrs.iter().all(|a| a.port() == port), "one port for every family: {addrs:?}");
+
+    let (conn, _) = RawConn::open(SocketAddr::from(([127, 0, 0, 1], port))).await;
+    conn.close().await;
+    if ipv6_loopback_available() {
+        // Clients that resolve localhost to ::1 must connect, as guest from loopback.
+        let (conn, _) = RawConn::open(SocketAddr::from((Ipv6Addr::LOCALHOST, port))).await;
+        conn.close().await;
+    }
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_connections_with_320_and_exits_cleanly() {
+    let (mut child, addrs) = spawn(&["--amqp-port", "0", "--bind", "127.0.0.1"]);
+    assert_eq!(addrs.len(), 1, "--bind limits the listeners: {addrs:?}");
+    let (mut conn, _) = RawConn::open(addrs[0]).await;
+    conn.open_channel(1).await;
+    sigterm(&child);
+    let close = conn.expect_connection_close().await;
+    assert_eq!(close.code, 320, "{close:?}");
+    assert!(close.text.starts_with("CONNECTION_FORCED"), "{close:?}");
+    conn.send_lossy(&method_frame(0, 10, 51, &[])).await;
+    assert!(wait_exit(&mut child).success());
+}
+
+#[test]
+fn environment_variables_configure_the_listener() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .env("WARREN_AMQP_PORT", port.to_string())
+        .env("WARREN_BIND", "127.0.0.1")
+        .env("WARREN_LOG", "info")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut announced = None;
+    for line in stdout.lines().map_while(Result::ok) {
+        if let Some(addr) = line.split("AMQP listener on ").nth(1) {
+            announced = Some(addr.trim().to_string());
+        }
+        if line.contains("ready") {
+            break;
+        }
+    }
+    assert_eq!(announced.as_deref(), Some(format!("127.0.0.1:{port}").as_str()));
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
+}
