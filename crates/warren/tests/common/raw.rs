@@ -20,6 +20,17 @@ pub const FRAME_BODY: u8 = 3;
 pub const FRAME_HEARTBEAT: u8 = 8;
 pub const FRAME_END: u8 = 0xCE;
 
+/// The capabilities the raw client announces by default: the ones RabbitMQ's own clients
+/// send, so the server behaves as it does for them.
+pub const CLIENT_CAPABILITIES: &[&str] = &[
+    "publisher_confirms",
+    "exchange_exchange_bindings",
+    "basic.nack",
+    "consumer_cancel_notify",
+    "connection.blocked",
+    "authentication_failure_close",
+];
+
 /// One frame as read from the socket.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
@@ -249,14 +260,19 @@ impl RawConn {
 
     /// As `open`, answering `connection.tune` with `tune` (zeros take the server's value).
     pub async fn open_tuned(addr: SocketAddr, tune: Tune) -> (RawConn, Handshake) {
+        Self::open_with(addr, tune, CLIENT_CAPABILITIES).await
+    }
+
+    /// As `open_tuned`, announcing only the client capabilities in `caps`.
+    pub async fn open_with(addr: SocketAddr, tune: Tune, caps: &[&str]) -> (RawConn, Handshake) {
         let mut c = Self::tcp(addr).await;
         c.send(PROTOCOL_HEADER).await;
-        let hs = c.handshake(tune, "/").await;
+        let hs = c.handshake(tune, "/", caps).await;
         (c, hs)
     }
 
     /// Runs start/start-ok/tune/tune-ok/open and expects open-ok.
-    pub async fn handshake(&mut self, tune: Tune, vhost: &str) -> Handshake {
+    pub async fn handshake(&mut self, tune: Tune, vhost: &str, caps: &[&str]) -> Handshake {
         let args = self.expect_method(0, 10, 10).await;
         let mut r = Reader::new(&args);
         let version_major = r.u8();
@@ -264,7 +280,7 @@ impl RawConn {
         let server_properties = r.table();
         let mechanisms = String::from_utf8_lossy(&r.longstr()).into_owned();
         let locales = String::from_utf8_lossy(&r.longstr()).into_owned();
-        let caps = entry("authentication_failure_close", b't', &[1]);
+        let caps: Vec<u8> = caps.iter().flat_map(|c| entry(c, b't', &[1])).collect();
         let client_props = entry("capabilities", b'F', &Args::new().table_raw(&caps).build());
         let start_ok = Args::new()
             .table_raw(&client_props)
@@ -463,6 +479,110 @@ impl RawConn {
             }
         })
         .await;
+    }
+}
+
+/// A message delivered by `basic.deliver`, `basic.get-ok` or `basic.return`, with the
+/// content header properties exactly as the server sent them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawMessage {
+    pub channel: u16,
+    pub class: u16,
+    pub method: u16,
+    pub args: Vec<u8>,
+    pub properties: Vec<u8>,
+    pub body: Vec<u8>,
+}
+
+impl RawMessage {
+    /// For `basic.deliver`: (consumer tag, delivery tag, redelivered, exchange, routing key).
+    pub fn deliver_fields(&self) -> (String, u64, bool, String, String) {
+        assert_eq!((self.class, self.method), (60, 60), "basic.deliver");
+        let mut r = Reader::new(&self.args);
+        let tag = r.shortstr();
+        let dtag = r.u64();
+        let redelivered = r.u8() & 1 == 1;
+        (tag, dtag, redelivered, r.shortstr(), r.shortstr())
+    }
+}
+
+impl RawConn {
+    /// Sends `basic.consume` and waits for consume-ok.
+    pub async fn consume(&mut self, channel: u16, queue: &str, tag: &str, no_ack: bool) {
+        let args = Args::new()
+            .u16(0)
+            .shortstr(queue)
+            .shortstr(tag)
+            .bits(&[false, no_ack, false, false])
+            .empty_table()
+            .build();
+        self.send_method(channel, 60, 20, &args).await;
+        self.expect_method(channel, 60, 21).await;
+    }
+
+    /// Declares a queue (non-passive, non-durable, not exclusive) and waits for declare-ok.
+    pub async fn declare_queue(&mut self, channel: u16, queue: &str) {
+        let args = Args::new()
+            .u16(0)
+            .shortstr(queue)
+            .bits(&[false, false, false, false, false])
+            .empty_table()
+            .build();
+        self.send_method(channel, 50, 10, &args).await;
+        self.expect_method(channel, 50, 11).await;
+    }
+
+    /// Reads one complete message (method, header, body frames).
+    pub async fn next_message(&mut self) -> RawMessage {
+        let (channel, class, method, args) = match self.next_method().await {
+            Some(m) => m,
+            None => panic!("connection closed while waiting for a message"),
+        };
+        if (class, method) == (10, 50) || (class, method) == (20, 40) {
+            panic!(
+                "closed while waiting for a message: {:?}",
+                parse_close(&args)
+            );
+        }
+        let (size, properties) = loop {
+            match self.read_frame().await {
+                Some(Frame::Heartbeat) => continue,
+                Some(Frame::Header {
+                    body_size,
+                    properties,
+                    ..
+                }) => break (body_size, properties),
+                other => panic!("expected a content header, got {other:?}"),
+            }
+        };
+        let mut body = Vec::new();
+        while (body.len() as u64) < size {
+            match self.read_frame().await {
+                Some(Frame::Heartbeat) => continue,
+                Some(Frame::Body { data, .. }) => body.extend(data),
+                other => panic!("expected a content body, got {other:?}"),
+            }
+        }
+        RawMessage {
+            channel,
+            class,
+            method,
+            args,
+            properties,
+            body,
+        }
+    }
+
+    /// Acks `delivery_tag` on `channel`.
+    pub async fn ack(&mut self, channel: u16, delivery_tag: u64, multiple: bool) {
+        let args = Args::new().u64(delivery_tag).bits(&[multiple]).build();
+        self.send_method(channel, 60, 80, &args).await;
+    }
+
+    /// Drops the TCP connection abruptly (RST), without any AMQP close.
+    pub fn abort(self) {
+        let _ = self.stream.set_zero_linger();
+        drop(self.stream);
     }
 }
 
