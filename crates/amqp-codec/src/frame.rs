@@ -16,7 +16,7 @@ use crate::methods::Method;
 use crate::properties;
 use crate::reply_code;
 use crate::wire::{len_u32, Writer};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 pub const FRAME_METHOD: u8 = 1;
 pub const FRAME_HEADER: u8 = 2;
@@ -106,21 +106,21 @@ pub fn decode_frame(buf: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>,
         )));
     }
 
-    let frame = buf.split_to(total).freeze();
-    let payload = &frame[HEADER_LEN..total - 1];
+    // Split off exactly the payload: everything decoded from it shares that one
+    // reference, with no extra clone for the frame as a whole.
+    buf.advance(HEADER_LEN);
+    let payload = buf.split_to(size as usize).freeze();
+    buf.advance(1);
     Ok(Some(match kind {
         FRAME_METHOD => Frame::Method {
             channel,
-            method: decode_method(&frame, payload)?,
+            method: decode_method(&payload)?,
         },
         FRAME_HEADER => Frame::Header {
             channel,
-            header: decode_header(&frame, payload)?,
+            header: decode_header(payload)?,
         },
-        FRAME_BODY => Frame::Body {
-            channel,
-            payload: frame.slice(HEADER_LEN..total - 1),
-        },
+        FRAME_BODY => Frame::Body { channel, payload },
         _ => {
             if !payload.is_empty() {
                 return Err(FrameError::frame(format_args!(
@@ -133,7 +133,7 @@ pub fn decode_frame(buf: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>,
     }))
 }
 
-fn decode_method(frame: &Bytes, payload: &[u8]) -> Result<Method, FrameError> {
+fn decode_method(payload: &Bytes) -> Result<Method, FrameError> {
     let Some((ids, args)) = payload.split_first_chunk::<4>() else {
         return Err(FrameError::frame(format_args!(
             "method frame of {} octets is too short for class and method ids",
@@ -142,11 +142,11 @@ fn decode_method(frame: &Bytes, payload: &[u8]) -> Result<Method, FrameError> {
     };
     let class_id = u16::from_be_bytes([ids[0], ids[1]]);
     let method_id = u16::from_be_bytes([ids[2], ids[3]]);
-    Method::decode_in(class_id, method_id, frame, args)
+    Method::decode_in(class_id, method_id, payload, args)
 }
 
-fn decode_header(frame: &Bytes, payload: &[u8]) -> Result<ContentHeader, FrameError> {
-    let Some((fixed, props)) = payload.split_first_chunk::<12>() else {
+fn decode_header(mut payload: Bytes) -> Result<ContentHeader, FrameError> {
+    let Some(fixed) = payload.first_chunk::<12>() else {
         return Err(FrameError::frame(format_args!(
             "content header frame of {} octets is too short",
             payload.len()
@@ -169,11 +169,12 @@ fn decode_header(frame: &Bytes, payload: &[u8]) -> Result<ContentHeader, FrameEr
             format_args!("content header with weight {weight}; weight must be 0"),
         ));
     }
-    properties::check_flags(props)?;
+    payload.advance(12);
+    properties::check_flags(&payload)?;
     Ok(ContentHeader {
         class_id,
         body_size,
-        properties: frame.slice_ref(props),
+        properties: payload,
     })
 }
 

@@ -16,7 +16,9 @@ impl ShortStr {
     /// Wraps bytes already known to be valid UTF-8 of at most 255 bytes.
     /// Returns `None` when they are not.
     pub fn from_bytes(bytes: Bytes) -> Option<ShortStr> {
-        if bytes.len() > 255 || std::str::from_utf8(&bytes).is_err() {
+        // Names are nearly always ASCII, and `is_ascii` checks a word at a time where
+        // `from_utf8` walks short inputs byte by byte; try the cheap test first.
+        if bytes.len() > 255 || !(bytes.is_ascii() || std::str::from_utf8(&bytes).is_ok()) {
             return None;
         }
         Some(ShortStr(bytes))
