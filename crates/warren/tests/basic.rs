@@ -33,8 +33,7 @@ async fn publish_n(ch: &Channel, queue: &str, n: usize, prefix: &str) {
     }
 }
 
-/// Reuses `ch` when it is already in confirm mode; otherwise the caller wants plain
-/// publishes, so this just returns a clone and publishes are synced by a round trip.
+/// Puts `ch` in confirm mode (unless it already is) and returns it.
 async fn confirm_channel_of(ch: &Channel) -> Channel {
     if !ch.status().confirm() {
         t(ch.confirm_select(Default::default()))
@@ -122,7 +121,7 @@ async fn per_consumer_and_global_prefetch_apply_together() {
     }
     qos(&ch, 2, false).await; // each consumer: 2
     qos(&ch, 5, true).await; // the channel: 5
-    let mut cs = vec![
+    let mut cs = [
         consume(&ch, &q1, false).await,
         consume(&ch, &q2, false).await,
         consume(&ch, &q3, false).await,
