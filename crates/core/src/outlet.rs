@@ -45,10 +45,13 @@ pub enum ConnEvent {
 
 pub type Outlet = mpsc::UnboundedSender<ConnEvent>;
 
-/// A channel's shared prefetch window (`basic.qos` with `global=true`).
+/// A window of deliveries shared by a channel's consumers.
 ///
-/// Queues take credit when they deliver to a consumer of the channel; the channel gives
-/// it back on ack. A queue that finds no credit marks the window `starved` and waits for
+/// Used twice per channel: as the shared prefetch window (`basic.qos` with
+/// `global=true`; the channel gives credit back on ack), and as the transit window
+/// that bounds deliveries sent to the connection but not yet written to its socket
+/// (given back as they are encoded), so a client that reads slowly leaves messages
+/// in their queue instead of in the connection's inbox. A queue that finds no credit marks the window `starved` and waits for
 /// the channel to wake it.
 #[derive(Debug, Default)]
 pub struct ChannelCredit {
@@ -58,6 +61,11 @@ pub struct ChannelCredit {
 }
 
 impl ChannelCredit {
+    pub fn with_limit(limit: u32) -> ChannelCredit {
+        let credit = ChannelCredit::default();
+        credit.set_limit(limit);
+        credit
+    }
     pub fn set_limit(&self, limit: u32) {
         self.limit.store(limit, Ordering::Release);
     }
@@ -97,6 +105,12 @@ impl ChannelCredit {
             Some(v.saturating_sub(n))
         });
         self.starved.swap(false, Ordering::AcqRel)
+    }
+    /// Returns one unit taken by `try_take` that went unused, without waking anyone.
+    pub fn untake(&self) {
+        let _ = self.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+            Some(v.saturating_sub(1))
+        });
     }
     pub fn in_flight(&self) -> u32 {
         self.in_flight.load(Ordering::Acquire)

@@ -70,6 +70,7 @@ impl Channel {
             exclusive: m.exclusive,
             prefetch: self.consumer_prefetch,
             channel_credit: self.credit.clone(),
+            transit: self.transit.clone(),
             outlet: shared.outlet.clone(),
             unacked: 0,
         };
@@ -192,11 +193,17 @@ impl Channel {
 
     /// Writes a delivery a queue (or a direct reply) sent to one of our consumers.
     pub fn deliver(&mut self, d: Delivery, out: &mut BytesMut, frame_max: u32) {
+        // Queue deliveries took transit credit; it is back once they are encoded.
+        if d.queue.is_some() && self.transit.give_back(1) {
+            self.wake_consumer_queues();
+        }
         if !self.consumers.contains_key(&d.consumer_tag) {
             // Cancelled meanwhile: give an acked-mode message back to its queue.
             if let (false, Some(queue)) = (d.no_ack, &d.queue) {
                 queue.settle(self.key, vec![d.seq], warren_core::Settle::Requeue);
-                self.credit.give_back(1);
+                if self.credit.give_back(1) {
+                    self.wake_consumer_queues();
+                }
             }
             return;
         }

@@ -22,6 +22,10 @@ use std::sync::Arc;
 use tx::Transaction;
 use warren_core::{ChannelCredit, ChannelCreditRef, ChannelKey, Name, Publisher, QueueRef};
 
+/// How many deliveries may be on their way from queues to one channel before they
+/// are written out; beyond it, messages wait in their queues.
+const TRANSIT_WINDOW: u32 = 2000;
+
 /// A consumer as its channel knows it.
 struct ChannelConsumer {
     /// None for the direct reply-to pseudo-consumer.
@@ -41,6 +45,8 @@ pub(crate) struct Channel {
     consumer_prefetch: u32,
     /// `basic.qos` with global=true: one window shared by all the channel's consumers.
     credit: ChannelCreditRef,
+    /// Deliveries on their way from queues to this channel's socket writes.
+    transit: ChannelCreditRef,
     next_delivery_tag: u64,
     /// Deliveries awaiting ack, in delivery-tag order.
     unacked: VecDeque<Unacked>,
@@ -65,6 +71,7 @@ impl Channel {
             consumers: HashMap::new(),
             consumer_prefetch: 0,
             credit: Arc::new(ChannelCredit::default()),
+            transit: Arc::new(ChannelCredit::with_limit(TRANSIT_WINDOW)),
             next_delivery_tag: 1,
             unacked: VecDeque::new(),
             touched: Vec::new(),

@@ -45,6 +45,8 @@ pub(crate) struct Confirms {
     next_seq: u64,
     /// Every publish up to this one is confirmed but not yet acked to the client.
     ack_upto: Option<u64>,
+    /// The highest sequence number already acked to the client.
+    acked: u64,
 }
 
 impl Channel {
@@ -257,7 +259,7 @@ impl Channel {
             return Err(AmqpError::new(406, "cannot switch from tx to confirm mode"));
         }
         if self.confirms.is_none() {
-            self.confirms = Some(Confirms { next_seq: 1, ack_upto: None });
+            self.confirms = Some(Confirms { next_seq: 1, ack_upto: None, acked: 0 });
         }
         if !no_wait {
             self.send(out, &Method::ConfirmSelectOk(ConfirmSelectOk {}));
@@ -265,11 +267,13 @@ impl Channel {
         Ok(())
     }
 
-    /// Acks every publish confirmed since the last flush, in one frame.
+    /// Acks every publish confirmed since the last flush, in one frame (with
+    /// `multiple` only when it covers more than one, as RabbitMQ does).
     pub fn flush_confirms(&mut self, number: u16, out: &mut BytesMut) {
         if let Some(confirms) = &mut self.confirms {
             if let Some(upto) = confirms.ack_upto.take() {
-                encode_ack(out, number, upto, true);
+                encode_ack(out, number, upto, upto > confirms.acked + 1);
+                confirms.acked = upto;
             }
         }
     }

@@ -24,6 +24,8 @@ pub struct Consumer {
     pub prefetch: u32,
     /// The channel's shared window (`basic.qos` global=true).
     pub channel_credit: ChannelCreditRef,
+    /// The channel's transit window: deliveries not yet written to the socket.
+    pub transit: ChannelCreditRef,
     pub outlet: Outlet,
     /// Deliveries this consumer holds unacked.
     pub unacked: u32,
@@ -270,8 +272,12 @@ impl QueueState {
             if !c.has_own_room() {
                 continue;
             }
-            // Taking channel credit is the last check: it has a side effect.
+            // Taking credit comes last: it has a side effect.
+            if !c.transit.try_take() {
+                continue;
+            }
             if !c.no_ack && !c.channel_credit.try_take() {
+                c.transit.untake();
                 continue;
             }
             self.next_consumer = (index + 1) % n;
