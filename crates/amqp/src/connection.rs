@@ -267,10 +267,14 @@ impl Connection {
             Frame::Method { channel, method } => self.channel_method(channel, method).await,
             Frame::Header { channel, header } => {
                 let result = match self.channels.get_mut(&channel) {
-                    None if channel == 0 => {
-                        Err(AmqpError::new(505, "expected method frame, got non method frame instead"))
-                    }
-                    None => Err(AmqpError::new(504, format!("expected 'channel.open' on channel {channel}"))),
+                    None if channel == 0 => Err(AmqpError::new(
+                        505,
+                        "expected method frame, got non method frame instead",
+                    )),
+                    None => Err(AmqpError::new(
+                        504,
+                        format!("expected 'channel.open' on channel {channel}"),
+                    )),
                     Some(Slot::Closing) => return Ok(()),
                     Some(Slot::Open(ch)) => ch.content_header(header, &self.shared, &mut self.out),
                 };
@@ -278,10 +282,14 @@ impl Connection {
             }
             Frame::Body { channel, payload } => {
                 let result = match self.channels.get_mut(&channel) {
-                    None if channel == 0 => {
-                        Err(AmqpError::new(505, "expected method frame, got non method frame instead"))
-                    }
-                    None => Err(AmqpError::new(504, format!("expected 'channel.open' on channel {channel}"))),
+                    None if channel == 0 => Err(AmqpError::new(
+                        505,
+                        "expected method frame, got non method frame instead",
+                    )),
+                    None => Err(AmqpError::new(
+                        504,
+                        format!("expected 'channel.open' on channel {channel}"),
+                    )),
                     Some(Slot::Closing) => return Ok(()),
                     Some(Slot::Open(ch)) => ch.content_body(payload, &self.shared, &mut self.out),
                 };
@@ -355,10 +363,11 @@ impl Connection {
                 self.send(number, &Method::ChannelOpenOk(ChannelOpenOk::default()));
                 Ok(())
             }
-            (State::Open, Method::ChannelOpen(_)) => {
-                Err(AmqpError::new(504, format!("second 'channel.open' seen on channel {number}"))
-                    .on_ids(20, 10))
-            }
+            (State::Open, Method::ChannelOpen(_)) => Err(AmqpError::new(
+                504,
+                format!("second 'channel.open' seen on channel {number}"),
+            )
+            .on_ids(20, 10)),
             (State::Absent, other) => Err(AmqpError::new(
                 504,
                 format!("expected 'channel.open' on channel {number}"),
@@ -384,7 +393,9 @@ impl Connection {
             }
             (State::Open, Method::ChannelCloseOk(_)) => Ok(()),
             (State::Open, method) => {
-                let Some(Slot::Open(ch)) = self.channels.get_mut(&number) else { return Ok(()) };
+                let Some(Slot::Open(ch)) = self.channels.get_mut(&number) else {
+                    return Ok(());
+                };
                 let result = ch.handle(method, &self.shared, &mut self.out).await;
                 self.channel_result(number, result).await
             }
@@ -397,7 +408,12 @@ impl Connection {
         if error.scope == Scope::Connection {
             return Err(error);
         }
-        tracing::debug!(connection = self.shared.id, channel = number, "{}", error.text);
+        tracing::debug!(
+            connection = self.shared.id,
+            channel = number,
+            "{}",
+            error.text
+        );
         if let Some(Slot::Open(mut ch)) = self.channels.remove(&number) {
             ch.cleanup(&self.shared);
         }
@@ -428,7 +444,10 @@ impl Connection {
                     }
                 }
             }
-            ConnEvent::ConsumerCancelled { channel, consumer_tag } => {
+            ConnEvent::ConsumerCancelled {
+                channel,
+                consumer_tag,
+            } => {
                 if let Some(Slot::Open(ch)) = self.channels.get_mut(&channel) {
                     if ch.forget_consumer(&consumer_tag)
                         && self.shared.capabilities.consumer_cancel_notify
@@ -484,7 +503,11 @@ impl Connection {
         if self.closing.is_some() {
             return;
         }
-        tracing::info!(connection = self.shared.id, "closing connection: {}", error.text);
+        tracing::info!(
+            connection = self.shared.id,
+            "closing connection: {}",
+            error.text
+        );
         self.cleanup();
         self.send(
             0,

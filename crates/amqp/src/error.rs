@@ -54,7 +54,11 @@ impl AmqpError {
     /// An error whose scope follows from its code; `message` without the code name.
     pub fn new(code: u16, message: impl AsRef<str>) -> AmqpError {
         AmqpError {
-            scope: if is_connection_code(code) { Scope::Connection } else { Scope::Channel },
+            scope: if is_connection_code(code) {
+                Scope::Connection
+            } else {
+                Scope::Channel
+            },
             code,
             text: format!("{} - {}", code_name(code), message.as_ref()),
             class_id: 0,
@@ -63,7 +67,10 @@ impl AmqpError {
     }
     /// A connection error whatever the code (e.g. 403 during the handshake).
     pub fn connection(code: u16, message: impl AsRef<str>) -> AmqpError {
-        AmqpError { scope: Scope::Connection, ..AmqpError::new(code, message) }
+        AmqpError {
+            scope: Scope::Connection,
+            ..AmqpError::new(code, message)
+        }
     }
     pub fn on(mut self, method: &Method) -> AmqpError {
         self.class_id = method.class_id();
@@ -80,7 +87,11 @@ impl AmqpError {
 impl From<CoreError> for AmqpError {
     fn from(e: CoreError) -> AmqpError {
         AmqpError {
-            scope: if e.kind.is_connection_level() { Scope::Connection } else { Scope::Channel },
+            scope: if e.kind.is_connection_level() {
+                Scope::Connection
+            } else {
+                Scope::Channel
+            },
             code: e.kind.reply_code(),
             text: e.reply_text(),
             class_id: 0,

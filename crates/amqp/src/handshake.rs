@@ -108,7 +108,10 @@ pub async fn handshake(
         }
     };
     if user.loopback_only && !peer.ip().to_canonical().is_loopback() {
-        return Err(refuse(format!("User '{}' can only connect via localhost", user.name)));
+        return Err(refuse(format!(
+            "User '{}' can only connect via localhost",
+            user.name
+        )));
     }
 
     let tune = Method::ConnectionTune(ConnectionTune {
@@ -121,7 +124,11 @@ pub async fn handshake(
         Method::ConnectionTuneOk(m) => m,
         other => return Err(unexpected(&other).into()),
     };
-    let frame_max = if tune_ok.frame_max == 0 { config.frame_max } else { tune_ok.frame_max };
+    let frame_max = if tune_ok.frame_max == 0 {
+        config.frame_max
+    } else {
+        tune_ok.frame_max
+    };
     if frame_max < FRAME_MIN_SIZE {
         return Err(AmqpError::connection(
             530,
@@ -152,11 +159,18 @@ pub async fn handshake(
     if !broker.may_access(&user, &vhost) {
         return Err(AmqpError::connection(
             530,
-            format!("access to vhost '{vhost_name}' refused for user '{}'", user.name),
+            format!(
+                "access to vhost '{vhost_name}' refused for user '{}'",
+                user.name
+            ),
         )
         .into());
     }
-    send(stream, &Method::ConnectionOpenOk(ConnectionOpenOk::default())).await?;
+    send(
+        stream,
+        &Method::ConnectionOpenOk(ConnectionOpenOk::default()),
+    )
+    .await?;
 
     Ok(Negotiated {
         user,
@@ -178,7 +192,10 @@ fn credentials(mechanism: &str, response: &[u8]) -> Option<(String, String)> {
             let _authzid = parts.next()?;
             let user = parts.next()?;
             let pass = parts.next()?;
-            Some((String::from_utf8(user.to_vec()).ok()?, String::from_utf8(pass.to_vec()).ok()?))
+            Some((
+                String::from_utf8(user.to_vec()).ok()?,
+                String::from_utf8(pass.to_vec()).ok()?,
+            ))
         }
         "AMQPLAIN" => {
             let mut encoded = Vec::with_capacity(response.len() + 4);
@@ -196,8 +213,11 @@ fn credentials(mechanism: &str, response: &[u8]) -> Option<(String, String)> {
 }
 
 fn unexpected(method: &Method) -> AmqpError {
-    AmqpError::connection(503, format!("unexpected method {} during the handshake", method.name()))
-        .on(method)
+    AmqpError::connection(
+        503,
+        format!("unexpected method {} during the handshake", method.name()),
+    )
+    .on(method)
 }
 
 async fn send(stream: &mut TcpStream, method: &Method) -> Result<(), HandshakeEnd> {
@@ -256,7 +276,9 @@ async fn read_method(
             Ok(Some(Frame::Method { channel: 0, method })) => return Ok(method),
             Ok(Some(Frame::Heartbeat { .. })) => continue,
             Ok(Some(_)) => {
-                return Err(AmqpError::connection(505, "expected a method frame on channel 0").into())
+                return Err(
+                    AmqpError::connection(505, "expected a method frame on channel 0").into(),
+                )
             }
             Ok(None) => read_more(stream, rbuf, deadline).await?,
             Err(e) => return Err(AmqpError::from(e).into()),

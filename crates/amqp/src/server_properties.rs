@@ -21,13 +21,19 @@ pub fn server_properties() -> FieldTable {
     let mut props = FieldTable::new();
     props.insert("capabilities", FieldValue::Table(capabilities));
     props.insert("cluster_name", FieldValue::long_string("warren"));
-    props.insert("copyright", FieldValue::long_string("Copyright (c) the Warren authors"));
+    props.insert(
+        "copyright",
+        FieldValue::long_string("Copyright (c) the Warren authors"),
+    );
     props.insert(
         "information",
         FieldValue::long_string("Warren, an AMQP 0-9-1 message broker"),
     );
     props.insert("platform", FieldValue::long_string("Rust"));
     props.insert("product", FieldValue::long_string("Warren"));
-    props.insert("version", FieldValue::long_string(env!("CARGO_PKG_VERSION")));
+    props.insert(
+        "version",
+        FieldValue::long_string(env!("CARGO_PKG_VERSION")),
+    );
     props
 }

@@ -47,7 +47,11 @@ impl Broker {
     }
 
     pub fn add_vhost(&self, name: &str) -> VHostRef {
-        self.vhosts.write().entry(Name::from(name)).or_insert_with(|| VHost::new(name)).clone()
+        self.vhosts
+            .write()
+            .entry(Name::from(name))
+            .or_insert_with(|| VHost::new(name))
+            .clone()
     }
 
     pub fn vhost(&self, name: &str) -> Option<VHostRef> {
@@ -55,8 +59,12 @@ impl Broker {
     }
 
     pub fn add_user(&self, name: &str, password: &str, tags: Vec<String>, loopback_only: bool) {
-        let user =
-            User { name: Name::from(name), password: password.to_string(), tags, loopback_only };
+        let user = User {
+            name: Name::from(name),
+            password: password.to_string(),
+            tags,
+            loopback_only,
+        };
         self.users.write().insert(Name::from(name), user);
     }
 
@@ -96,7 +104,10 @@ impl Broker {
     /// Asks every connection to close with `code` and `text` (e.g. 320 on shutdown).
     pub fn close_all_connections(&self, code: u16, text: &str) {
         for outlet in self.connections.lock().values() {
-            let _ = outlet.send(ConnEvent::Close { code, text: text.to_string() });
+            let _ = outlet.send(ConnEvent::Close {
+                code,
+                text: text.to_string(),
+            });
         }
     }
 }

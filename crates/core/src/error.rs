@@ -66,14 +66,20 @@ pub struct CoreError {
 
 impl CoreError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> CoreError {
-        CoreError { kind, message: message.into() }
+        CoreError {
+            kind,
+            message: message.into(),
+        }
     }
     /// The reply text as RabbitMQ writes it: `NOT_FOUND - no queue 'x' in vhost '/'`.
     pub fn reply_text(&self) -> String {
         format!("{} - {}", self.kind.reply_name(), self.message)
     }
     pub fn not_found(what: &str, name: &str, vhost: &str) -> CoreError {
-        CoreError::new(ErrorKind::NotFound, format!("no {what} '{name}' in vhost '{vhost}'"))
+        CoreError::new(
+            ErrorKind::NotFound,
+            format!("no {what} '{name}' in vhost '{vhost}'"),
+        )
     }
     pub fn precondition(message: impl Into<String>) -> CoreError {
         CoreError::new(ErrorKind::PreconditionFailed, message)

@@ -38,9 +38,15 @@ pub struct Delivery {
 pub enum ConnEvent {
     Deliveries(Vec<Delivery>),
     /// The broker cancelled a consumer (its queue was deleted).
-    ConsumerCancelled { channel: u16, consumer_tag: Name },
+    ConsumerCancelled {
+        channel: u16,
+        consumer_tag: Name,
+    },
     /// The broker closes the connection (shutdown, management request, vhost deleted).
-    Close { code: u16, text: String },
+    Close {
+        code: u16,
+        text: String,
+    },
 }
 
 pub type Outlet = mpsc::UnboundedSender<ConnEvent>;
@@ -101,16 +107,20 @@ impl ChannelCredit {
         if n == 0 {
             return false;
         }
-        let _ = self.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-            Some(v.saturating_sub(n))
-        });
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(n))
+            });
         self.starved.swap(false, Ordering::AcqRel)
     }
     /// Returns one unit taken by `try_take` that went unused, without waking anyone.
     pub fn untake(&self) {
-        let _ = self.in_flight.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-            Some(v.saturating_sub(1))
-        });
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                Some(v.saturating_sub(1))
+            });
     }
     pub fn in_flight(&self) -> u32 {
         self.in_flight.load(Ordering::Acquire)

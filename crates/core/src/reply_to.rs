@@ -30,7 +30,9 @@ impl ReplyRegistry {
     /// Registers a reply consumer; returns its address.
     pub fn register(&self, target: ReplyTarget) -> String {
         let address = generated_name(REPLY_TO_PREFIX);
-        self.targets.lock().insert(address.clone().into_boxed_str(), target);
+        self.targets
+            .lock()
+            .insert(address.clone().into_boxed_str(), target);
         address
     }
     pub fn unregister(&self, address: &str) {

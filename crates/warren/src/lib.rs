@@ -64,7 +64,12 @@ impl Server {
         let port = first.port();
         match first.ip() {
             ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
-            _ => self.amqp_addrs.iter().find(|a| a.is_ipv4()).copied().unwrap_or(first),
+            _ => self
+                .amqp_addrs
+                .iter()
+                .find(|a| a.is_ipv4())
+                .copied()
+                .unwrap_or(first),
         }
     }
 
@@ -107,7 +112,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             shutdown_rx.clone(),
         )));
     }
-    Ok(Server { broker, amqp_addrs, shutdown, listeners })
+    Ok(Server {
+        broker,
+        amqp_addrs,
+        shutdown,
+        listeners,
+    })
 }
 
 /// Binds `port` on each address; with no addresses, on every IPv6 and IPv4 interface.
@@ -116,7 +126,10 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
 fn bind_all(addrs: &[IpAddr], port: u16) -> anyhow::Result<Vec<TcpListener>> {
     let wildcard = addrs.is_empty();
     let addrs: Vec<IpAddr> = if wildcard {
-        vec![IpAddr::V6(Ipv6Addr::UNSPECIFIED), IpAddr::V4(Ipv4Addr::UNSPECIFIED)]
+        vec![
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        ]
     } else {
         addrs.to_vec()
     };

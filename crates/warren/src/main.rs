@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser, Debug)]
-#[command(name = "warren", version, about = "Warren: an AMQP 0-9-1 message broker")]
+#[command(
+    name = "warren",
+    version,
+    about = "Warren: an AMQP 0-9-1 message broker"
+)]
 struct Args {
     /// AMQP port (0 picks a free port; the log says which).
     #[arg(long, env = "WARREN_AMQP_PORT", default_value_t = 5672)]
@@ -32,7 +36,9 @@ fn main() -> anyhow::Result<()> {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let config = warren::Config {
             amqp_port: args.amqp_port,

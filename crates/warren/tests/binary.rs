@@ -29,7 +29,9 @@ fn spawn(args: &[&str]) -> (Child, Vec<SocketAddr>) {
     let mut addrs = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) else { continue };
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) else {
+            continue;
+        };
         if let Some(addr) = line.split("AMQP listener on ").nth(1) {
             addrs.push(addr.trim().parse().expect("listener address"));
         }
@@ -42,7 +44,9 @@ fn spawn(args: &[&str]) -> (Child, Vec<SocketAddr>) {
 }
 
 fn sigterm(child: &Child) {
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     assert!(status.expect("kill runs").success());
 }
 
@@ -66,13 +70,21 @@ fn ipv6_loopback_available() -> bool {
 
 #[test]
 fn help_names_every_flag_and_its_environment_variable() {
-    let out = Command::new(env!("CARGO_BIN_EXE_warren")).arg("--help").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for flag in ["--amqp-port", "--bind", "--data-dir", "--log-level"] {
         assert!(help.contains(flag), "--help mentions {flag}:\n{help}");
     }
-    for env in ["WARREN_AMQP_PORT", "WARREN_BIND", "WARREN_DATA_DIR", "WARREN_LOG"] {
+    for env in [
+        "WARREN_AMQP_PORT",
+        "WARREN_BIND",
+        "WARREN_DATA_DIR",
+        "WARREN_LOG",
+    ] {
         assert!(help.contains(env), "--help mentions {env}:\n{help}");
     }
 }
@@ -82,7 +94,10 @@ async fn default_bind_serves_ipv4_and_ipv6_loopback_on_the_logged_port() {
     let (mut child, addrs) = spawn(&["--amqp-port", "0"]);
     let port = addrs.first().expect("a listener line").port();
     assert_ne!(port, 0, "the log names the port picked");
-    assert!(addrs.iter().all(|a| a.port() == port), "one port for every family: {addrs:?}");
+    assert!(
+        addrs.iter().all(|a| a.port() == port),
+        "one port for every family: {addrs:?}"
+    );
 
     let (conn, _) = RawConn::open(SocketAddr::from(([127, 0, 0, 1], port))).await;
     conn.close().await;
@@ -111,7 +126,11 @@ async fn sigterm_closes_connections_with_320_and_exits_cleanly() {
 
 #[test]
 fn environment_variables_configure_the_listener() {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
         .env("WARREN_AMQP_PORT", port.to_string())
         .env("WARREN_BIND", "127.0.0.1")
@@ -129,7 +148,10 @@ fn environment_variables_configure_the_listener() {
             break;
         }
     }
-    assert_eq!(announced.as_deref(), Some(format!("127.0.0.1:{port}").as_str()));
+    assert_eq!(
+        announced.as_deref(),
+        Some(format!("127.0.0.1:{port}").as_str())
+    );
     sigterm(&child);
     assert!(wait_exit(&mut child).success());
 }

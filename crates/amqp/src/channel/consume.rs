@@ -19,7 +19,10 @@ const BASIC: u16 = 60;
 impl Channel {
     pub(super) fn basic_qos(&mut self, m: BasicQos, out: &mut BytesMut) -> AmqpResult<()> {
         if m.prefetch_size > 0 {
-            return Err(AmqpError::new(540, format!("prefetch_size!=0 ({})", m.prefetch_size)));
+            return Err(AmqpError::new(
+                540,
+                format!("prefetch_size!=0 ({})", m.prefetch_size),
+            ));
         }
         let count = m.prefetch_count as u32;
         if m.global {
@@ -54,7 +57,10 @@ impl Channel {
             Name::from(m.consumer_tag.as_str())
         };
         if self.consumers.contains_key(&tag) {
-            return Err(AmqpError::new(530, format!("attempt to reuse consumer tag '{tag}'")));
+            return Err(AmqpError::new(
+                530,
+                format!("attempt to reuse consumer tag '{tag}'"),
+            ));
         }
         if m.queue.as_str() == REPLY_TO_QUEUE {
             return self.consume_reply_to(tag, m, shared, out);
@@ -76,13 +82,16 @@ impl Channel {
         };
         queue.consume(consumer).await?;
         self.touch(&queue);
-        self.consumers.insert(tag.clone(), ChannelConsumer { queue: Some(queue) });
+        self.consumers
+            .insert(tag.clone(), ChannelConsumer { queue: Some(queue) });
         // The queue may already have sent deliveries, but they wait in the connection's
         // inbox until this method is done, so consume-ok still goes out first.
         if !m.no_wait {
             self.send(
                 out,
-                &Method::BasicConsumeOk(BasicConsumeOk { consumer_tag: tag.to_string().into() }),
+                &Method::BasicConsumeOk(BasicConsumeOk {
+                    consumer_tag: tag.to_string().into(),
+                }),
             );
         }
         Ok(())
@@ -108,11 +117,14 @@ impl Channel {
             consumer_tag: tag.clone(),
         });
         self.reply_to = Some((tag.clone(), address));
-        self.consumers.insert(tag.clone(), ChannelConsumer { queue: None });
+        self.consumers
+            .insert(tag.clone(), ChannelConsumer { queue: None });
         if !m.no_wait {
             self.send(
                 out,
-                &Method::BasicConsumeOk(BasicConsumeOk { consumer_tag: tag.to_string().into() }),
+                &Method::BasicConsumeOk(BasicConsumeOk {
+                    consumer_tag: tag.to_string().into(),
+                }),
             );
         }
         Ok(())
@@ -138,7 +150,12 @@ impl Channel {
             }
         }
         if !m.no_wait {
-            self.send(out, &Method::BasicCancelOk(BasicCancelOk { consumer_tag: m.consumer_tag }));
+            self.send(
+                out,
+                &Method::BasicCancelOk(BasicCancelOk {
+                    consumer_tag: m.consumer_tag,
+                }),
+            );
         }
         Ok(())
     }
@@ -179,7 +196,14 @@ impl Channel {
                     &msg.routing_key,
                     got.remaining,
                 );
-                encode_content(out, self.number, BASIC, &msg.properties, &msg.body, shared.frame_max);
+                encode_content(
+                    out,
+                    self.number,
+                    BASIC,
+                    &msg.properties,
+                    &msg.body,
+                    shared.frame_max,
+                );
             }
         }
         Ok(())
@@ -210,7 +234,12 @@ impl Channel {
         let tag = self.next_tag();
         if !d.no_ack {
             if let Some(queue) = d.queue {
-                self.unacked.push_back(Unacked { tag, queue, seq: d.seq, counted: true });
+                self.unacked.push_back(Unacked {
+                    tag,
+                    queue,
+                    seq: d.seq,
+                    counted: true,
+                });
             }
         }
         let msg = &d.message;
@@ -223,7 +252,13 @@ impl Channel {
             &msg.exchange,
             &msg.routing_key,
         );
-        encode_content(out, self.number, BASIC, &msg.properties, &msg.body, frame_max);
+        encode_content(
+            out,
+            self.number,
+            BASIC,
+            &msg.properties,
+            &msg.body,
+            frame_max,
+        );
     }
 }
-

@@ -51,8 +51,12 @@ pub(crate) struct Confirms {
 
 impl Channel {
     pub(super) fn basic_publish(&mut self, m: BasicPublish) -> AmqpResult<()> {
-        self.content =
-            Some(PendingContent { publish: m, header: None, body: Body::Empty, received: 0 });
+        self.content = Some(PendingContent {
+            publish: m,
+            header: None,
+            body: Body::Empty,
+            received: 0,
+        });
         Ok(())
     }
 
@@ -63,7 +67,10 @@ impl Channel {
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
         let Some(pending) = self.content.as_mut() else {
-            return Err(AmqpError::new(505, "expected method frame, got non method frame instead"));
+            return Err(AmqpError::new(
+                505,
+                "expected method frame, got non method frame instead",
+            ));
         };
         if pending.header.is_some() {
             return Err(AmqpError::new(
@@ -74,7 +81,10 @@ impl Channel {
         if header.class_id != 60 {
             return Err(AmqpError::new(
                 505,
-                format!("expected content header for class 60, got one for class {}", header.class_id),
+                format!(
+                    "expected content header for class 60, got one for class {}",
+                    header.class_id
+                ),
             ));
         }
         let max = shared.config.max_message_size;
@@ -82,7 +92,10 @@ impl Channel {
             self.content = None;
             return Err(AmqpError::new(
                 406,
-                format!("message size {} is larger than configured max size {max}", header.body_size),
+                format!(
+                    "message size {} is larger than configured max size {max}",
+                    header.body_size
+                ),
             )
             .on_ids(60, 40));
         }
@@ -102,7 +115,10 @@ impl Channel {
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
         let Some(pending) = self.content.as_mut() else {
-            return Err(AmqpError::new(505, "expected method frame, got non method frame instead"));
+            return Err(AmqpError::new(
+                505,
+                "expected method frame, got non method frame instead",
+            ));
         };
         let Some(header) = &pending.header else {
             return Err(AmqpError::new(
@@ -155,11 +171,17 @@ impl Channel {
         if m.immediate {
             return Err(AmqpError::new(540, "immediate=true").on_ids(60, 40));
         }
-        let exchange = self.publisher.exchange(m.exchange.as_str()).map_err(AmqpError::from)?;
+        let exchange = self
+            .publisher
+            .exchange(m.exchange.as_str())
+            .map_err(AmqpError::from)?;
         if exchange.internal {
             return Err(AmqpError::new(
                 403,
-                format!("cannot publish to internal exchange '{}' in vhost '{}'", exchange.name, shared.vhost.name),
+                format!(
+                    "cannot publish to internal exchange '{}' in vhost '{}'",
+                    exchange.name, shared.vhost.name
+                ),
             ));
         }
         let mut properties = header.properties;
@@ -191,7 +213,11 @@ impl Channel {
             body,
             persistent,
         });
-        let held = HeldPublish { exchange, mandatory: m.mandatory, message };
+        let held = HeldPublish {
+            exchange,
+            mandatory: m.mandatory,
+            message,
+        };
         if let Some(tx) = &mut self.tx {
             tx.publishes.push(held);
             return Ok(());
@@ -206,15 +232,25 @@ impl Channel {
 
     /// Routes a message and hands it to its queues; returns it to the publisher when
     /// mandatory and unroutable.
-    pub(super) fn route_and_deliver(&mut self, held: HeldPublish, shared: &Shared, out: &mut BytesMut) {
-        let HeldPublish { exchange, mandatory, message } = held;
+    pub(super) fn route_and_deliver(
+        &mut self,
+        held: HeldPublish,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) {
+        let HeldPublish {
+            exchange,
+            mandatory,
+            message,
+        } = held;
         let key = message.routing_key.as_str();
         let routed = if exchange.is_default() && key.starts_with(REPLY_TO_PREFIX) {
             self.deliver_direct_reply(key, &message, shared)
         } else {
             let mut queues = std::mem::take(&mut self.route_buf);
             queues.clear();
-            self.publisher.route(&exchange, key, &message.properties, &mut queues);
+            self.publisher
+                .route(&exchange, key, &message.properties, &mut queues);
             for queue in &queues {
                 queue.publish(message.clone());
             }
@@ -235,12 +271,21 @@ impl Channel {
                     routing_key: message.routing_key.clone(),
                 }),
             );
-            encode_content(out, self.number, 60, &message.properties, &message.body, shared.frame_max);
+            encode_content(
+                out,
+                self.number,
+                60,
+                &message.properties,
+                &message.body,
+                shared.frame_max,
+            );
         }
     }
 
     fn deliver_direct_reply(&self, address: &str, message: &MessageRef, shared: &Shared) -> bool {
-        let Some(target) = shared.broker.reply_to.target(address) else { return false };
+        let Some(target) = shared.broker.reply_to.target(address) else {
+            return false;
+        };
         let delivery = Delivery {
             channel: target.channel,
             channel_key: target.channel_key,
@@ -251,7 +296,10 @@ impl Channel {
             redelivered: false,
             no_ack: true,
         };
-        target.outlet.send(ConnEvent::Deliveries(vec![delivery])).is_ok()
+        target
+            .outlet
+            .send(ConnEvent::Deliveries(vec![delivery]))
+            .is_ok()
     }
 
     pub(super) fn confirm_select(&mut self, no_wait: bool, out: &mut BytesMut) -> AmqpResult<()> {
@@ -259,7 +307,11 @@ impl Channel {
             return Err(AmqpError::new(406, "cannot switch from tx to confirm mode"));
         }
         if self.confirms.is_none() {
-            self.confirms = Some(Confirms { next_seq: 1, ack_upto: None, acked: 0 });
+            self.confirms = Some(Confirms {
+                next_seq: 1,
+                ack_upto: None,
+                acked: 0,
+            });
         }
         if !no_wait {
             self.send(out, &Method::ConfirmSelectOk(ConfirmSelectOk {}));

@@ -47,7 +47,11 @@ impl Channel {
 
     pub(super) fn reject(&mut self, tag: u64, multiple: bool, requeue: bool) -> AmqpResult<()> {
         let taken = self.take_unacked(tag, multiple)?;
-        let how = if requeue { Settle::Requeue } else { Settle::Discard };
+        let how = if requeue {
+            Settle::Requeue
+        } else {
+            Settle::Discard
+        };
         if let Some(tx) = &mut self.tx {
             tx.acks.push((taken, how));
             return Ok(());

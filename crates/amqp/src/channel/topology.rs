@@ -42,7 +42,9 @@ impl Channel {
         shared: &Shared,
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
-        shared.vhost.delete_exchange(m.exchange.as_str(), m.if_unused)?;
+        shared
+            .vhost
+            .delete_exchange(m.exchange.as_str(), m.if_unused)?;
         if !m.no_wait {
             self.send(out, &Method::ExchangeDeleteOk(ExchangeDeleteOk {}));
         }
@@ -205,8 +207,10 @@ impl Channel {
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
         let queue = self.queue_name(m.queue.as_str())?;
-        let message_count =
-            shared.vhost.delete_queue(shared.id, &queue, m.if_unused, m.if_empty).await?;
+        let message_count = shared
+            .vhost
+            .delete_queue(shared.id, &queue, m.if_unused, m.if_empty)
+            .await?;
         if !m.no_wait {
             self.send(out, &Method::QueueDeleteOk(QueueDeleteOk { message_count }));
         }

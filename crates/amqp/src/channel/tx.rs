@@ -28,7 +28,11 @@ impl Channel {
         Ok(())
     }
 
-    pub(super) async fn tx_commit(&mut self, shared: &Shared, out: &mut BytesMut) -> AmqpResult<()> {
+    pub(super) async fn tx_commit(
+        &mut self,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
         let Some(tx) = self.tx.take() else {
             return Err(AmqpError::new(406, "channel is not transactional"));
         };

@@ -47,7 +47,11 @@ fn apply(state: &mut QueueState, cmd: QueueCmd) -> bool {
         QueueCmd::Consume { consumer, reply } => {
             let _ = reply.send(state.add_consumer(consumer));
         }
-        QueueCmd::Cancel { channel, tag, reply } => {
+        QueueCmd::Cancel {
+            channel,
+            tag,
+            reply,
+        } => {
             let existed = state.remove_consumer(channel, &tag);
             // Deliveries made before the cancel must reach the consumer before its
             // cancel-ok does.
@@ -57,7 +61,11 @@ fn apply(state: &mut QueueState, cmd: QueueCmd) -> bool {
             }
         }
         QueueCmd::Settle { channel, seqs, how } => state.settle(channel, seqs, how),
-        QueueCmd::Get { channel, no_ack, reply } => {
+        QueueCmd::Get {
+            channel,
+            no_ack,
+            reply,
+        } => {
             // Deliveries to consumers come first: a get must not jump the queue of
             // messages already promised this turn.
             state.deliver();
@@ -71,19 +79,21 @@ fn apply(state: &mut QueueState, cmd: QueueCmd) -> bool {
             state.deliver();
             let _ = reply.send(state.counts());
         }
-        QueueCmd::Delete { if_unused, if_empty, reply } => {
-            match state.check_delete(if_unused, if_empty) {
-                Ok(count) => {
-                    state.flush();
-                    state.cancel_all_consumers();
-                    let _ = reply.send(Ok(count));
-                    return true;
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                }
+        QueueCmd::Delete {
+            if_unused,
+            if_empty,
+            reply,
+        } => match state.check_delete(if_unused, if_empty) {
+            Ok(count) => {
+                state.flush();
+                state.cancel_all_consumers();
+                let _ = reply.send(Ok(count));
+                return true;
             }
-        }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        },
         QueueCmd::Wake => {}
     }
     false

@@ -4,6 +4,8 @@
 
 mod actor;
 mod state;
+#[cfg(test)]
+mod state_tests;
 
 pub use state::{Consumer, QueueCounts};
 
@@ -43,15 +45,40 @@ pub struct GetOk {
 /// The commands a queue's actor takes, in mailbox order.
 pub(crate) enum QueueCmd {
     Publish(MessageRef),
-    Consume { consumer: Consumer, reply: oneshot::Sender<CoreResult<()>> },
-    Cancel { channel: ChannelKey, tag: Name, reply: Option<oneshot::Sender<bool>> },
-    Settle { channel: ChannelKey, seqs: Vec<u64>, how: Settle },
-    Get { channel: ChannelKey, no_ack: bool, reply: oneshot::Sender<Option<GetOk>> },
+    Consume {
+        consumer: Consumer,
+        reply: oneshot::Sender<CoreResult<()>>,
+    },
+    Cancel {
+        channel: ChannelKey,
+        tag: Name,
+        reply: Option<oneshot::Sender<bool>>,
+    },
+    Settle {
+        channel: ChannelKey,
+        seqs: Vec<u64>,
+        how: Settle,
+    },
+    Get {
+        channel: ChannelKey,
+        no_ack: bool,
+        reply: oneshot::Sender<Option<GetOk>>,
+    },
     /// The channel is gone: drop its consumers and requeue all it held unacked.
-    ChannelClosed { channel: ChannelKey },
-    Purge { reply: oneshot::Sender<u32> },
-    Counts { reply: oneshot::Sender<QueueCounts> },
-    Delete { if_unused: bool, if_empty: bool, reply: oneshot::Sender<CoreResult<u32>> },
+    ChannelClosed {
+        channel: ChannelKey,
+    },
+    Purge {
+        reply: oneshot::Sender<u32>,
+    },
+    Counts {
+        reply: oneshot::Sender<QueueCounts>,
+    },
+    Delete {
+        if_unused: bool,
+        if_empty: bool,
+        reply: oneshot::Sender<CoreResult<u32>>,
+    },
     /// A channel's shared prefetch window has room again.
     Wake,
 }
@@ -105,6 +132,23 @@ impl QueueHandle {
         handle
     }
 
+    /// A handle whose mailbox goes nowhere, for testing `QueueState` directly.
+    #[cfg(test)]
+    pub(crate) fn detached(name: &str, auto_delete: bool) -> QueueRef {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        Arc::new(QueueHandle {
+            id: 1,
+            name: Name::from(name),
+            vhost: Name::from("/"),
+            durable: false,
+            auto_delete,
+            exclusive_owner: None,
+            arguments: FieldTable::new(),
+            mailbox: tx,
+            deleted: AtomicBool::new(false),
+        })
+    }
+
     pub fn id(&self) -> u64 {
         self.id
     }
@@ -138,33 +182,57 @@ impl QueueHandle {
     }
     /// Cancels a consumer; true if it existed.
     pub async fn cancel(&self, channel: ChannelKey, tag: Name) -> bool {
-        self.ask(|reply| QueueCmd::Cancel { channel, tag, reply: Some(reply) })
-            .await
-            .unwrap_or(false)
+        self.ask(|reply| QueueCmd::Cancel {
+            channel,
+            tag,
+            reply: Some(reply),
+        })
+        .await
+        .unwrap_or(false)
     }
     /// Cancels without waiting for the answer.
     pub fn cancel_nowait(&self, channel: ChannelKey, tag: Name) {
-        self.send(QueueCmd::Cancel { channel, tag, reply: None });
+        self.send(QueueCmd::Cancel {
+            channel,
+            tag,
+            reply: None,
+        });
     }
     pub fn settle(&self, channel: ChannelKey, seqs: Vec<u64>, how: Settle) {
         self.send(QueueCmd::Settle { channel, seqs, how });
     }
     pub async fn get(&self, channel: ChannelKey, no_ack: bool) -> Option<GetOk> {
-        self.ask(|reply| QueueCmd::Get { channel, no_ack, reply }).await.flatten()
+        self.ask(|reply| QueueCmd::Get {
+            channel,
+            no_ack,
+            reply,
+        })
+        .await
+        .flatten()
     }
     pub fn channel_closed(&self, channel: ChannelKey) {
         self.send(QueueCmd::ChannelClosed { channel });
     }
     pub async fn purge(&self) -> u32 {
-        self.ask(|reply| QueueCmd::Purge { reply }).await.unwrap_or(0)
+        self.ask(|reply| QueueCmd::Purge { reply })
+            .await
+            .unwrap_or(0)
     }
     pub async fn counts(&self) -> QueueCounts {
-        self.ask(|reply| QueueCmd::Counts { reply }).await.unwrap_or_default()
+        self.ask(|reply| QueueCmd::Counts { reply })
+            .await
+            .unwrap_or_default()
     }
     /// Asks the queue to stop; returns the number of messages it held. The caller
     /// removes it from its vhost.
     pub(crate) async fn delete(&self, if_unused: bool, if_empty: bool) -> CoreResult<u32> {
-        self.ask(|reply| QueueCmd::Delete { if_unused, if_empty, reply }).await.unwrap_or(Ok(0))
+        self.ask(|reply| QueueCmd::Delete {
+            if_unused,
+            if_empty,
+            reply,
+        })
+        .await
+        .unwrap_or(Ok(0))
     }
     pub fn wake(&self) {
         self.send(QueueCmd::Wake);

@@ -96,7 +96,11 @@ impl QueueState {
     pub(crate) fn publish(&mut self, message: MessageRef) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.ready.push_back(Ready { seq, message, redelivered: false });
+        self.ready.push_back(Ready {
+            seq,
+            message,
+            redelivered: false,
+        });
     }
 
     pub(crate) fn add_consumer(&mut self, consumer: Consumer) -> CoreResult<()> {
@@ -114,7 +118,10 @@ impl QueueState {
 
     /// Removes a consumer; its unacked messages stay with its channel until settled.
     pub(crate) fn remove_consumer(&mut self, channel: ChannelKey, tag: &str) -> bool {
-        let Some(pos) = self.consumers.iter().position(|c| c.channel == channel && &*c.tag == tag)
+        let Some(pos) = self
+            .consumers
+            .iter()
+            .position(|c| c.channel == channel && &*c.tag == tag)
         else {
             return false;
         };
@@ -132,7 +139,9 @@ impl QueueState {
 
     pub(crate) fn settle(&mut self, channel: ChannelKey, seqs: Vec<u64>, how: Settle) {
         for seq in seqs {
-            let Some(entry) = self.unacked.remove(&seq) else { continue };
+            let Some(entry) = self.unacked.remove(&seq) else {
+                continue;
+            };
             if entry.channel != channel {
                 // Not this channel's to settle; the channel validated its own tags, so
                 // this cannot happen unless a seq was reused. Keep the message.
@@ -152,8 +161,12 @@ impl QueueState {
         if self.next_consumer >= self.consumers.len() {
             self.next_consumer = 0;
         }
-        let seqs: Vec<u64> =
-            self.unacked.iter().filter(|(_, u)| u.channel == channel).map(|(s, _)| *s).collect();
+        let seqs: Vec<u64> = self
+            .unacked
+            .iter()
+            .filter(|(_, u)| u.channel == channel)
+            .map(|(s, _)| *s)
+            .collect();
         for seq in seqs {
             if let Some(entry) = self.unacked.remove(&seq) {
                 self.requeue(seq, entry.message);
@@ -163,8 +176,10 @@ impl QueueState {
 
     fn release_consumer_slot(&mut self, entry: &Unacked) {
         if let Some(tag) = &entry.consumer {
-            if let Some(c) =
-                self.consumers.iter_mut().find(|c| c.channel == entry.channel && &c.tag == tag)
+            if let Some(c) = self
+                .consumers
+                .iter_mut()
+                .find(|c| c.channel == entry.channel && &c.tag == tag)
             {
                 c.unacked = c.unacked.saturating_sub(1);
             }
@@ -172,7 +187,11 @@ impl QueueState {
     }
 
     fn requeue(&mut self, seq: u64, message: MessageRef) {
-        let entry = Ready { seq, message, redelivered: true };
+        let entry = Ready {
+            seq,
+            message,
+            redelivered: true,
+        };
         // Usually the head: requeued messages are older than anything still ready.
         match self.ready.front() {
             None => self.ready.push_back(entry),
@@ -185,11 +204,27 @@ impl QueueState {
     }
 
     pub(crate) fn get(&mut self, channel: ChannelKey, no_ack: bool) -> Option<GetOk> {
-        let Ready { seq, message, redelivered } = self.ready.pop_front()?;
+        let Ready {
+            seq,
+            message,
+            redelivered,
+        } = self.ready.pop_front()?;
         if !no_ack {
-            self.unacked.insert(seq, Unacked { message: message.clone(), channel, consumer: None });
+            self.unacked.insert(
+                seq,
+                Unacked {
+                    message: message.clone(),
+                    channel,
+                    consumer: None,
+                },
+            );
         }
-        Some(GetOk { seq, message, redelivered, remaining: self.ready.len() as u32 })
+        Some(GetOk {
+            seq,
+            message,
+            redelivered,
+            remaining: self.ready.len() as u32,
+        })
     }
 
     pub(crate) fn purge(&mut self) -> u32 {
@@ -230,8 +265,14 @@ impl QueueState {
             return;
         }
         while !self.ready.is_empty() {
-            let Some(index) = self.pick_consumer() else { break };
-            let Ready { seq, message, redelivered } = self.ready.pop_front().expect("not empty");
+            let Some(index) = self.pick_consumer() else {
+                break;
+            };
+            let Ready {
+                seq,
+                message,
+                redelivered,
+            } = self.ready.pop_front().expect("not empty");
             let consumer = &mut self.consumers[index];
             if !consumer.no_ack {
                 consumer.unacked += 1;
@@ -256,9 +297,15 @@ impl QueueState {
             };
             let connection = consumer.connection;
             let outlet = &consumer.outlet;
-            match self.outbox.iter_mut().find(|(conn, _, _)| *conn == connection) {
+            match self
+                .outbox
+                .iter_mut()
+                .find(|(conn, _, _)| *conn == connection)
+            {
                 Some((_, _, batch)) => batch.push(delivery),
-                None => self.outbox.push((connection, outlet.clone(), vec![delivery])),
+                None => self
+                    .outbox
+                    .push((connection, outlet.clone(), vec![delivery])),
             }
         }
     }

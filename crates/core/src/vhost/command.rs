@@ -52,7 +52,9 @@ impl Meta {
     pub(crate) fn apply(&mut self, vhost: &Weak<VHost>, vhost_name: &Name, cmd: Command) {
         match cmd {
             Command::DeclareExchange(spec) => {
-                self.exchanges.entry(spec.name.clone()).or_insert_with(|| Exchange::new(spec));
+                self.exchanges
+                    .entry(spec.name.clone())
+                    .or_insert_with(|| Exchange::new(spec));
             }
             Command::DeleteExchange { name } => self.delete_exchange(&name),
             Command::DeclareQueue(spec) => {
@@ -74,13 +76,17 @@ impl Meta {
             }
             Command::DeleteQueue { name } => self.delete_queue(&name),
             Command::Bind(spec) => {
-                let (Some(source), Some(dest)) =
-                    (self.exchanges.get(&spec.source).cloned(), self.dest(&spec.destination))
-                else {
+                let (Some(source), Some(dest)) = (
+                    self.exchanges.get(&spec.source).cloned(),
+                    self.dest(&spec.destination),
+                ) else {
                     return;
                 };
                 let added =
-                    source.router.write().bind(&spec.routing_key, &spec.arguments, dest.clone());
+                    source
+                        .router
+                        .write()
+                        .bind(&spec.routing_key, &spec.arguments, dest.clone());
                 if added {
                     if let Dest::Exchange(e) = &dest {
                         e.inbound.fetch_add(1, Ordering::AcqRel);
@@ -88,13 +94,17 @@ impl Meta {
                 }
             }
             Command::Unbind(spec) => {
-                let (Some(source), Some(dest)) =
-                    (self.exchanges.get(&spec.source).cloned(), self.dest(&spec.destination))
-                else {
+                let (Some(source), Some(dest)) = (
+                    self.exchanges.get(&spec.source).cloned(),
+                    self.dest(&spec.destination),
+                ) else {
                     return;
                 };
                 let removed =
-                    source.router.write().unbind(&spec.routing_key, &spec.arguments, &dest);
+                    source
+                        .router
+                        .write()
+                        .unbind(&spec.routing_key, &spec.arguments, &dest);
                 if removed {
                     if let Dest::Exchange(e) = &dest {
                         e.inbound.fetch_sub(1, Ordering::AcqRel);
@@ -113,14 +123,18 @@ impl Meta {
     }
 
     fn delete_queue(&mut self, name: &Name) {
-        let Some(queue) = self.queues.remove(name) else { return };
+        let Some(queue) = self.queues.remove(name) else {
+            return;
+        };
         queue.mark_deleted();
         let dest = Dest::Queue(queue);
         self.remove_bindings_to(&dest);
     }
 
     fn delete_exchange(&mut self, name: &Name) {
-        let Some(exchange) = self.exchanges.remove(name) else { return };
+        let Some(exchange) = self.exchanges.remove(name) else {
+            return;
+        };
         exchange.mark_deleted();
         // Bindings from it: destinations that are exchanges lose an inbound binding.
         for (_, _, dest) in exchange.router.read().bindings() {

@@ -61,7 +61,11 @@ static NEXT_EXCHANGE_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Exchange {
     pub(crate) fn new(spec: ExchangeSpec) -> ExchangeRef {
-        let alternate = spec.arguments.get("alternate-exchange").and_then(|v| v.as_str()).map(Name::from);
+        let alternate = spec
+            .arguments
+            .get("alternate-exchange")
+            .and_then(|v| v.as_str())
+            .map(Name::from);
         Arc::new(Exchange {
             id: NEXT_EXCHANGE_ID.fetch_add(1, Ordering::Relaxed),
             router: RwLock::new(Router::new(spec.kind)),

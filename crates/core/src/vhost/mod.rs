@@ -72,7 +72,8 @@ impl VHost {
     }
 
     pub fn exchange_or_404(&self, name: &str) -> CoreResult<ExchangeRef> {
-        self.exchange(name).ok_or_else(|| CoreError::not_found("exchange", name, &self.name))
+        self.exchange(name)
+            .ok_or_else(|| CoreError::not_found("exchange", name, &self.name))
     }
 
     pub fn queue(&self, name: &str) -> Option<QueueRef> {
@@ -82,7 +83,9 @@ impl VHost {
     /// A queue the connection may use: 404 when missing, 405 when it is another
     /// connection's exclusive queue.
     pub fn queue_for(&self, connection: u64, name: &str) -> CoreResult<QueueRef> {
-        let queue = self.queue(name).ok_or_else(|| CoreError::not_found("queue", name, &self.name))?;
+        let queue = self
+            .queue(name)
+            .ok_or_else(|| CoreError::not_found("queue", name, &self.name))?;
         check_exclusive(&queue, connection)?;
         Ok(queue)
     }
@@ -98,8 +101,18 @@ impl VHost {
     /// Removes a queue that has stopped by itself (auto-delete).
     pub(crate) fn forget_queue(&self, queue: &QueueRef) {
         let mut meta = self.meta.lock();
-        if meta.queues.get(&queue.name).is_some_and(|q| q.id() == queue.id()) {
-            meta.apply(&self.myself, &self.name, Command::DeleteQueue { name: queue.name.clone() });
+        if meta
+            .queues
+            .get(&queue.name)
+            .is_some_and(|q| q.id() == queue.id())
+        {
+            meta.apply(
+                &self.myself,
+                &self.name,
+                Command::DeleteQueue {
+                    name: queue.name.clone(),
+                },
+            );
         }
     }
 

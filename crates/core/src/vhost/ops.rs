@@ -62,7 +62,9 @@ fn default_exchange_refused() -> CoreError {
 }
 
 fn reserved_name(what: &str, name: &str) -> CoreError {
-    CoreError::access_refused(format!("{what} name '{name}' contains reserved prefix 'amq.*'"))
+    CoreError::access_refused(format!(
+        "{what} name '{name}' contains reserved prefix 'amq.*'"
+    ))
 }
 
 fn bool_text(b: bool) -> &'static str {
@@ -86,7 +88,10 @@ impl VHost {
             return Err(default_exchange_refused());
         }
         let kind = ExchangeKind::parse(d.kind).ok_or_else(|| {
-            CoreError::new(ErrorKind::CommandInvalid, format!("unknown exchange type '{}'", d.kind))
+            CoreError::new(
+                ErrorKind::CommandInvalid,
+                format!("unknown exchange type '{}'", d.kind),
+            )
         })?;
         if d.name.starts_with("amq.") {
             return Err(reserved_name("exchange", d.name));
@@ -102,7 +107,11 @@ impl VHost {
                 return Err(inequivalent("type", kind.as_str(), existing.kind.as_str()));
             }
             if existing.durable != d.durable {
-                return Err(inequivalent("durable", bool_text(d.durable), bool_text(existing.durable)));
+                return Err(inequivalent(
+                    "durable",
+                    bool_text(d.durable),
+                    bool_text(existing.durable),
+                ));
             }
             if existing.auto_delete != d.auto_delete {
                 return Err(inequivalent(
@@ -112,11 +121,18 @@ impl VHost {
                 ));
             }
             if existing.internal != d.internal {
-                return Err(inequivalent("internal", bool_text(d.internal), bool_text(existing.internal)));
+                return Err(inequivalent(
+                    "internal",
+                    bool_text(d.internal),
+                    bool_text(existing.internal),
+                ));
             }
-            check_args_equivalent(&["alternate-exchange"], &d.arguments, &existing.arguments, || {
-                format!("exchange '{}' in vhost '{}'", d.name, self.name)
-            })?;
+            check_args_equivalent(
+                &["alternate-exchange"],
+                &d.arguments,
+                &existing.arguments,
+                || format!("exchange '{}' in vhost '{}'", d.name, self.name),
+            )?;
             return Ok(());
         }
         self.apply(Command::DeclareExchange(ExchangeSpec {
@@ -134,7 +150,9 @@ impl VHost {
         if name.is_empty() {
             return Err(default_exchange_refused());
         }
-        let Some(exchange) = self.exchange(name) else { return Ok(()) };
+        let Some(exchange) = self.exchange(name) else {
+            return Ok(());
+        };
         if name.starts_with("amq.") {
             return Err(CoreError::access_refused(format!(
                 "deletion of system exchange '{name}' in vhost '{}' not allowed",
@@ -147,7 +165,9 @@ impl VHost {
                 self.name
             )));
         }
-        self.apply(Command::DeleteExchange { name: exchange.name.clone() });
+        self.apply(Command::DeleteExchange {
+            name: exchange.name.clone(),
+        });
         Ok(())
     }
 
@@ -188,9 +208,15 @@ impl VHost {
             arguments: d.arguments,
         }));
         // Another channel may have won the race with other properties: check again.
-        let queue = self.queue(&name).ok_or_else(|| CoreError::not_found("queue", &name, &self.name))?;
+        let queue = self
+            .queue(&name)
+            .ok_or_else(|| CoreError::not_found("queue", &name, &self.name))?;
         check_exclusive(&queue, d.connection)?;
-        Ok(QueueDeclared { queue, message_count: 0, consumer_count: 0 })
+        Ok(QueueDeclared {
+            queue,
+            message_count: 0,
+            consumer_count: 0,
+        })
     }
 
     fn check_queue_equivalent(&self, existing: &QueueRef, d: &QueueDeclare<'_>) -> CoreResult<()> {
@@ -207,7 +233,11 @@ impl VHost {
             return Err(inequivalent("durable", d.durable, existing.durable));
         }
         if existing.auto_delete != d.auto_delete {
-            return Err(inequivalent("auto_delete", d.auto_delete, existing.auto_delete));
+            return Err(inequivalent(
+                "auto_delete",
+                d.auto_delete,
+                existing.auto_delete,
+            ));
         }
         let existing_exclusive = existing.exclusive_owner.is_some();
         if existing_exclusive != d.exclusive {
@@ -226,7 +256,9 @@ impl VHost {
         if_unused: bool,
         if_empty: bool,
     ) -> CoreResult<u32> {
-        let Some(queue) = self.queue(name) else { return Ok(0) };
+        let Some(queue) = self.queue(name) else {
+            return Ok(0);
+        };
         check_exclusive(&queue, connection)?;
         let count = queue.delete(if_unused, if_empty).await?;
         self.forget_queue(&queue);
@@ -290,7 +322,11 @@ impl VHost {
             routing_key: routing_key.to_string(),
             arguments,
         };
-        self.apply(if unbind { Command::Unbind(spec) } else { Command::Bind(spec) });
+        self.apply(if unbind {
+            Command::Unbind(spec)
+        } else {
+            Command::Bind(spec)
+        });
         Ok(())
     }
 }
@@ -362,7 +398,10 @@ fn check_args_equivalent(
             // RabbitMQ quotes bare values when both sides have one, and names the
             // type when one side has none.
             let (received, current) = match (r, c) {
-                (Some(a), Some(b)) => (format!("'{}'", value_text(a)), format!("'{}'", value_text(b))),
+                (Some(a), Some(b)) => (
+                    format!("'{}'", value_text(a)),
+                    format!("'{}'", value_text(b)),
+                ),
                 _ => (describe(r), describe(c)),
             };
             return Err(CoreError::precondition(format!(

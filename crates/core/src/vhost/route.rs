@@ -7,8 +7,8 @@
 use super::exchange::{Dest, ExchangeRef};
 use super::VHostRef;
 use crate::error::{CoreError, CoreResult};
-use crate::queue::QueueRef;
 use crate::exchange::ExchangeKind;
+use crate::queue::QueueRef;
 use amqp_codec::FieldTable;
 use std::collections::HashMap;
 
@@ -107,7 +107,10 @@ impl Publisher {
             if current.kind == ExchangeKind::Headers && headers.is_none() {
                 headers = Some(decode_headers(properties));
             }
-            current.router.read().route(routing_key, headers.as_ref(), &mut self.matched);
+            current
+                .router
+                .read()
+                .route(routing_key, headers.as_ref(), &mut self.matched);
             if self.matched.is_empty() {
                 if let Some(alternate) = current.alternate.clone() {
                     if let Ok(ae) = self.exchange(&alternate) {
