@@ -20,8 +20,8 @@ def connection_parameters():
     """Parameters for AMQP_URL with short timeouts for every blocking step."""
     params = pika.URLParameters(AMQP_URL)
     params.connection_attempts = 1
-    params.socket_timeout = 5
-    params.stack_timeout = 10
+    params.socket_timeout = 3
+    params.stack_timeout = 5
     params.blocked_connection_timeout = 10
     return params
 

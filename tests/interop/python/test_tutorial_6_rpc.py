@@ -32,6 +32,7 @@ class RpcServer(threading.Thread):
 
                 def on_request(ch, method, props, body):
                     response = fib(int(body))
+                    self.served += 1  # before replying: the client may check it at once
                     ch.basic_publish(
                         exchange="",
                         routing_key=props.reply_to,
@@ -39,7 +40,6 @@ class RpcServer(threading.Thread):
                         body=str(response),
                     )
                     ch.basic_ack(delivery_tag=method.delivery_tag)
-                    self.served += 1
 
                 channel.basic_qos(prefetch_count=1)
                 channel.basic_consume(queue=self.queue, on_message_callback=on_request)
