@@ -691,10 +691,11 @@ async fn empty_queue_name_means_the_last_declared_queue_on_the_channel() {
     let (_conn, ch) = b.connect_channel().await;
     let q = declare_temp_queue(&ch).await;
     // bind "" -> the server-named queue
+    let key = unique("k");
     t(ch.queue_bind(
         "".into(),
-        "amq.fanout".into(),
-        "".into(),
+        "amq.direct".into(),
+        key.as_str().into(),
         QueueBindOptions::default(),
         FieldTable::default(),
     ))
