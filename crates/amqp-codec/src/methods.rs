@@ -3,8 +3,9 @@
 //! Facts (ids, field order, domains) follow RabbitMQ's protocol definition
 //! (rabbitmq-codegen's `amqp-rabbitmq-0.9.1.json`), including its extensions:
 //! exchange.bind/unbind, basic.nack, confirm.*, connection.blocked/unblocked and
-//! connection.update-secret. The `access` class is left out (RabbitMQ only answers it
-//! for 0-8 era clients).
+//! connection.update-secret. The `access` class (deprecated by 0-9-1) is left out, so
+//! `access.request` decodes as 540 NOT_IMPLEMENTED; RabbitMQ still answers it with
+//! `access.request-ok`, which a few very old clients send.
 //!
 //! Field names are the spec's with `-` → `_`; `type` is `kind` and `nowait` is
 //! `no_wait`. Fields the spec reserves (`reserved-1`, `ticket`, `out-of-band`,
