@@ -91,9 +91,10 @@ pub(crate) fn check_flags(raw: &[u8]) -> Result<(), FrameError> {
     read_flags(&mut Reader::new(raw)).map(drop)
 }
 
-/// Walks the property list, checking every present property (UTF-8 of short strings,
-/// the structure of the headers table) and handing `visit` its index and raw value: a
-/// short string's bytes, a table with its length prefix, one octet, eight octets.
+/// Walks the property list, checking its structure (lengths, and the headers table in
+/// full) and handing `visit` each present property's index and raw value: a short
+/// string's bytes, a table with its length prefix, one octet, eight octets. Short strings
+/// are not checked for UTF-8 here; that is up to whoever reads them as text.
 fn walk<'a>(
     raw: &'a [u8],
     mut visit: impl FnMut(usize, &'a [u8]) -> WireResult<()>,
@@ -105,7 +106,7 @@ fn walk<'a>(
             continue;
         }
         let value = match kind {
-            Kind::ShortStr => r.shortstr().map(str::as_bytes),
+            Kind::ShortStr => r.shortstr_raw(),
             Kind::Table => r.prefixed_with_length().and_then(|t| {
                 table::skip_table(&mut Reader::new(t))?;
                 Ok(t)
@@ -133,19 +134,26 @@ pub struct PropsView<'a> {
 }
 
 /// Scans raw properties (`ContentHeader::properties`) for the fields the broker acts on,
-/// without allocating. Validates the whole list, so a message that passes can be
-/// forwarded and later decoded with [`BasicProperties::decode`].
+/// without allocating.
+///
+/// Checks the structure of the whole list and the headers table, and UTF-8 of the
+/// strings it returns. Other short strings (content-type, correlation-id, ...) may hold
+/// any bytes, as RabbitMQ allows: they are forwarded untouched, and some clients (Go's,
+/// for one) put binary ids there. Such a message passes the scan but not
+/// [`BasicProperties::decode`], whose `ShortStr`s must be UTF-8.
 pub fn scan_properties(raw: &[u8]) -> Result<PropsView<'_>, FrameError> {
     let mut view = PropsView::default();
     walk(raw, |index, value| {
-        // `walk` has checked UTF-8 and lengths; these conversions cannot fail.
-        let text = || std::str::from_utf8(value).ok();
+        let text = || {
+            let s = std::str::from_utf8(value).map_err(|_| WireError::InvalidUtf8)?;
+            Ok::<_, WireError>(Some(s))
+        };
         match index {
             DELIVERY_MODE => view.delivery_mode = value.first().copied(),
             PRIORITY => view.priority = value.first().copied(),
-            EXPIRATION => view.expiration = text(),
-            USER_ID => view.user_id = text(),
-            REPLY_TO => view.reply_to = text(),
+            EXPIRATION => view.expiration = text()?,
+            USER_ID => view.user_id = text()?,
+            REPLY_TO => view.reply_to = text()?,
             HEADERS => view.headers = Some(value),
             _ => {}
         }

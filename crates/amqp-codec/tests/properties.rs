@@ -183,7 +183,7 @@ fn malformed_property_lists_are_syntax_errors() {
             "{}",
             e.text
         );
-        // The scan and the full decode accept exactly the same inputs.
+        // Whatever the scan rejects, the full decode rejects too.
         assert_eq!(
             BasicProperties::decode(&raw).unwrap_err().code,
             reply_code::SYNTAX_ERROR
@@ -197,5 +197,17 @@ fn errors_name_the_property() {
     assert_eq!(
         e.text,
         "SYNTAX_ERROR - invalid basic properties: expiration: malformed UTF-8 in shortstr"
+    );
+}
+
+#[test]
+fn binary_strings_the_broker_does_not_read_pass_the_scan() {
+    // A correlation-id of raw bytes, as Go clients can send: RabbitMQ forwards it, so the
+    // scan accepts it; only the full decode, which needs UTF-8, refuses.
+    let raw = [0x04, 0x00, 2, 0xC3, 0x28];
+    assert_eq!(scan_properties(&raw).unwrap(), PropsView::default());
+    assert_eq!(
+        BasicProperties::decode(&raw).unwrap_err().code,
+        reply_code::SYNTAX_ERROR
     );
 }

@@ -109,7 +109,8 @@ fn exercise(bytes: &[u8], frame_max: u32) {
             Frame::Header { header, .. } => {
                 let scanned = scan_properties(&header.properties);
                 let decoded = BasicProperties::decode(&header.properties);
-                assert_eq!(scanned.is_ok(), decoded.is_ok());
+                // Decode is stricter (UTF-8 in every string), never laxer.
+                assert!(scanned.is_ok() || decoded.is_err());
                 if let (Ok(view), Ok(props)) = (scanned, decoded) {
                     assert_eq!(view.delivery_mode, props.delivery_mode);
                     assert_eq!(view.expiration, props.expiration.as_deref());
