@@ -620,3 +620,73 @@ async fn alternate_exchange_receives_unroutable_messages() {
     assert_eq!(drain(&ch, &unrouted).await, vec!["u1", "u2"]);
     cleanup(&b, &[], &[&main, &ae]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeclaring_a_builtin_exchange_equivalently_succeeds() {
+    // The amq. prefix refuses new exchanges only; an equivalent redeclare of a built-in
+    // one (durable, same type) is fine, an inequivalent one is a 406.
+    let b = broker().await;
+    let (conn, ch) = b.connect_channel().await;
+    t(ch.exchange_declare(
+        "amq.direct".into(),
+        ExchangeKind::Direct,
+        ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    ))
+    .await
+    .expect("equivalent redeclare of amq.direct");
+    let res = declare(&ch, "amq.direct", ExchangeKind::Direct).await;
+    expect_channel_error(
+        &conn,
+        &ch,
+        res,
+        406,
+        "PRECONDITION_FAILED - inequivalent arg 'durable' for exchange 'amq.direct' in vhost \
+         '/': received 'false' but current is 'true'",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declaring_the_default_exchange_is_403_even_passively() {
+    let b = broker().await;
+    let (conn, ch) = b.connect_channel().await;
+    let res = declare(&ch, "", ExchangeKind::Direct).await;
+    expect_channel_error(
+        &conn,
+        &ch,
+        res,
+        403,
+        "ACCESS_REFUSED - operation not permitted on the default exchange",
+    )
+    .await;
+    let ch = t(conn.create_channel()).await.unwrap();
+    let res = passive(&ch, "").await;
+    expect_channel_error(
+        &conn,
+        &ch,
+        res,
+        403,
+        "ACCESS_REFUSED - operation not permitted on the default exchange",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_any_amq_prefixed_exchange_is_403_even_if_missing() {
+    let b = broker().await;
+    let (conn, ch) = b.connect_channel().await;
+    let x = format!("amq.{}", unique("x"));
+    let res = t(ch.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())).await;
+    expect_channel_error(
+        &conn,
+        &ch,
+        res,
+        403,
+        &format!("ACCESS_REFUSED - deletion of system exchange '{x}' in vhost '/' not allowed"),
+    )
+    .await;
+}

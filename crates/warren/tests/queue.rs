@@ -767,3 +767,58 @@ async fn empty_queue_name_without_a_declared_queue_is_an_error() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeclaring_with_a_different_exclusive_flag_is_405_on_the_same_connection() {
+    let b = broker().await;
+    let (conn, ch) = b.connect_channel().await;
+    let (_och, excl) = exclusive_queue(&conn).await;
+    let res = declare_with(
+        &ch,
+        &excl,
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await;
+    expect_channel_error(&conn, &ch, res, 405, &locked(&excl)).await;
+
+    let ch = t(conn.create_channel()).await.unwrap();
+    let shared = unique("q-shared");
+    declare_queue(&ch, &shared).await;
+    let res = declare_with(
+        &ch,
+        &shared,
+        QueueDeclareOptions {
+            exclusive: true,
+            ..Default::default()
+        },
+        FieldTable::default(),
+    )
+    .await;
+    expect_channel_error(&conn, &ch, res, 405, &locked(&shared)).await;
+    cleanup(&b, &[&shared], &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_queue_argument_type_is_406() {
+    let b = broker().await;
+    let (conn, ch) = b.connect_channel().await;
+    let q = unique("q-badarg");
+    let mut args = FieldTable::default();
+    args.insert("x-max-length".into(), AMQPValue::LongString("ten".into()));
+    let res = declare_with(&ch, &q, QueueDeclareOptions::default(), args).await;
+    expect_channel_error(
+        &conn,
+        &ch,
+        res,
+        406,
+        &format!(
+            "PRECONDITION_FAILED - invalid arg 'x-max-length' for queue '{q}' in vhost '/': \
+             \"expected integer, got longstr\""
+        ),
+    )
+    .await;
+    let ch = t(conn.create_channel()).await.unwrap();
+    let res = passive(&ch, &q).await;
+    expect_channel_error(&conn, &ch, res, 404, &no_queue(&q)).await;
+}
