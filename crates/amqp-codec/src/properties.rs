@@ -208,7 +208,7 @@ impl BasicProperties {
                 USER_ID => p.user_id = string()?,
                 APP_ID => p.app_id = string()?,
                 CLUSTER_ID => p.cluster_id = string()?,
-                _ => return Err(WireError::Truncated),
+                _ => {} // `walk` only yields indices of PROPERTIES, all matched above
             }
             Ok(())
         })?;
