@@ -217,3 +217,26 @@ fn debug_shows_kind_and_size() {
     r.bind("a", &FieldTable::new(), 1u32);
     assert_eq!(format!("{r:?}"), "Router { kind: Topic, bindings: 1, .. }");
 }
+
+#[test]
+fn generation_changes_exactly_when_bindings_do() {
+    let mut r = Router::new(ExchangeKind::Topic);
+    let g0 = r.generation();
+    r.bind("a.#", &FieldTable::new(), 1u32);
+    let g1 = r.generation();
+    assert_ne!(g0, g1);
+    r.bind("a.#", &FieldTable::new(), 1);
+    r.unbind("b", &FieldTable::new(), &1);
+    r.unbind_destination(&9);
+    let mut out = Vec::new();
+    r.route("a", None, &mut out);
+    assert_eq!(r.generation(), g1, "no-ops and routing leave it alone");
+    r.unbind("a.#", &FieldTable::new(), &1);
+    let g2 = r.generation();
+    assert_ne!(g1, g2);
+    r.bind("a.#", &FieldTable::new(), 1);
+    let g3 = r.generation();
+    assert_ne!(g2, g3);
+    r.unbind_destination(&1);
+    assert_ne!(r.generation(), g3);
+}
