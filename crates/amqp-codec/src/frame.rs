@@ -157,12 +157,9 @@ fn decode_header(mut payload: Bytes) -> Result<ContentHeader, FrameError> {
     let mut size = [0u8; 8];
     size.copy_from_slice(&fixed[4..12]);
     let body_size = u64::from_be_bytes(size);
-    if class_id != crate::content::BASIC_CLASS_ID {
-        return Err(FrameError::new(
-            reply_code::UNEXPECTED_FRAME,
-            format_args!("content header for class {class_id}; only class 60 (basic) has content"),
-        ));
-    }
+    // A header of another class is the channel's to refuse: it knows which method the
+    // content was meant for and names it in the error, as RabbitMQ does. Its property
+    // bytes are only checked for class 60, whose layout we know.
     if weight != 0 {
         return Err(FrameError::new(
             reply_code::UNEXPECTED_FRAME,
@@ -170,7 +167,9 @@ fn decode_header(mut payload: Bytes) -> Result<ContentHeader, FrameError> {
         ));
     }
     payload.advance(12);
-    properties::check_flags(&payload)?;
+    if class_id == crate::content::BASIC_CLASS_ID {
+        properties::check_flags(&payload)?;
+    }
     Ok(ContentHeader {
         class_id,
         body_size,
