@@ -211,3 +211,28 @@ fn binary_strings_the_broker_does_not_read_pass_the_scan() {
         reply_code::SYNTAX_ERROR
     );
 }
+
+#[test]
+fn matches_pikas_encoding_of_every_property() {
+    // pika 1.4.4: frame.Header(1, 10, BasicProperties(<the values of all_set()>)).marshal()
+    let hex = "02000100000089003c0000000000000000000afffc106170706c69636174696f6e2f6a736f6e04677a69700000001707782d6d617463685300000003616e79016e4900000005020904636f727215616d712e7261626269746d712e7265706c792d746f053630303030036d2d31000000006553f1000d6f726465722e637265617465640567756573740473686f700163ce";
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let mut buf = bytes::BytesMut::from(&bytes[..]);
+    let Some(Frame::Header { channel, header }) = decode_frame(&mut buf, 0).unwrap() else {
+        panic!("not a header frame")
+    };
+    assert_eq!((channel, header.class_id, header.body_size), (1, 60, 10));
+    assert_eq!(
+        BasicProperties::decode(&header.properties).unwrap(),
+        all_set()
+    );
+    assert_eq!(all_set().encode(), header.properties);
+    let mut ours = bytes::BytesMut::new();
+    encode_content(&mut ours, 1, 60, &header.properties, &[], 0);
+    // Same header frame, except that ours announces the (empty) body we gave it.
+    assert_eq!(&ours[..11], &bytes[..11]);
+    assert_eq!(&ours[19..], &bytes[19..]);
+}
