@@ -7,8 +7,9 @@
 //!
 //! Error codes follow RabbitMQ's reader (`rabbit_reader`, `rabbit_command_assembler`):
 //! an oversized frame, a bad end octet, an unknown frame type or a payload too short for
-//! its type is 501 FRAME_ERROR; a content header whose class or weight cannot belong to
-//! any content is 505 UNEXPECTED_FRAME.
+//! its type is 501 FRAME_ERROR; a content header with a non-zero weight is 505
+//! UNEXPECTED_FRAME. A content header's class is left for the adapter to check against
+//! the method it belongs to (505 too, naming the expected class).
 
 use crate::content::ContentHeader;
 use crate::error::FrameError;
