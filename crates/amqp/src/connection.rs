@@ -260,9 +260,10 @@ impl Connection {
         }
         match frame {
             Frame::Heartbeat { channel: 0 } => Ok(()),
-            Frame::Heartbeat { .. } => {
-                Err(AmqpError::new(501, "heartbeat frame on a non-zero channel"))
-            }
+            Frame::Heartbeat { channel } => Err(AmqpError::new(
+                505,
+                format!("heartbeat frame on channel {channel}; heartbeats belong to channel 0"),
+            )),
             Frame::Method { channel: 0, method } => self.connection_method(method),
             Frame::Method { channel, method } => self.channel_method(channel, method).await,
             Frame::Header { channel, header } => {
@@ -317,21 +318,14 @@ impl Connection {
             // Clients may tell us they are blocked/unblocked; RabbitMQ ignores them too.
             Method::ConnectionBlocked(_) | Method::ConnectionUnblocked(_) => Ok(()),
             Method::ConnectionUpdateSecret(_) => Ok(()),
-            other => Err(AmqpError::new(
-                503,
-                format!("unexpected method {} on channel 0", other.name()),
-            )
-            .on(&other)),
+            other => Err(AmqpError::new(504, "unexpected method in connection state running")
+                .on(&other)),
         }
     }
 
     async fn channel_method(&mut self, number: u16, method: Method) -> AmqpResult<()> {
         if method.class_id() == 10 {
-            return Err(AmqpError::new(
-                503,
-                format!("connection method {} on channel {number}", method.name()),
-            )
-            .on(&method));
+            return Err(AmqpError::new(503, "unimplemented method").on(&method));
         }
         #[derive(PartialEq)]
         enum State {
@@ -363,16 +357,12 @@ impl Connection {
                 self.send(number, &Method::ChannelOpenOk(ChannelOpenOk::default()));
                 Ok(())
             }
-            (State::Open, Method::ChannelOpen(_)) => Err(AmqpError::new(
-                504,
-                format!("second 'channel.open' seen on channel {number}"),
-            )
-            .on_ids(20, 10)),
-            (State::Absent, other) => Err(AmqpError::new(
-                504,
-                format!("expected 'channel.open' on channel {number}"),
-            )
-            .on(&other)),
+            (State::Open, Method::ChannelOpen(_)) => {
+                Err(AmqpError::new(504, "second 'channel.open' seen").on_ids(20, 10))
+            }
+            (State::Absent, other) => {
+                Err(AmqpError::new(504, "expected 'channel.open'").on(&other))
+            }
             (State::Closing, Method::ChannelCloseOk(_)) => {
                 self.channels.remove(&number);
                 Ok(())
@@ -391,7 +381,10 @@ impl Connection {
                 self.send(number, &Method::ChannelCloseOk(ChannelCloseOk {}));
                 Ok(())
             }
-            (State::Open, Method::ChannelCloseOk(_)) => Ok(()),
+            // A close-ok we did not ask for.
+            (State::Open, Method::ChannelCloseOk(_)) => {
+                Err(AmqpError::new(503, "unimplemented method").on_ids(20, 41))
+            }
             (State::Open, method) => {
                 let Some(Slot::Open(ch)) = self.channels.get_mut(&number) else {
                     return Ok(());

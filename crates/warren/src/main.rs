@@ -46,9 +46,11 @@ fn main() -> anyhow::Result<()> {
             data_dir: args.data_dir,
             ..warren::Config::default()
         };
+        // Handlers go in before "ready": a SIGTERM right after it must shut down cleanly.
+        let signals = shutdown_signals()?;
         let server = warren::start(config).await?;
         tracing::info!("Warren {} ready", env!("CARGO_PKG_VERSION"));
-        wait_for_signal().await;
+        signals.await;
         tracing::info!("shutting down");
         server.shutdown().await;
         tracing::info!("stopped");
@@ -56,18 +58,24 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-async fn wait_for_signal() {
+/// A future that completes on SIGINT or SIGTERM; the handlers are installed now.
+fn shutdown_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

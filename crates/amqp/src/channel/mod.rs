@@ -94,12 +94,14 @@ impl Channel {
         shared: &Shared,
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
-        if self.content.is_some() {
-            return Err(AmqpError::new(
-                505,
-                "expected content header for class 60, got non content header frame instead",
-            )
-            .on(&method));
+        if let Some(pending) = &self.content {
+            let expected = if pending.has_header() {
+                "expected content body, got non content body frame instead"
+            } else {
+                "expected content header for class 60, got non content header frame instead"
+            };
+            // RabbitMQ names the publish the content belongs to.
+            return Err(AmqpError::new(505, expected).on_ids(60, 40));
         }
         let (class_id, method_id) = (method.class_id(), method.method_id());
         let result = match method {
@@ -135,10 +137,8 @@ impl Channel {
             Method::TxSelect(_) => self.tx_select(out),
             Method::TxCommit(_) => self.tx_commit(shared, out).await,
             Method::TxRollback(_) => self.tx_rollback(out),
-            other => Err(AmqpError::new(
-                540,
-                format!("method {} is not implemented", other.name()),
-            )),
+            // Methods only a server sends (deliver, get-ok, ...).
+            _ => Err(AmqpError::new(503, "unimplemented method")),
         };
         result.map_err(|e| {
             if e.class_id == 0 {

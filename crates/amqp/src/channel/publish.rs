@@ -49,6 +49,12 @@ pub(crate) struct Confirms {
     acked: u64,
 }
 
+impl PendingContent {
+    pub fn has_header(&self) -> bool {
+        self.header.is_some()
+    }
+}
+
 impl Channel {
     pub(super) fn basic_publish(&mut self, m: BasicPublish) -> AmqpResult<()> {
         self.content = Some(PendingContent {
@@ -82,10 +88,11 @@ impl Channel {
             return Err(AmqpError::new(
                 505,
                 format!(
-                    "expected content header for class 60, got one for class {}",
+                    "expected content header for class 60, got one for class {} instead",
                     header.class_id
                 ),
-            ));
+            )
+            .on_ids(60, 40));
         }
         let max = shared.config.max_message_size;
         if header.body_size > max {
