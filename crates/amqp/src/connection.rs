@@ -32,8 +32,6 @@ pub(crate) struct Shared {
     pub outlet: Outlet,
     pub frame_max: u32,
     pub capabilities: ClientCapabilities,
-    /// What the client said about itself (product, version, capabilities).
-    pub client_properties: amqp_codec::FieldTable,
     pub config: AmqpConfig,
 }
 
@@ -53,6 +51,8 @@ struct Connection {
     heartbeat: Duration,
     last_read: Instant,
     last_write: Instant,
+    /// Some channel has routed publishes not yet handed to their queues.
+    publishes_pending: bool,
     /// Set once we sent `connection.close`: the deadline for close-ok.
     closing: Option<Instant>,
     done: bool,
@@ -76,9 +76,11 @@ pub(crate) async fn run(
         };
     let (outlet, mut inbox) = mpsc::unbounded_channel();
     let id = broker.register_connection(outlet.clone());
+    let client = client_name(&negotiated.client_properties);
     tracing::info!(
         connection = id,
         %peer,
+        %client,
         user = %negotiated.user.name,
         vhost = %negotiated.vhost.name,
         "accepted AMQP connection"
@@ -92,7 +94,6 @@ pub(crate) async fn run(
             outlet,
             frame_max: negotiated.frame_max,
             capabilities: negotiated.capabilities,
-            client_properties: negotiated.client_properties,
             config,
         },
         stream,
@@ -103,6 +104,7 @@ pub(crate) async fn run(
         heartbeat: Duration::from_secs(negotiated.heartbeat as u64),
         last_read: Instant::now(),
         last_write: Instant::now(),
+        publishes_pending: false,
         closing: None,
         done: false,
     };
@@ -110,6 +112,16 @@ pub(crate) async fn run(
     conn.cleanup();
     broker.unregister_connection(id);
     tracing::info!(connection = id, %peer, "closed AMQP connection: {reason}");
+}
+
+/// "product version" from the client's properties, for the logs.
+fn client_name(props: &amqp_codec::FieldTable) -> String {
+    let text = |key: &str| props.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    let name = format!("{} {}", text("product"), text("version"));
+    match name.trim() {
+        "" => "unknown client".to_string(),
+        n => n.to_string(),
+    }
 }
 
 impl Connection {
@@ -156,6 +168,7 @@ impl Connection {
                     for event in events.drain(..) {
                         self.handle_event(event);
                     }
+                    self.flush_confirms();
                 }
                 ready = self.stream.writable(), if want_write => {
                     if ready.is_err() {
@@ -239,6 +252,7 @@ impl Connection {
                 break;
             }
         }
+        self.flush_publishes();
         self.flush_confirms();
         Ok(())
     }
@@ -264,9 +278,18 @@ impl Connection {
                 505,
                 format!("heartbeat frame on channel {channel}; heartbeats belong to channel 0"),
             )),
-            Frame::Method { channel: 0, method } => self.connection_method(method),
-            Frame::Method { channel, method } => self.channel_method(channel, method).await,
+            Frame::Method { channel: 0, method } => {
+                self.flush_publishes();
+                self.connection_method(method)
+            }
+            Frame::Method { channel, method } => {
+                if !matches!(method, Method::BasicPublish(_)) {
+                    self.flush_publishes();
+                }
+                self.channel_method(channel, method).await
+            }
             Frame::Header { channel, header } => {
+                self.publishes_pending = true;
                 let result = match self.channels.get_mut(&channel) {
                     None if channel == 0 => Err(AmqpError::new(
                         505,
@@ -282,6 +305,7 @@ impl Connection {
                 self.channel_result(channel, result).await
             }
             Frame::Body { channel, payload } => {
+                self.publishes_pending = true;
                 let result = match self.channels.get_mut(&channel) {
                     None if channel == 0 => Err(AmqpError::new(
                         505,
@@ -318,8 +342,9 @@ impl Connection {
             // Clients may tell us they are blocked/unblocked; RabbitMQ ignores them too.
             Method::ConnectionBlocked(_) | Method::ConnectionUnblocked(_) => Ok(()),
             Method::ConnectionUpdateSecret(_) => Ok(()),
-            other => Err(AmqpError::new(504, "unexpected method in connection state running")
-                .on(&other)),
+            other => {
+                Err(AmqpError::new(504, "unexpected method in connection state running").on(&other))
+            }
         }
     }
 
@@ -390,6 +415,8 @@ impl Connection {
                     return Ok(());
                 };
                 let result = ch.handle(method, &self.shared, &mut self.out).await;
+                // tx.commit routes the publishes it held.
+                self.publishes_pending |= ch.has_outgoing();
                 self.channel_result(number, result).await
             }
         }
@@ -434,6 +461,15 @@ impl Connection {
                         // The channel it was for has closed; the queue requeues what
                         // that channel held when it learns of the close.
                         _ => {}
+                    }
+                }
+            }
+            ConnEvent::Confirms(confirms) => {
+                for c in confirms {
+                    if let Some(Slot::Open(ch)) = self.channels.get_mut(&c.channel) {
+                        if ch.key == c.channel_key {
+                            ch.confirmed(c.seq, c.accepted);
+                        }
                     }
                 }
             }
@@ -484,9 +520,24 @@ impl Connection {
     }
 
     fn flush_confirms(&mut self) {
-        for (number, slot) in self.channels.iter_mut() {
+        for slot in self.channels.values_mut() {
             if let Slot::Open(ch) = slot {
-                ch.flush_confirms(*number, &mut self.out);
+                ch.flush_confirms(&mut self.out);
+            }
+        }
+    }
+
+    /// Hands every channel's routed publishes to their queues. Done before any other
+    /// method is handled, so a publish is in its queue before, say, a `basic.get` or
+    /// a `queue.purge` that follows it reaches that queue.
+    fn flush_publishes(&mut self) {
+        if !self.publishes_pending {
+            return;
+        }
+        self.publishes_pending = false;
+        for slot in self.channels.values_mut() {
+            if let Slot::Open(ch) = slot {
+                ch.flush_publishes(&self.shared);
             }
         }
     }

@@ -168,7 +168,7 @@ pub async fn handshake(
     }
     send(
         stream,
-        &Method::ConnectionOpenOk(ConnectionOpenOk::default()),
+        &Method::ConnectionOpenOk(ConnectionOpenOk {}),
     )
     .await?;
 

@@ -16,6 +16,8 @@ pub use broker::{Broker, BrokerRef, User};
 pub use error::{CoreError, CoreResult, ErrorKind};
 pub use message::{Message, MessageRef};
 pub use names::Name;
-pub use outlet::{ChannelCredit, ChannelCreditRef, ChannelKey, ConnEvent, Delivery, Outlet};
-pub use queue::{Consumer, GetOk, QueueCounts, QueueRef, Settle};
+pub use outlet::{
+    ChannelCredit, ChannelCreditRef, ChannelKey, Confirmation, ConnEvent, Delivery, Outlet,
+};
+pub use queue::{ConfirmTo, Consumer, GetOk, Publish, QueueCounts, QueueRef, Settle};
 pub use vhost::{Publisher, VHost, VHostRef};

@@ -33,10 +33,22 @@ pub struct Delivery {
     pub no_ack: bool,
 }
 
+/// A queue's word on one confirmed publish.
+#[derive(Clone, Copy, Debug)]
+pub struct Confirmation {
+    pub channel: u16,
+    pub channel_key: ChannelKey,
+    pub seq: u64,
+    /// False when the queue refused the message (`x-overflow=reject-publish`).
+    pub accepted: bool,
+}
+
 /// Events for a connection's task.
 #[derive(Debug)]
 pub enum ConnEvent {
     Deliveries(Vec<Delivery>),
+    /// Outcomes of publishes made with confirms, from one queue.
+    Confirms(Vec<Confirmation>),
     /// The broker cancelled a consumer (its queue was deleted).
     ConsumerCancelled {
         channel: u16,

@@ -40,6 +40,7 @@ fn spawn(args: &[&str]) -> (Child, Vec<SocketAddr>) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("warren did not report ready");
 }
 
@@ -58,6 +59,7 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("warren did not exit after SIGTERM");
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -5,7 +5,9 @@
 //! methods), `consume` (qos, consume, cancel, get, deliveries), `publish` (publish,
 //! content frames, confirms, returns), `settle` (ack, nack, reject, recover) and `tx`.
 
+mod confirms;
 mod consume;
+mod outgoing;
 mod publish;
 mod settle;
 mod topology;
@@ -15,7 +17,9 @@ use crate::connection::Shared;
 use crate::error::{AmqpError, AmqpResult};
 use amqp_codec::{encode_method, ChannelFlowOk, Method};
 use bytes::BytesMut;
-use publish::{Confirms, PendingContent};
+use confirms::Confirms;
+use outgoing::Outgoing;
+use publish::PendingContent;
 use settle::Unacked;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -55,6 +59,8 @@ pub(crate) struct Channel {
     /// The direct reply-to consumer's tag and address.
     reply_to: Option<(Name, String)>,
     confirms: Option<Confirms>,
+    /// Publishes routed but not yet handed to their queues (one batch per queue).
+    outgoing: Outgoing,
     tx: Option<Transaction>,
     /// Scratch list for routing.
     route_buf: Vec<QueueRef>,
@@ -77,6 +83,7 @@ impl Channel {
             touched: Vec::new(),
             reply_to: None,
             confirms: None,
+            outgoing: Outgoing::default(),
             tx: None,
             route_buf: Vec::new(),
         }
@@ -167,8 +174,39 @@ impl Channel {
         }
     }
 
-    /// The channel is closing: requeue what it holds, drop its consumers.
+    /// Hands every routed publish to its queue, one batch per queue.
+    pub fn flush_publishes(&mut self, shared: &Shared) {
+        let confirm_to = self.confirms.as_ref().map(|_| warren_core::ConfirmTo {
+            outlet: shared.outlet.clone(),
+            connection: shared.id,
+            channel: self.number,
+            channel_key: self.key,
+        });
+        self.outgoing.flush(confirm_to);
+    }
+
+    pub fn has_outgoing(&self) -> bool {
+        !self.outgoing.is_empty()
+    }
+
+    /// Writes the confirms that are settled.
+    pub fn flush_confirms(&mut self, out: &mut BytesMut) {
+        if let Some(confirms) = &mut self.confirms {
+            confirms.flush(self.number, out);
+        }
+    }
+
+    /// A queue's answer for a publish made with confirms.
+    pub fn confirmed(&mut self, seq: u64, accepted: bool) {
+        if let Some(confirms) = &mut self.confirms {
+            confirms.answered(seq, accepted);
+        }
+    }
+
+    /// The channel is closing: requeue what it holds, drop its consumers. Publishes
+    /// it already routed still go to their queues.
     pub fn cleanup(&mut self, shared: &Shared) {
+        self.flush_publishes(shared);
         for queue in self.touched.drain(..) {
             queue.channel_closed(self.key);
         }

@@ -5,12 +5,13 @@
 //! buffer; a single-frame body is kept as that slice; the message is one `Arc` shared
 //! by every queue it reaches; confirms are batched into one multiple-ack per read.
 
+use super::confirms::Confirms;
 use super::Channel;
 use crate::connection::Shared;
 use crate::error::{AmqpError, AmqpResult};
 use amqp_codec::{
-    encode_ack, encode_content, encode_method, scan_properties, BasicProperties, BasicPublish,
-    BasicReturn, ConfirmSelectOk, ContentHeader, Method, ShortStr,
+    encode_content, encode_method, scan_properties, BasicProperties, BasicPublish, BasicReturn,
+    ConfirmSelectOk, ContentHeader, Method, ShortStr,
 };
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
@@ -38,15 +39,6 @@ pub(crate) struct HeldPublish {
     exchange: ExchangeRef,
     mandatory: bool,
     message: MessageRef,
-}
-
-/// Publisher-confirm state: sequence numbers count publishes from 1.
-pub(crate) struct Confirms {
-    next_seq: u64,
-    /// Every publish up to this one is confirmed but not yet acked to the client.
-    ack_upto: Option<u64>,
-    /// The highest sequence number already acked to the client.
-    acked: u64,
 }
 
 impl PendingContent {
@@ -162,7 +154,18 @@ impl Channel {
     }
 
     /// The whole message is here: check it, then route it (or hold it for commit).
+    /// Errors name basic.publish, as RabbitMQ's do.
     fn complete(
+        &mut self,
+        pending: PendingContent,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
+        self.complete_publish(pending, shared, out)
+            .map_err(|e| e.on_ids(60, 40))
+    }
+
+    fn complete_publish(
         &mut self,
         pending: PendingContent,
         shared: &Shared,
@@ -230,10 +233,6 @@ impl Channel {
             return Ok(());
         }
         self.route_and_deliver(held, shared, out);
-        if let Some(confirms) = &mut self.confirms {
-            confirms.ack_upto = Some(confirms.next_seq);
-            confirms.next_seq += 1;
-        }
         Ok(())
     }
 
@@ -258,14 +257,23 @@ impl Channel {
             queues.clear();
             self.publisher
                 .route(&exchange, key, &message.properties, &mut queues);
-            for queue in &queues {
-                queue.publish(message.clone());
-            }
+            // The confirm waits for every queue's word (a full queue may refuse).
+            let seq = match &mut self.confirms {
+                Some(confirms) => confirms.published(queues.len() as u32),
+                None => 0,
+            };
             let routed = !queues.is_empty();
-            queues.clear();
+            for queue in queues.drain(..) {
+                self.outgoing.add(queue, message.clone(), seq);
+            }
             self.route_buf = queues;
             routed
         };
+        if exchange.is_default() && key.starts_with(REPLY_TO_PREFIX) {
+            if let Some(confirms) = &mut self.confirms {
+                confirms.published(0);
+            }
+        }
         if !routed && mandatory {
             // Sent before the confirm, which is written after this batch.
             encode_method(
@@ -314,26 +322,11 @@ impl Channel {
             return Err(AmqpError::new(406, "cannot switch from tx to confirm mode"));
         }
         if self.confirms.is_none() {
-            self.confirms = Some(Confirms {
-                next_seq: 1,
-                ack_upto: None,
-                acked: 0,
-            });
+            self.confirms = Some(Confirms::default());
         }
         if !no_wait {
             self.send(out, &Method::ConfirmSelectOk(ConfirmSelectOk {}));
         }
         Ok(())
-    }
-
-    /// Acks every publish confirmed since the last flush, in one frame (with
-    /// `multiple` only when it covers more than one, as RabbitMQ does).
-    pub fn flush_confirms(&mut self, number: u16, out: &mut BytesMut) {
-        if let Some(confirms) = &mut self.confirms {
-            if let Some(upto) = confirms.ack_upto.take() {
-                encode_ack(out, number, upto, upto > confirms.acked + 1);
-                confirms.acked = upto;
-            }
-        }
     }
 }

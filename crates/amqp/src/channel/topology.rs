@@ -98,14 +98,15 @@ impl Channel {
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
         if m.queue.as_str() == warren_core::reply_to::REPLY_TO_QUEUE && m.passive {
-            // The direct reply-to pseudo-queue always "exists", as in RabbitMQ.
+            // The direct reply-to pseudo-queue always "exists" with one consumer, as in
+            // RabbitMQ.
             if !m.no_wait {
                 self.send(
                     out,
                     &Method::QueueDeclareOk(QueueDeclareOk {
                         queue: m.queue.clone(),
                         message_count: 0,
-                        consumer_count: 0,
+                        consumer_count: 1,
                     }),
                 );
             }

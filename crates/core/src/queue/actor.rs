@@ -37,13 +37,40 @@ pub(super) fn spawn(
             }
         }
         state.flush();
+        // What arrived after the end goes unanswered, except confirms: publishers must
+        // not wait for ever. The queue is gone and its messages with it.
+        mailbox.close();
+        while let Ok(cmd) = mailbox.try_recv() {
+            if let QueueCmd::Publish {
+                messages,
+                confirm: Some(to),
+            } = cmd
+            {
+                confirm_dropped(&to, &messages);
+            }
+        }
     });
+}
+
+/// Confirms publishes to a queue that no longer exists (RabbitMQ acks them too: the
+/// broker has dealt with the message).
+pub(super) fn confirm_dropped(to: &super::ConfirmTo, messages: &[super::Publish]) {
+    let confirms = messages
+        .iter()
+        .map(|m| crate::outlet::Confirmation {
+            channel: to.channel,
+            channel_key: to.channel_key,
+            seq: m.seq,
+            accepted: true,
+        })
+        .collect();
+    let _ = to.outlet.send(crate::outlet::ConnEvent::Confirms(confirms));
 }
 
 /// Applies one command; true when the queue has been deleted and the actor must stop.
 fn apply(state: &mut QueueState, cmd: QueueCmd) -> bool {
     match cmd {
-        QueueCmd::Publish(message) => state.publish(message),
+        QueueCmd::Publish { messages, confirm } => state.publish_batch(messages, confirm),
         QueueCmd::Consume { consumer, reply } => {
             let _ = reply.send(state.add_consumer(consumer));
         }

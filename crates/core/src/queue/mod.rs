@@ -3,6 +3,7 @@
 //! which a channel sent its commands.
 
 mod actor;
+pub mod args;
 mod state;
 #[cfg(test)]
 mod state_tests;
@@ -12,7 +13,7 @@ pub use state::{Consumer, QueueCounts};
 use crate::error::CoreResult;
 use crate::message::MessageRef;
 use crate::names::Name;
-use crate::outlet::ChannelKey;
+use crate::outlet::{ChannelKey, Outlet};
 use amqp_codec::FieldTable;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,9 +43,29 @@ pub struct GetOk {
     pub remaining: u32,
 }
 
+/// Where a queue reports the outcome of publishes that want a confirm.
+#[derive(Clone, Debug)]
+pub struct ConfirmTo {
+    pub outlet: Outlet,
+    pub connection: u64,
+    pub channel: u16,
+    pub channel_key: ChannelKey,
+}
+
+/// One published message for a queue; `seq` is the publisher's confirm sequence
+/// number (unused without `ConfirmTo`).
+#[derive(Debug)]
+pub struct Publish {
+    pub message: MessageRef,
+    pub seq: u64,
+}
+
 /// The commands a queue's actor takes, in mailbox order.
 pub(crate) enum QueueCmd {
-    Publish(MessageRef),
+    Publish {
+        messages: Vec<Publish>,
+        confirm: Option<ConfirmTo>,
+    },
     Consume {
         consumer: Consumer,
         reply: oneshot::Sender<CoreResult<()>>,
@@ -170,8 +191,17 @@ impl QueueHandle {
         rx.await.ok()
     }
 
-    pub fn publish(&self, message: MessageRef) {
-        self.send(QueueCmd::Publish(message));
+    /// Hands the queue a batch of messages. With `confirm`, the queue reports each
+    /// message's outcome (accepted, or refused because the queue is full) there.
+    pub fn publish(&self, messages: Vec<Publish>, confirm: Option<ConfirmTo>) {
+        // If the queue is gone, its messages went with it, and that is their outcome.
+        if let Err(mpsc::error::SendError(QueueCmd::Publish {
+            messages,
+            confirm: Some(to),
+        })) = self.mailbox.send(QueueCmd::Publish { messages, confirm })
+        {
+            actor::confirm_dropped(&to, &messages);
+        }
     }
     pub async fn consume(&self, consumer: Consumer) -> CoreResult<()> {
         let name = self.name.clone();

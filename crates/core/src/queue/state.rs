@@ -4,11 +4,12 @@
 //!
 //! The actor owns one `QueueState` and calls these methods; nothing here awaits.
 
-use super::{GetOk, QueueRef, Settle};
+use super::args::{parse_queue_args, Overflow, QueueSettings};
+use super::{ConfirmTo, GetOk, Publish, QueueRef, Settle};
 use crate::error::{CoreError, CoreResult};
 use crate::message::MessageRef;
 use crate::names::Name;
-use crate::outlet::{ChannelCreditRef, ChannelKey, ConnEvent, Delivery, Outlet};
+use crate::outlet::{ChannelCreditRef, ChannelKey, Confirmation, ConnEvent, Delivery, Outlet};
 use std::collections::{HashMap, VecDeque};
 
 /// A consumer as the queue sees it.
@@ -57,26 +58,42 @@ struct Unacked {
     consumer: Option<Name>,
 }
 
+/// What one turn sends to one connection.
+struct Outgoing {
+    connection: u64,
+    outlet: Outlet,
+    deliveries: Vec<Delivery>,
+    confirms: Vec<Confirmation>,
+}
+
 pub(crate) struct QueueState {
     queue: QueueRef,
+    settings: QueueSettings,
     next_seq: u64,
     /// Ordered by `seq`: requeued messages go back where they were.
     ready: VecDeque<Ready>,
+    /// Body bytes of the ready messages (`x-max-length-bytes`).
+    ready_bytes: u64,
     unacked: HashMap<u64, Unacked>,
     consumers: Vec<Consumer>,
     /// Index of the consumer to try first next time (round-robin).
     next_consumer: usize,
     had_consumers: bool,
-    /// Deliveries made this turn, batched per connection.
-    outbox: Vec<(u64, Outlet, Vec<Delivery>)>,
+    /// Deliveries and confirms made this turn, batched per connection.
+    outbox: Vec<Outgoing>,
 }
 
 impl QueueState {
     pub(crate) fn new(queue: QueueRef) -> QueueState {
+        // The arguments were validated at declare; these are their settings.
+        let settings =
+            parse_queue_args(&queue.arguments, &queue.name, &queue.vhost).unwrap_or_default();
         QueueState {
             queue,
+            settings,
             next_seq: 1,
             ready: VecDeque::new(),
+            ready_bytes: 0,
             unacked: HashMap::new(),
             consumers: Vec::new(),
             next_consumer: 0,
@@ -93,14 +110,100 @@ impl QueueState {
         }
     }
 
-    pub(crate) fn publish(&mut self, message: MessageRef) {
+    /// Takes a batch of published messages, applying the length limits, and records
+    /// each outcome for its publisher when it wants a confirm.
+    pub(crate) fn publish_batch(&mut self, messages: Vec<Publish>, confirm: Option<ConfirmTo>) {
+        for Publish { message, seq } in messages {
+            let accepted = self.publish(message);
+            if let Some(to) = &confirm {
+                self.outgoing(to.connection, &to.outlet)
+                    .confirms
+                    .push(Confirmation {
+                        channel: to.channel,
+                        channel_key: to.channel_key,
+                        seq,
+                        accepted,
+                    });
+            }
+        }
+    }
+
+    /// Enqueues one message; false when the queue refused it (full, reject-publish).
+    pub(crate) fn publish(&mut self, message: MessageRef) -> bool {
+        let size = message.body.len() as u64;
+        if self.settings.overflow != Overflow::DropHead && self.would_overflow(size) {
+            // A waiting consumer may take what is ready and make room: RabbitMQ
+            // delivers before it counts.
+            self.deliver();
+            if self.would_overflow(size) {
+                return false;
+            }
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.ready_bytes += size;
         self.ready.push_back(Ready {
             seq,
             message,
             redelivered: false,
         });
+        if self.settings.overflow == Overflow::DropHead {
+            self.drop_head_over_limit();
+        }
+        true
+    }
+
+    /// Whether one more message of `size` bytes would exceed a limit.
+    fn would_overflow(&self, size: u64) -> bool {
+        let len = self.ready.len() as u64;
+        self.settings.max_length.is_some_and(|max| len >= max)
+            || self
+                .settings
+                .max_length_bytes
+                .is_some_and(|max| self.ready_bytes + size > max)
+    }
+
+    fn drop_head_over_limit(&mut self) {
+        if self.settings.max_length.is_none() && self.settings.max_length_bytes.is_none() {
+            return;
+        }
+        // Deliver first: a consumer with room takes messages before they are dropped.
+        self.deliver();
+        loop {
+            let over_len = self
+                .settings
+                .max_length
+                .is_some_and(|max| self.ready.len() as u64 > max);
+            let over_bytes = self
+                .settings
+                .max_length_bytes
+                .is_some_and(|max| self.ready_bytes > max);
+            if !(over_len || over_bytes) || self.pop_ready().is_none() {
+                break;
+            }
+        }
+    }
+
+    fn pop_ready(&mut self) -> Option<Ready> {
+        let r = self.ready.pop_front()?;
+        self.ready_bytes -= r.message.body.len() as u64;
+        Some(r)
+    }
+
+    fn outgoing(&mut self, connection: u64, outlet: &Outlet) -> &mut Outgoing {
+        let pos = match self.outbox.iter().position(|o| o.connection == connection) {
+            Some(pos) => pos,
+            None => {
+                self.outbox.push(Outgoing {
+                    connection,
+                    outlet: outlet.clone(),
+                    deliveries: Vec::new(),
+                    confirms: Vec::new(),
+                });
+                self.outbox.len() - 1
+            }
+        };
+        &mut self.outbox[pos]
     }
 
     pub(crate) fn add_consumer(&mut self, consumer: Consumer) -> CoreResult<()> {
@@ -187,6 +290,7 @@ impl QueueState {
     }
 
     fn requeue(&mut self, seq: u64, message: MessageRef) {
+        self.ready_bytes += message.body.len() as u64;
         let entry = Ready {
             seq,
             message,
@@ -208,7 +312,7 @@ impl QueueState {
             seq,
             message,
             redelivered,
-        } = self.ready.pop_front()?;
+        } = self.pop_ready()?;
         if !no_ack {
             self.unacked.insert(
                 seq,
@@ -230,6 +334,7 @@ impl QueueState {
     pub(crate) fn purge(&mut self) -> u32 {
         let n = self.ready.len() as u32;
         self.ready.clear();
+        self.ready_bytes = 0;
         n
     }
 
@@ -272,7 +377,7 @@ impl QueueState {
                 seq,
                 message,
                 redelivered,
-            } = self.ready.pop_front().expect("not empty");
+            } = self.pop_ready().expect("not empty");
             let consumer = &mut self.consumers[index];
             if !consumer.no_ack {
                 consumer.unacked += 1;
@@ -295,18 +400,8 @@ impl QueueState {
                 redelivered,
                 no_ack: consumer.no_ack,
             };
-            let connection = consumer.connection;
-            let outlet = &consumer.outlet;
-            match self
-                .outbox
-                .iter_mut()
-                .find(|(conn, _, _)| *conn == connection)
-            {
-                Some((_, _, batch)) => batch.push(delivery),
-                None => self
-                    .outbox
-                    .push((connection, outlet.clone(), vec![delivery])),
-            }
+            let (connection, outlet) = (consumer.connection, consumer.outlet.clone());
+            self.outgoing(connection, &outlet).deliveries.push(delivery);
         }
     }
 
@@ -333,10 +428,15 @@ impl QueueState {
         None
     }
 
-    /// Sends this turn's deliveries, one batch per connection.
+    /// Sends this turn's deliveries and confirms, one batch of each per connection.
     pub(crate) fn flush(&mut self) {
-        for (_, outlet, batch) in self.outbox.drain(..) {
-            let _ = outlet.send(ConnEvent::Deliveries(batch));
+        for out in self.outbox.drain(..) {
+            if !out.deliveries.is_empty() {
+                let _ = out.outlet.send(ConnEvent::Deliveries(out.deliveries));
+            }
+            if !out.confirms.is_empty() {
+                let _ = out.outlet.send(ConnEvent::Confirms(out.confirms));
+            }
         }
     }
 }

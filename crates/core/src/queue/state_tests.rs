@@ -82,7 +82,7 @@ fn turn(state: &mut QueueState) {
 
 fn publish(state: &mut QueueState, bodies: &[&str]) {
     for b in bodies {
-        state.publish(message(b));
+        assert!(state.publish(message(b)));
     }
 }
 

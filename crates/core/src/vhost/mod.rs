@@ -140,13 +140,17 @@ pub(crate) fn check_exclusive(queue: &QueueRef, connection: u64) -> CoreResult<(
     match queue.exclusive_owner {
         Some(owner) if owner != connection => Err(CoreError::new(
             ErrorKind::ResourceLocked,
-            format!(
-                "cannot obtain exclusive access to locked queue '{}' in vhost '{}'. It could be \
-                 originally declared on another connection or the exclusive property value does \
-                 not match that of the original declaration.",
-                queue.name, queue.vhost
-            ),
+            exclusive_locked_text(queue),
         )),
         _ => Ok(()),
     }
+}
+
+pub(crate) fn exclusive_locked_text(queue: &QueueRef) -> String {
+    format!(
+        "cannot obtain exclusive access to locked queue '{}' in vhost '{}'. It could be \
+         originally declared on another connection or the exclusive property value does not \
+         match that of the original declaration.",
+        queue.name, queue.vhost
+    )
 }

@@ -7,6 +7,7 @@ use super::{check_exclusive, VHost};
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::exchange::{validate_binding_args, ExchangeKind};
 use crate::names::{generated_name, Name};
+use crate::queue::args::{parse_queue_args, type_name};
 use crate::queue::{QueueRef, QueueSpec};
 use amqp_codec::{FieldTable, FieldValue};
 
@@ -57,6 +58,13 @@ const EQUIVALENCE_ARGS: &[&str] = &[
     "x-max-in-memory-bytes",
 ];
 
+fn exclusive_locked(queue: &QueueRef) -> CoreError {
+    CoreError::new(
+        ErrorKind::ResourceLocked,
+        super::exclusive_locked_text(queue),
+    )
+}
+
 fn default_exchange_refused() -> CoreError {
     CoreError::access_refused("operation not permitted on the default exchange")
 }
@@ -77,15 +85,11 @@ fn bool_text(b: bool) -> &'static str {
 
 impl VHost {
     pub fn declare_exchange(&self, d: ExchangeDeclare<'_>) -> CoreResult<()> {
-        if d.passive {
-            return if d.name.is_empty() {
-                Ok(())
-            } else {
-                self.exchange_or_404(d.name).map(|_| ())
-            };
-        }
         if d.name.is_empty() {
             return Err(default_exchange_refused());
+        }
+        if d.passive {
+            return self.exchange_or_404(d.name).map(|_| ());
         }
         let kind = ExchangeKind::parse(d.kind).ok_or_else(|| {
             CoreError::new(
@@ -93,9 +97,6 @@ impl VHost {
                 format!("unknown exchange type '{}'", d.kind),
             )
         })?;
-        if d.name.starts_with("amq.") {
-            return Err(reserved_name("exchange", d.name));
-        }
         if let Some(existing) = self.exchange(d.name) {
             let inequivalent = |arg: &str, received: &str, current: &str| {
                 CoreError::precondition(format!(
@@ -135,6 +136,10 @@ impl VHost {
             )?;
             return Ok(());
         }
+        // The prefix refuses new exchanges only; built-in ones redeclare as above.
+        if d.name.starts_with("amq.") {
+            return Err(reserved_name("exchange", d.name));
+        }
         self.apply(Command::DeclareExchange(ExchangeSpec {
             name: Name::from(d.name),
             kind,
@@ -150,15 +155,15 @@ impl VHost {
         if name.is_empty() {
             return Err(default_exchange_refused());
         }
-        let Some(exchange) = self.exchange(name) else {
-            return Ok(());
-        };
         if name.starts_with("amq.") {
             return Err(CoreError::access_refused(format!(
                 "deletion of system exchange '{name}' in vhost '{}' not allowed",
                 self.name
             )));
         }
+        let Some(exchange) = self.exchange(name) else {
+            return Ok(());
+        };
         if if_unused && exchange.in_use() {
             return Err(CoreError::precondition(format!(
                 "exchange '{name}' in vhost '{}' in use",
@@ -189,6 +194,7 @@ impl VHost {
             }
             d.name.to_string()
         };
+        parse_queue_args(&d.arguments, &name, &self.name)?;
         if let Some(existing) = self.queue(&name) {
             check_exclusive(&existing, d.connection)?;
             self.check_queue_equivalent(&existing, &d)?;
@@ -239,9 +245,10 @@ impl VHost {
                 existing.auto_delete,
             ));
         }
-        let existing_exclusive = existing.exclusive_owner.is_some();
-        if existing_exclusive != d.exclusive {
-            return Err(inequivalent("exclusive", d.exclusive, existing_exclusive));
+        // RabbitMQ treats an exclusive-flag mismatch as a lock conflict, even on the
+        // owning connection.
+        if existing.exclusive_owner.is_some() != d.exclusive {
+            return Err(exclusive_locked(existing));
         }
         check_args_equivalent(EQUIVALENCE_ARGS, &d.arguments, &existing.arguments, || {
             format!("queue '{}' in vhost '{}'", existing.name, self.name)
@@ -328,29 +335,6 @@ impl VHost {
             Command::Bind(spec)
         });
         Ok(())
-    }
-}
-
-/// RabbitMQ's name for a field's type, as its error texts print it.
-fn type_name(v: &FieldValue) -> &'static str {
-    match v {
-        FieldValue::Bool(_) => "bool",
-        FieldValue::I8(_) => "byte",
-        FieldValue::U8(_) => "unsignedbyte",
-        FieldValue::I16(_) => "short",
-        FieldValue::U16(_) => "unsignedshort",
-        FieldValue::I32(_) => "signedint",
-        FieldValue::U32(_) => "unsignedint",
-        FieldValue::I64(_) => "long",
-        FieldValue::F32(_) => "float",
-        FieldValue::F64(_) => "double",
-        FieldValue::Decimal(..) => "decimal",
-        FieldValue::LongStr(_) => "longstr",
-        FieldValue::Timestamp(_) => "timestamp",
-        FieldValue::Table(_) => "table",
-        FieldValue::Array(_) => "array",
-        FieldValue::Void => "void",
-        FieldValue::Bytes(_) => "binary",
     }
 }
 
