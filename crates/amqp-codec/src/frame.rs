@@ -107,11 +107,11 @@ pub fn decode_frame(buf: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>,
         )));
     }
 
-    // Split off exactly the payload: everything decoded from it shares that one
-    // reference, with no extra clone for the frame as a whole.
-    buf.advance(HEADER_LEN);
-    let payload = buf.split_to(size as usize).freeze();
-    buf.advance(1);
+    // One split per frame, then narrowed to the payload (cheap on a `Bytes`):
+    // everything decoded from it shares that one reference.
+    let mut payload = buf.split_to(total).freeze();
+    payload.advance(HEADER_LEN);
+    payload.truncate(size as usize);
     Ok(Some(match kind {
         FRAME_METHOD => Frame::Method {
             channel,

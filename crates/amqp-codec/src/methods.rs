@@ -3,9 +3,9 @@
 //! Facts (ids, field order, domains) follow RabbitMQ's protocol definition
 //! (rabbitmq-codegen's `amqp-rabbitmq-0.9.1.json`), including its extensions:
 //! exchange.bind/unbind, basic.nack, confirm.*, connection.blocked/unblocked and
-//! connection.update-secret. The `access` class (deprecated by 0-9-1) is left out, so
-//! `access.request` decodes as 540 NOT_IMPLEMENTED; RabbitMQ still answers it with
-//! `access.request-ok`, which a few very old clients send.
+//! connection.update-secret. The `access` class is deprecated by 0-9-1, but RabbitMQ
+//! still answers `access.request` with `access.request-ok`, which a few old clients
+//! send, so both are here.
 //!
 //! Field names are the spec's with `-` → `_`; `type` is `kind` and `nowait` is
 //! `no_wait`. Fields the spec reserves (`reserved-1`, `ticket`, `out-of-band`,
@@ -47,6 +47,12 @@ define_methods! {
         new_secret: longstr, reason: shortstr,
     }
     (10, 71) ConnectionUpdateSecretOk "connection.update-secret-ok" {}
+
+    // ---- access (30), deprecated ----
+    (30, 10) AccessRequest "access.request" {
+        realm: shortstr, exclusive: bit, passive: bit, active: bit, write: bit, read: bit,
+    }
+    (30, 11) AccessRequestOk "access.request-ok" { ticket: short }
 
     // ---- channel (20) ----
     (20, 10) ChannelOpen "channel.open" { reserved: shortstr }

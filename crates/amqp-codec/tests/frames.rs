@@ -216,7 +216,7 @@ fn short_payloads_for_their_frame_type_are_frame_errors() {
 
 #[test]
 fn unknown_methods_are_not_implemented_and_carry_their_ids() {
-    for (class, method) in [(60u16, 200u16), (30, 10), (99, 1), (10, 12)] {
+    for (class, method) in [(60u16, 200u16), (30, 99), (99, 1), (10, 12)] {
         let mut payload = class.to_be_bytes().to_vec();
         payload.extend_from_slice(&method.to_be_bytes());
         let e = err_of(&raw_frame(1, 1, &payload), 0);

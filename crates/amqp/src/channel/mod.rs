@@ -15,7 +15,7 @@ mod tx;
 
 use crate::connection::Shared;
 use crate::error::{AmqpError, AmqpResult};
-use amqp_codec::{encode_method, ChannelFlowOk, Method};
+use amqp_codec::{encode_method, AccessRequestOk, ChannelFlowOk, Method};
 use bytes::BytesMut;
 use confirms::Confirms;
 use outgoing::Outgoing;
@@ -121,6 +121,11 @@ impl Channel {
                 }
             }
             Method::ChannelFlowOk(_) => Ok(()),
+            // Tickets mean nothing since 0-9-1; old clients still ask for one.
+            Method::AccessRequest(_) => {
+                self.send(out, &Method::AccessRequestOk(AccessRequestOk { ticket: 1 }));
+                Ok(())
+            }
             Method::ExchangeDeclare(m) => self.exchange_declare(m, shared, out),
             Method::ExchangeDelete(m) => self.exchange_delete(m, shared, out),
             Method::ExchangeBind(m) => self.exchange_bind(m, shared, out),
