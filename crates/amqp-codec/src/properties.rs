@@ -58,6 +58,8 @@ const APP_ID: usize = 12;
 const CLUSTER_ID: usize = 13;
 
 const CONTINUATION: u16 = 1;
+/// Bits 15..=2: one per property (bit 1 is unused, bit 0 is the continuation flag).
+const ALL_PROPERTIES: u16 = 0xFFFC;
 
 const fn flag(index: usize) -> u16 {
     1 << (15 - index)
@@ -100,11 +102,13 @@ fn walk<'a>(
     mut visit: impl FnMut(usize, &'a [u8]) -> WireResult<()>,
 ) -> Result<(), FrameError> {
     let mut r = Reader::new(raw);
-    let flags = read_flags(&mut r)?;
-    for (index, &(name, kind)) in PROPERTIES.iter().enumerate() {
-        if flags & flag(index) == 0 {
-            continue;
-        }
+    // Visit only the flagged properties, highest bit first (= wire order): most
+    // messages carry two or three of the fourteen.
+    let mut pending = read_flags(&mut r)? & ALL_PROPERTIES;
+    while pending != 0 {
+        let index = pending.leading_zeros() as usize;
+        pending &= !flag(index);
+        let (name, kind) = PROPERTIES[index];
         let value = match kind {
             Kind::ShortStr => r.shortstr_raw(),
             Kind::Table => r.prefixed_with_length().and_then(|t| {

@@ -166,11 +166,7 @@ pub async fn handshake(
         )
         .into());
     }
-    send(
-        stream,
-        &Method::ConnectionOpenOk(ConnectionOpenOk {}),
-    )
-    .await?;
+    send(stream, &Method::ConnectionOpenOk(ConnectionOpenOk {})).await?;
 
     Ok(Negotiated {
         user,

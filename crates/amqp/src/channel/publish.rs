@@ -10,8 +10,8 @@ use super::Channel;
 use crate::connection::Shared;
 use crate::error::{AmqpError, AmqpResult};
 use amqp_codec::{
-    encode_content, encode_method, scan_properties, BasicProperties, BasicPublish, BasicReturn,
-    ConfirmSelectOk, ContentHeader, Method, ShortStr,
+    decode_table, encode_content, encode_method, scan_properties, BasicProperties, BasicPublish,
+    BasicReturn, ConfirmSelectOk, ContentHeader, FieldValue, Method, ShortStr,
 };
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
@@ -39,6 +39,8 @@ pub(crate) struct HeldPublish {
     exchange: ExchangeRef,
     mandatory: bool,
     message: MessageRef,
+    /// Routing keys from the `CC` and `BCC` headers (sender-selected distribution).
+    extra_keys: Vec<String>,
 }
 
 impl PendingContent {
@@ -208,7 +210,23 @@ impl Channel {
             }
         }
         let persistent = view.delivery_mode == Some(2);
-        if view.reply_to == Some(REPLY_TO_QUEUE) {
+        let wants_reply_address = view.reply_to == Some(REPLY_TO_QUEUE);
+        let sender_selected = view.headers.and_then(sender_selected_keys);
+        let extra_keys = match sender_selected {
+            Some((keys, has_bcc)) => {
+                if has_bcc {
+                    // BCC is for the broker's eyes only.
+                    let mut decoded = BasicProperties::decode(&properties)?;
+                    if let Some(headers) = decoded.headers.as_mut() {
+                        headers.remove("BCC");
+                    }
+                    properties = decoded.encode();
+                }
+                keys
+            }
+            None => Vec::new(),
+        };
+        if wants_reply_address {
             let Some((_, address)) = &self.reply_to else {
                 return Err(AmqpError::new(406, "fast reply consumer does not exist"));
             };
@@ -227,6 +245,7 @@ impl Channel {
             exchange,
             mandatory: m.mandatory,
             message,
+            extra_keys,
         };
         if let Some(tx) = &mut self.tx {
             tx.publishes.push(held);
@@ -248,6 +267,7 @@ impl Channel {
             exchange,
             mandatory,
             message,
+            extra_keys,
         } = held;
         let key = message.routing_key.as_str();
         let routed = if exchange.is_default() && key.starts_with(REPLY_TO_PREFIX) {
@@ -257,6 +277,10 @@ impl Channel {
             queues.clear();
             self.publisher
                 .route(&exchange, key, &message.properties, &mut queues);
+            for extra in &extra_keys {
+                self.publisher
+                    .route(&exchange, extra, &message.properties, &mut queues);
+            }
             // The confirm waits for every queue's word (a full queue may refuse).
             let seq = match &mut self.confirms {
                 Some(confirms) => confirms.published(queues.len() as u32),
@@ -329,4 +353,23 @@ impl Channel {
         }
         Ok(())
     }
+}
+
+/// The routing keys in the `CC` and `BCC` headers (arrays of strings), and whether
+/// `BCC` is present. None when there are none: the common case costs a byte search.
+fn sender_selected_keys(headers: &[u8]) -> Option<(Vec<String>, bool)> {
+    let mentions = |key: &[u8]| headers.windows(key.len()).any(|w| w == key);
+    if !mentions(b"\x02CC") && !mentions(b"\x03BCC") {
+        return None;
+    }
+    let table = decode_table(headers).ok()?;
+    let mut keys = Vec::new();
+    let mut has_bcc = false;
+    for name in ["CC", "BCC"] {
+        if let Some(FieldValue::Array(values)) = table.get(name) {
+            has_bcc |= name == "BCC";
+            keys.extend(values.iter().filter_map(|v| v.as_str()).map(str::to_string));
+        }
+    }
+    (has_bcc || !keys.is_empty()).then_some((keys, has_bcc))
 }
