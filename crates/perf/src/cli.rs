@@ -127,6 +127,13 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
 
+    /// Consumers wait this long after a read of under 32 KB, so the next read takes a
+    /// batch instead of a wake-up per few messages (costs up to that much e2e
+    /// latency). Default: 1 ms when consumers are not throttled by a prefetch window
+    /// (auto-ack or prefetch 0) and producers are unlimited; 0 otherwise.
+    #[arg(long)]
+    pub linger_ms: Option<f64>,
+
     /// Bytes of frames a publisher encodes before one write.
     #[arg(long, default_value_t = 64 * 1024)]
     pub batch_bytes: usize,
@@ -175,6 +182,19 @@ impl Args {
         } else {
             self.consumers
         }
+    }
+
+    /// The consumer linger actually used (see --linger-ms).
+    pub fn linger(&self) -> Option<std::time::Duration> {
+        let ms = self.linger_ms.unwrap_or({
+            let unthrottled = self.auto_ack || self.prefetch == 0;
+            if unthrottled && self.rate == 0.0 && !self.get {
+                1.0
+            } else {
+                0.0
+            }
+        });
+        (ms > 0.0).then(|| std::time::Duration::from_secs_f64(ms / 1000.0))
     }
 
     /// The multiple-ack interval actually used (see --multiple-ack-every).

@@ -243,9 +243,10 @@ pub fn latency_line(name: &str, s: &Option<LatencySummary>) -> String {
     }
 }
 
-pub fn usage_line(name: &str, u: &ProcUsage) -> String {
+/// A process's CPU and memory; `per` names what the CPU is divided by ("msg").
+pub fn usage_line(name: &str, u: &ProcUsage, per: &str) -> String {
     format!(
-        "{name:<16} CPU {:.2} s = {} µs/msg, RSS {:.1} MB (max {:.1} MB)",
+        "{name:<16} CPU {:.2} s = {} µs/{per}, RSS {:.1} MB (max {:.1} MB)",
         u.cpu_s,
         opt(u.cpu_us_per_msg, 3),
         u.rss_mb,

@@ -145,7 +145,9 @@ impl Connection {
                     return Err(BrokerClosed::from_connection_close(&close).into());
                 }
                 Some(frame) => return Ok(frame),
-                None => read_more(&mut self.stream, &mut self.rbuf).await?,
+                None => {
+                    read_more(&mut self.stream, &mut self.rbuf).await?;
+                }
             }
         }
     }
@@ -223,9 +225,13 @@ impl Connection {
     }
 }
 
-/// Reads whatever the socket has (up to [`READ_CHUNK`]) onto the end of `buf`; EOF is an
-/// error, since every close we expect comes as a connection.close first.
-pub async fn read_more<R: AsyncReadExt + Unpin>(stream: &mut R, buf: &mut BytesMut) -> Result<()> {
+/// Reads whatever the socket has (up to [`READ_CHUNK`]) onto the end of `buf` and says
+/// how much that was; EOF is an error, since every close we expect comes as a
+/// connection.close first.
+pub async fn read_more<R: AsyncReadExt + Unpin>(
+    stream: &mut R,
+    buf: &mut BytesMut,
+) -> Result<usize> {
     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
         buf.reserve(READ_CHUNK);
     }
@@ -233,5 +239,5 @@ pub async fn read_more<R: AsyncReadExt + Unpin>(stream: &mut R, buf: &mut BytesM
     if n == 0 {
         bail!("the broker closed the TCP connection");
     }
-    Ok(())
+    Ok(n)
 }

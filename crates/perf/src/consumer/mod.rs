@@ -6,13 +6,19 @@
 //! counters are bumped once, and the acks the batch owes go out in one write.
 //! A connection may carry several consumers (one channel each).
 //!
-//! `--get` mode polls instead: each channel keeps one basic.get in flight and sends
-//! the next as soon as the answer is complete; after a get-empty it waits 1 ms.
+//! Two loops feed that: [`evented`] waits for the socket like any tokio program (used
+//! for latency runs, prefetch-bound consumers and `--get`); [`polled`] reads on a
+//! timer (`--linger-ms`), which on a busy 2-core machine costs far less CPU.
+//!
+//! `--get` mode polls with basic.get: each channel keeps one in flight and sends the
+//! next as soon as the answer is complete; after a get-empty it waits 1 ms.
 
-use crate::client::connection::read_more;
+mod evented;
+mod polled;
+
 use crate::client::raw::{self, RawFrame};
 use crate::client::{BrokerClosed, Connection};
-use crate::payload::{now_ns, read_stamp};
+use crate::payload::{read_stamp, Stamp, STAMP_LEN};
 use crate::stats::Stats;
 use crate::stop::Stop;
 use amqp_codec::{
@@ -20,10 +26,12 @@ use amqp_codec::{
     Method,
 };
 use anyhow::{anyhow, bail, Result};
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+
+/// How long a closing connection waits for the broker's close-ok.
+const CLOSE_WAIT: Duration = Duration::from_secs(3);
 
 #[derive(Clone, Debug)]
 pub struct ConsumeSpec {
@@ -32,14 +40,25 @@ pub struct ConsumeSpec {
     pub ack_every: u32,
     pub prefetch: u16,
     pub get: bool,
+    /// Read on this timer instead of waiting for the socket (see [`polled`]).
+    pub linger: Option<Duration>,
 }
 
 /// Where a delivery's content stands on its channel.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Content {
     Idle,
-    Header { tag: u64 },
-    Body { tag: u64, left: u64, first: bool },
+    Header {
+        tag: u64,
+    },
+    /// `stamp` collects the body's first 16 bytes when the broker splits them over
+    /// frames (`have` of them so far; 16 once the stamp has been read).
+    Body {
+        tag: u64,
+        left: u64,
+        stamp: [u8; STAMP_LEN],
+        have: u8,
+    },
 }
 
 struct Chan {
@@ -135,83 +154,21 @@ pub async fn run(
     stats: &Stats,
     shutdown: &Stop,
 ) -> Result<()> {
-    let Prepared { conn, mut chans } = prepared;
-    let (mut r, mut w, mut rbuf, frame_max) = conn.into_split();
-    let limit = frame_max as usize + 8;
-    let mut wbuf = BytesMut::with_capacity(4096);
-    let mut batch = Batch::default();
-    if spec.get {
-        for ch in &chans {
-            wbuf.extend_from_slice(&ch.get_frame);
-        }
-        w.write_all(&wbuf).await?;
-        wbuf.clear();
+    match spec.linger {
+        Some(linger) if !spec.get => polled::run(prepared, spec, linger, stats, shutdown).await,
+        _ => evented::run(prepared, spec, stats, shutdown).await,
     }
-    let mut closing = false;
-    let mut retry_at: Option<tokio::time::Instant> = None;
-    let deadline = async {
-        shutdown.wait().await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-    };
-    tokio::pin!(deadline);
-    loop {
-        let now = now_ns();
-        let mut pos = 0;
-        while let Some(frame) = raw::next_frame(&rbuf, &mut pos, limit)? {
-            if handle(frame, &mut chans, spec, now, &mut batch, &mut wbuf)? {
-                return Ok(());
-            }
-        }
-        rbuf.advance(pos);
-        finish_batch(
-            &mut chans,
-            spec,
-            stats,
-            now,
-            &mut batch,
-            &mut wbuf,
-            &mut retry_at,
-        );
-        if !wbuf.is_empty() && !closing {
-            w.write_all(&wbuf).await?;
-        }
-        wbuf.clear();
+}
 
-        let retry = async {
-            match retry_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            res = read_more(&mut r, &mut rbuf) => {
-                if let Err(e) = res {
-                    if closing { return Ok(()); }
-                    return Err(e);
-                }
-            }
-            _ = shutdown.wait(), if !closing => {
-                closing = true;
-                let close = ConnectionClose {
-                    reply_code: 200,
-                    reply_text: "done".into(),
-                    class_id: 0,
-                    method_id: 0,
-                };
-                encode_method(&mut wbuf, 0, &close.into());
-                w.write_all(&wbuf).await?;
-                wbuf.clear();
-            }
-            _ = retry, if !closing => {
-                retry_at = None;
-                for ch in chans.iter_mut().filter(|c| c.empty) {
-                    ch.empty = false;
-                    wbuf.extend_from_slice(&ch.get_frame);
-                }
-            }
-            _ = &mut deadline => return Ok(()),
-        }
-    }
+/// The connection.close we send at shutdown.
+fn encode_close(wbuf: &mut BytesMut) {
+    let close = ConnectionClose {
+        reply_code: 200,
+        reply_text: "done".into(),
+        class_id: 0,
+        method_id: 0,
+    };
+    encode_method(wbuf, 0, &close.into());
 }
 
 /// Handles one frame; `true` once the broker has confirmed our connection.close.
@@ -284,7 +241,8 @@ fn handle(
             chans[i].content = Content::Body {
                 tag,
                 left: body_size,
-                first: true,
+                stamp: [0; STAMP_LEN],
+                have: 0,
             };
             if body_size == 0 {
                 complete(&mut chans[i], tag, spec, batch, wbuf);
@@ -293,20 +251,29 @@ fn handle(
         RawFrame::Body { channel, payload } => {
             let i = chan(chans, channel)?;
             let ch = &mut chans[i];
-            let Content::Body { tag, left, first } = ch.content else {
+            let Content::Body {
+                tag,
+                left,
+                mut stamp,
+                mut have,
+            } = ch.content
+            else {
                 bail!("body frame on channel {channel} without a content header");
             };
-            if first {
-                if let Some(stamp) = read_stamp(payload) {
-                    batch.latencies.push(now.saturating_sub(stamp.sent_ns));
-                    let p = stamp.producer as usize;
-                    if ch.last_seq.len() <= p {
-                        ch.last_seq.resize(p + 1, 0);
-                    }
-                    if stamp.seq <= ch.last_seq[p] {
-                        batch.reordered += 1;
-                    }
-                    ch.last_seq[p] = stamp.seq;
+            if (have as usize) < STAMP_LEN {
+                let got = if have == 0 && payload.len() >= STAMP_LEN {
+                    have = STAMP_LEN as u8;
+                    read_stamp(payload)
+                } else {
+                    let take = (STAMP_LEN - have as usize).min(payload.len());
+                    stamp[have as usize..have as usize + take].copy_from_slice(&payload[..take]);
+                    have += take as u8;
+                    (have as usize == STAMP_LEN)
+                        .then(|| read_stamp(&stamp))
+                        .flatten()
+                };
+                if let Some(got) = got {
+                    check_stamp(ch, got, now, batch);
                 }
             }
             let Some(left) = left.checked_sub(payload.len() as u64) else {
@@ -315,7 +282,8 @@ fn handle(
             ch.content = Content::Body {
                 tag,
                 left,
-                first: false,
+                stamp,
+                have,
             };
             if left == 0 {
                 complete(ch, tag, spec, batch, wbuf);
@@ -324,6 +292,19 @@ fn handle(
         RawFrame::Heartbeat => {}
     }
     Ok(false)
+}
+
+/// Records a delivery's latency and checks its producer's sequence order.
+fn check_stamp(ch: &mut Chan, stamp: Stamp, now: u64, batch: &mut Batch) {
+    batch.latencies.push(now.saturating_sub(stamp.sent_ns));
+    let p = stamp.producer as usize;
+    if ch.last_seq.len() <= p {
+        ch.last_seq.resize(p + 1, 0);
+    }
+    if stamp.seq <= ch.last_seq[p] {
+        batch.reordered += 1;
+    }
+    ch.last_seq[p] = stamp.seq;
 }
 
 /// A message's content is all there: count it, ack it when due, poll for the next.
@@ -362,13 +343,15 @@ fn finish_batch(
     if spec.get && retry_at.is_none() && chans.iter().any(|c| c.empty) {
         *retry_at = Some(tokio::time::Instant::now() + Duration::from_millis(1));
     }
+    // A stamp is read from a message's first body frame, which may come in an earlier
+    // read than its last: latencies are recorded even when nothing completed.
+    stats.record_e2e(&batch.latencies);
     if batch.consumed > 0 {
         let c = &stats.counters;
         Stats::add(&c.consumed, batch.consumed);
         Stats::add(&c.redelivered, batch.redelivered);
         Stats::add(&c.reordered, batch.reordered);
         c.last_consumed_ns.fetch_max(now, Ordering::Relaxed);
-        stats.record_e2e(&batch.latencies);
     }
     batch.consumed = 0;
     batch.redelivered = 0;
@@ -395,14 +378,20 @@ mod tests {
     }
 
     /// Feeds deliveries through the frame handler as the read loop would.
-    fn feed(chans: &mut [Chan], spec: &ConsumeSpec, seqs: &[u64], wbuf: &mut BytesMut) -> Batch {
+    fn feed(
+        chans: &mut [Chan],
+        spec: &ConsumeSpec,
+        seqs: &[u64],
+        wbuf: &mut BytesMut,
+        frame_max: u32,
+    ) -> Batch {
         let mut input = BytesMut::new();
         for (i, &seq) in seqs.iter().enumerate() {
             let mut body = [0u8; 20];
             write_stamp(&mut body, 1_000, tagged_seq(0, seq));
             encode_deliver(&mut input, 1, "c", i as u64 + 1, false, "", "q");
             // Split the body over two frames to cover continuation.
-            encode_content(&mut input, 1, 60, &[0, 0], &body, 8 + 16);
+            encode_content(&mut input, 1, 60, &[0, 0], &body, frame_max);
         }
         let mut batch = Batch::default();
         let mut pos = 0;
@@ -420,10 +409,11 @@ mod tests {
             ack_every: 2,
             prefetch: 10,
             get: false,
+            linger: None,
         };
         let mut chans = vec![chan()];
         let mut wbuf = BytesMut::new();
-        let batch = feed(&mut chans, &spec, &[1, 2, 4, 3, 5], &mut wbuf);
+        let batch = feed(&mut chans, &spec, &[1, 2, 4, 3, 5], &mut wbuf, 8 + 16);
         assert_eq!(batch.consumed, 5);
         assert_eq!(batch.latencies, vec![4_000; 5]);
         assert_eq!(batch.reordered, 1);
@@ -440,12 +430,37 @@ mod tests {
     }
 
     #[test]
+    fn stamp_split_over_body_frames() {
+        let spec = ConsumeSpec {
+            auto_ack: true,
+            ack_every: 0,
+            prefetch: 0,
+            get: false,
+            linger: None,
+        };
+        for frame_max in [8 + 1, 8 + 5, 8 + 15, 8 + 16, 8 + 17, 0] {
+            let mut chans = vec![chan()];
+            let batch = feed(
+                &mut chans,
+                &spec,
+                &[1, 2, 3],
+                &mut BytesMut::new(),
+                frame_max,
+            );
+            assert_eq!(batch.consumed, 3, "frame_max {frame_max}");
+            assert_eq!(batch.latencies, vec![4_000; 3], "frame_max {frame_max}");
+            assert_eq!(batch.reordered, 0);
+        }
+    }
+
+    #[test]
     fn content_out_of_place_is_an_error() {
         let spec = ConsumeSpec {
             auto_ack: true,
             ack_every: 0,
             prefetch: 0,
             get: false,
+            linger: None,
         };
         let mut chans = vec![chan()];
         let mut batch = Batch::default();

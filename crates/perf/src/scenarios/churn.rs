@@ -68,10 +68,10 @@ impl Summary {
             report::latency_line("cycle latency", &self.cycle_latency),
         ];
         match &self.broker {
-            Some(b) => out.push(report::usage_line("broker (per conn)", b)),
+            Some(b) => out.push(report::usage_line("broker", b, "connection")),
             None => out.push("broker           (pass --broker-pid for its CPU and memory)".into()),
         }
-        out.push(report::usage_line("perf (per conn)", &self.perf));
+        out.push(report::usage_line("warren-perf", &self.perf, "connection"));
         out
     }
 }

@@ -105,10 +105,10 @@ impl Summary {
             ));
         }
         match &self.broker {
-            Some(b) => out.push(report::usage_line("broker (per decl)", b)),
+            Some(b) => out.push(report::usage_line("broker", b, "declare")),
             None => out.push("broker           (pass --broker-pid for its CPU and memory)".into()),
         }
-        out.push(report::usage_line("perf (per decl)", &self.perf));
+        out.push(report::usage_line("warren-perf", &self.perf, "declare"));
         out
     }
 }

@@ -57,6 +57,7 @@ pub struct RunConfig {
     pub fanout: usize,
     pub get: bool,
     pub channels_per_connection: usize,
+    pub linger_ms: f64,
 }
 
 /// One timed phase of publish-then-drain.
@@ -132,6 +133,7 @@ pub async fn run(args: &Args, uri: &AmqpUri) -> Result<Summary> {
             ack_every: args.ack_every(),
             prefetch: args.prefetch,
             get: args.get,
+            linger: args.linger(),
         }),
         tasks: JoinSet::new(),
     };
@@ -318,6 +320,7 @@ async fn drive(run: &mut Run, topo: &Topology, admin: &mut Connection) -> Result
             fanout: args.fanout,
             get: args.get,
             channels_per_connection: args.channels_per_connection,
+            linger_ms: args.linger().map_or(0.0, |d| d.as_secs_f64() * 1000.0),
         },
         publish_seconds,
         published,
@@ -516,10 +519,10 @@ impl Summary {
             ));
         }
         match &self.broker {
-            Some(b) => out.push(report::usage_line("broker", b)),
+            Some(b) => out.push(report::usage_line("broker", b, "msg")),
             None => out.push("broker           (pass --broker-pid for its CPU and memory)".into()),
         }
-        out.push(report::usage_line("warren-perf", &self.perf));
+        out.push(report::usage_line("warren-perf", &self.perf, "msg"));
         for e in &self.errors {
             out.push(format!("ERROR: {e}"));
         }
