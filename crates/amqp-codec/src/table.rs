@@ -53,7 +53,7 @@ pub(crate) fn skip_table(r: &mut Reader<'_>) -> WireResult<()> {
 
 fn read_table_body(body: &[u8], owner: &Bytes, depth: usize) -> WireResult<FieldTable> {
     let mut r = Reader::new(body);
-    let mut entries = Vec::new();
+    let mut entries = Vec::with_capacity(capacity_hint(body.len()));
     while !r.is_empty() {
         let key = shortstr_of(owner, r.shortstr_raw()?)?;
         let tag = r.octet()?;
@@ -64,7 +64,7 @@ fn read_table_body(body: &[u8], owner: &Bytes, depth: usize) -> WireResult<Field
 
 fn read_array_body(body: &[u8], owner: &Bytes, depth: usize) -> WireResult<Vec<FieldValue>> {
     let mut r = Reader::new(body);
-    let mut values = Vec::new();
+    let mut values = Vec::with_capacity(capacity_hint(body.len()));
     while !r.is_empty() {
         let tag = r.octet()?;
         values.push(read_value(tag, &mut r, owner, depth)?);
@@ -128,6 +128,12 @@ fn skip_value(tag: u8, r: &mut Reader<'_>, depth: usize) -> WireResult<()> {
         other => return Err(WireError::BadTag(other)),
     };
     r.take(fixed).map(drop)
+}
+
+/// A guess at how many entries `len` bytes hold (typical header entries are 10-20
+/// bytes), so most tables are built without reallocating; bounded by the input size.
+fn capacity_hint(len: usize) -> usize {
+    len / 12 + 1
 }
 
 fn nested(depth: usize) -> WireResult<usize> {
