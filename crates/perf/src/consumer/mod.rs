@@ -6,15 +6,15 @@
 //! counters are bumped once, and the acks the batch owes go out in one write.
 //! A connection may carry several consumers (one channel each).
 //!
-//! Two loops feed that: [`evented`] waits for the socket like any tokio program (used
-//! for latency runs, prefetch-bound consumers and `--get`); [`polled`] reads on a
-//! timer (`--linger-ms`), which on a busy 2-core machine costs far less CPU.
+//! Two loops feed that: [`evented`] wakes whenever data arrives, like any tokio program
+//! (for latency runs and `--get`); [`batched`] wakes when half a prefetch window (or
+//! 32 KiB) has arrived, or after `--linger-ms`, which costs far less CPU.
 //!
 //! `--get` mode polls with basic.get: each channel keeps one in flight and sends the
 //! next as soon as the answer is complete; after a get-empty it waits 1 ms.
 
+mod batched;
 mod evented;
-mod polled;
 
 use crate::client::raw::{self, RawFrame};
 use crate::client::{BrokerClosed, Connection};
@@ -40,8 +40,10 @@ pub struct ConsumeSpec {
     pub ack_every: u32,
     pub prefetch: u16,
     pub get: bool,
-    /// Read on this timer instead of waiting for the socket (see [`polled`]).
+    /// Wake for batches, or after this long (see [`batched`]); `None`: every arrival.
     pub linger: Option<Duration>,
+    /// Message body size, for the batched loop's low-water mark.
+    pub body_size: usize,
 }
 
 /// Where a delivery's content stands on its channel.
@@ -155,7 +157,7 @@ pub async fn run(
     shutdown: &Stop,
 ) -> Result<()> {
     match spec.linger {
-        Some(linger) if !spec.get => polled::run(prepared, spec, linger, stats, shutdown).await,
+        Some(linger) if !spec.get => batched::run(prepared, spec, linger, stats, shutdown).await,
         _ => evented::run(prepared, spec, stats, shutdown).await,
     }
 }
@@ -410,6 +412,7 @@ mod tests {
             prefetch: 10,
             get: false,
             linger: None,
+            body_size: 16,
         };
         let mut chans = vec![chan()];
         let mut wbuf = BytesMut::new();
@@ -437,6 +440,7 @@ mod tests {
             prefetch: 0,
             get: false,
             linger: None,
+            body_size: 16,
         };
         for frame_max in [8 + 1, 8 + 5, 8 + 15, 8 + 16, 8 + 17, 0] {
             let mut chans = vec![chan()];
@@ -461,6 +465,7 @@ mod tests {
             prefetch: 0,
             get: false,
             linger: None,
+            body_size: 16,
         };
         let mut chans = vec![chan()];
         let mut batch = Batch::default();

@@ -134,6 +134,7 @@ pub async fn run(args: &Args, uri: &AmqpUri) -> Result<Summary> {
             prefetch: args.prefetch,
             get: args.get,
             linger: args.linger(),
+            body_size: args.size,
         }),
         tasks: JoinSet::new(),
     };
