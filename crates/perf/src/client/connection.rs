@@ -19,6 +19,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
+/// How long connecting plus the handshake may take: a broker at its file-descriptor
+/// limit (RabbitMQ's default soft limit is 1024) accepts the TCP connection and then
+/// never answers.
+const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// How much free room a read asks for; a read takes whatever the socket has up to it.
 pub const READ_CHUNK: usize = 256 * 1024;
 
@@ -88,6 +93,17 @@ impl Connection {
     /// Connects and runs the handshake; `name` becomes the `connection_name` client
     /// property (shown by `rabbitmqctl list_connections client_properties`).
     pub async fn open(uri: &AmqpUri, name: &str) -> Result<Connection> {
+        match tokio::time::timeout(OPEN_TIMEOUT, Connection::open_now(uri, name)).await {
+            Ok(result) => result,
+            Err(_) => bail!(
+                "no AMQP connection to {} within {} s (at its connection or file-descriptor limit?)",
+                uri.addr(),
+                OPEN_TIMEOUT.as_secs()
+            ),
+        }
+    }
+
+    async fn open_now(uri: &AmqpUri, name: &str) -> Result<Connection> {
         let stream = TcpStream::connect(uri.addr())
             .await
             .with_context(|| format!("connecting to {}", uri.addr()))?;
