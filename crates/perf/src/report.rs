@@ -75,11 +75,13 @@ impl Lines {
         if self.quiet {
             return;
         }
+        // A closed pipe (`| head`) is not worth a panic.
         if self.to_stderr {
-            eprintln!("{line}");
+            let _ = writeln!(std::io::stderr(), "{line}");
         } else {
-            println!("{line}");
-            let _ = std::io::stdout().flush();
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
         }
     }
 }
@@ -256,14 +258,16 @@ pub fn usage_line(name: &str, u: &ProcUsage, per: &str) -> String {
 
 /// Prints `summary` as JSON, or its text form.
 pub fn emit<T: Serialize>(json: bool, summary: &T, text: impl FnOnce() -> Vec<String>) {
+    let mut out = std::io::stdout().lock();
     if json {
-        println!(
+        let _ = writeln!(
+            out,
             "{}",
             serde_json::to_string(summary).expect("summaries serialize")
         );
     } else {
         for line in text() {
-            println!("{line}");
+            let _ = writeln!(out, "{line}");
         }
     }
 }
