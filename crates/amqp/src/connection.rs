@@ -1,7 +1,7 @@
 //! One AMQP connection after the handshake: the socket loop, frame dispatch to
 //! channels, deliveries from queues, heartbeats, and the close handshakes.
 
-use crate::channel::Channel;
+use crate::channel::{Channel, PUBLISH_LOW_WATER};
 use crate::error::{AmqpError, AmqpResult, Scope};
 use crate::handshake::{self, ClientCapabilities, HandshakeEnd};
 use crate::AmqpConfig;
@@ -20,6 +20,8 @@ use warren_core::{BrokerRef, ConnEvent, Outlet, User, VHostRef};
 
 /// Stop reading from a client whose unsent output exceeds this: it is not reading.
 const WRITE_BACKLOG_LIMIT: usize = 4 * 1024 * 1024;
+/// How often a throttled publisher looks whether its queue has caught up.
+const THROTTLE_POLL: Duration = Duration::from_millis(1);
 /// How long to wait for `connection.close-ok` after sending `connection.close`.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -53,6 +55,8 @@ struct Connection {
     last_write: Instant,
     /// Some channel has routed publishes not yet handed to their queues.
     publishes_pending: bool,
+    /// A queue this connection publishes to that is far behind: reading pauses.
+    throttle: Option<warren_core::QueueRef>,
     /// Set once we sent `connection.close`: the deadline for close-ok.
     closing: Option<Instant>,
     done: bool,
@@ -105,6 +109,7 @@ pub(crate) async fn run(
         last_read: Instant::now(),
         last_write: Instant::now(),
         publishes_pending: false,
+        throttle: None,
         closing: None,
         done: false,
     };
@@ -145,10 +150,11 @@ impl Connection {
                 return "closed".into();
             }
             let congested = self.out.len() > WRITE_BACKLOG_LIMIT;
+            let throttled = self.throttled();
             let want_write = !self.out.is_empty();
             let close_deadline = self.closing.unwrap_or_else(|| Instant::now() + tick * 4);
             tokio::select! {
-                ready = self.stream.readable(), if !congested => {
+                ready = self.stream.readable(), if !congested && !throttled => {
                     if ready.is_err() {
                         return "socket error".into();
                     }
@@ -160,7 +166,11 @@ impl Connection {
                     if let Err(reason) = self.handle_input().await {
                         return reason;
                     }
+                    // A big read was a lot of work: let queues and consumers run before
+                    // the next one.
+                    tokio::task::yield_now().await;
                 }
+                _ = tokio::time::sleep(THROTTLE_POLL), if throttled => {}
                 n = inbox.recv_many(&mut events, 64), if !congested => {
                     if n == 0 {
                         return "broker stopped".into();
@@ -197,7 +207,7 @@ impl Connection {
                 Ok(0) => return Ok(false),
                 Ok(_) => {
                     self.last_read = Instant::now();
-                    if self.rbuf.len() >= 1024 * 1024 {
+                    if self.rbuf.len() >= 256 * 1024 {
                         return Ok(true);
                     }
                 }
@@ -537,8 +547,24 @@ impl Connection {
         self.publishes_pending = false;
         for slot in self.channels.values_mut() {
             if let Slot::Open(ch) = slot {
-                ch.flush_publishes(&self.shared);
+                if let Some(queue) = ch.flush_publishes(&self.shared) {
+                    self.throttle = Some(queue);
+                }
             }
+        }
+    }
+
+    /// Whether reading from the client may go on: not while a queue it publishes to
+    /// is far behind. Consumers keep draining meanwhile; the client's writes wait in
+    /// its socket, as with RabbitMQ's flow control.
+    fn throttled(&mut self) -> bool {
+        match &self.throttle {
+            Some(queue) if queue.backlog() > PUBLISH_LOW_WATER && !queue.is_deleted() => true,
+            Some(_) => {
+                self.throttle = None;
+                false
+            }
+            None => false,
         }
     }
 

@@ -30,6 +30,13 @@ use warren_core::{ChannelCredit, ChannelCreditRef, ChannelKey, Name, Publisher, 
 /// are written out; beyond it, messages wait in their queues.
 const TRANSIT_WINDOW: u32 = 2000;
 
+/// A queue with more published messages than this waiting in its mailbox makes its
+/// publishers pause reading (see `Connection::throttle`): RabbitMQ's credit flow, in
+/// its simplest form.
+pub(crate) const PUBLISH_HIGH_WATER: u64 = 20_000;
+/// ... until its backlog is down to this.
+pub(crate) const PUBLISH_LOW_WATER: u64 = 5_000;
+
 /// A consumer as its channel knows it.
 struct ChannelConsumer {
     /// None for the direct reply-to pseudo-consumer.
@@ -179,15 +186,16 @@ impl Channel {
         }
     }
 
-    /// Hands every routed publish to its queue, one batch per queue.
-    pub fn flush_publishes(&mut self, shared: &Shared) {
+    /// Hands every routed publish to its queue, one batch per queue. Returns a queue
+    /// that is not keeping up with its publishers, if one is.
+    pub fn flush_publishes(&mut self, shared: &Shared) -> Option<QueueRef> {
         let confirm_to = self.confirms.as_ref().map(|_| warren_core::ConfirmTo {
             outlet: shared.outlet.clone(),
             connection: shared.id,
             channel: self.number,
             channel_key: self.key,
         });
-        self.outgoing.flush(confirm_to);
+        self.outgoing.flush(confirm_to, PUBLISH_HIGH_WATER)
     }
 
     pub fn has_outgoing(&self) -> bool {
@@ -211,7 +219,7 @@ impl Channel {
     /// The channel is closing: requeue what it holds, drop its consumers. Publishes
     /// it already routed still go to their queues.
     pub fn cleanup(&mut self, shared: &Shared) {
-        self.flush_publishes(shared);
+        let _ = self.flush_publishes(shared);
         for queue in self.touched.drain(..) {
             queue.channel_closed(self.key);
         }

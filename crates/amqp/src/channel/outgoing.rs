@@ -29,14 +29,20 @@ impl Outgoing {
         self.batches.is_empty()
     }
 
-    /// Sends every batch; `confirm_to` when the channel is in confirm mode.
-    pub fn flush(&mut self, confirm_to: Option<ConfirmTo>) {
+    /// Sends every batch; `confirm_to` when the channel is in confirm mode. Returns a
+    /// queue that is falling behind (its backlog is over `high_water`), if any.
+    pub fn flush(&mut self, confirm_to: Option<ConfirmTo>, high_water: u64) -> Option<QueueRef> {
         if self.batches.is_empty() {
-            return;
+            return None;
         }
         self.index.clear();
+        let mut behind = None;
         for (queue, messages) in self.batches.drain(..) {
             queue.publish(messages, confirm_to.clone());
+            if queue.backlog() > high_water {
+                behind = Some(queue);
+            }
         }
+        behind
     }
 }

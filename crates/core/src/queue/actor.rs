@@ -18,8 +18,12 @@ pub(super) fn spawn(
         let mut on_auto_delete = Some(on_auto_delete);
         let mut commands = Vec::with_capacity(BATCH);
         while mailbox.recv_many(&mut commands, BATCH).await > 0 {
+            let full_turn = commands.len() == BATCH;
             let mut stop = false;
             for cmd in commands.drain(..) {
+                if let QueueCmd::Publish { messages, .. } = &cmd {
+                    queue.took_published(messages.len());
+                }
                 if apply(&mut state, cmd) {
                     stop = true;
                     break;
@@ -34,6 +38,11 @@ pub(super) fn spawn(
                 if let Some(callback) = on_auto_delete.take() {
                     callback(queue.clone());
                 }
+                break;
+            }
+            if full_turn {
+                // More is waiting; let the connections we just fed run first.
+                tokio::task::yield_now().await;
             }
         }
         state.flush();

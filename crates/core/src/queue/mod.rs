@@ -16,7 +16,7 @@ use crate::names::Name;
 use crate::outlet::{ChannelKey, Outlet};
 use amqp_codec::FieldTable;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -115,6 +115,9 @@ pub struct QueueHandle {
     pub exclusive_owner: Option<u64>,
     pub arguments: FieldTable,
     mailbox: mpsc::UnboundedSender<QueueCmd>,
+    /// Published messages sent to the mailbox and not yet taken by the actor: the
+    /// measure publishers are throttled by.
+    backlog: AtomicU64,
     deleted: AtomicBool,
 }
 
@@ -147,6 +150,7 @@ impl QueueHandle {
             exclusive_owner: spec.exclusive_owner,
             arguments: spec.arguments,
             mailbox: tx,
+            backlog: AtomicU64::new(0),
             deleted: AtomicBool::new(false),
         });
         actor::spawn(handle.clone(), rx, on_auto_delete);
@@ -166,8 +170,19 @@ impl QueueHandle {
             exclusive_owner: None,
             arguments: FieldTable::new(),
             mailbox: tx,
+            backlog: AtomicU64::new(0),
             deleted: AtomicBool::new(false),
         })
+    }
+
+    /// Published messages on their way into the queue (in its mailbox). A publisher
+    /// that finds it high should pause: the queue is not keeping up.
+    pub fn backlog(&self) -> u64 {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn took_published(&self, n: usize) {
+        self.backlog.fetch_sub(n as u64, Ordering::Relaxed);
     }
 
     pub fn id(&self) -> u64 {
@@ -194,6 +209,8 @@ impl QueueHandle {
     /// Hands the queue a batch of messages. With `confirm`, the queue reports each
     /// message's outcome (accepted, or refused because the queue is full) there.
     pub fn publish(&self, messages: Vec<Publish>, confirm: Option<ConfirmTo>) {
+        self.backlog
+            .fetch_add(messages.len() as u64, Ordering::Relaxed);
         // If the queue is gone, its messages went with it, and that is their outcome.
         if let Err(mpsc::error::SendError(QueueCmd::Publish {
             messages,
