@@ -154,7 +154,11 @@ pub async fn handshake(
     };
     let vhost_name = open.virtual_host.as_str();
     let Some(vhost) = broker.vhost(vhost_name) else {
-        return Err(AmqpError::connection(530, format!("vhost {vhost_name} not found")).into());
+        return Err(
+            AmqpError::connection(530, format!("vhost {vhost_name} not found"))
+                .on_ids(10, 40)
+                .into(),
+        );
     };
     if !broker.may_access(&user, &vhost) {
         return Err(AmqpError::connection(
@@ -164,6 +168,7 @@ pub async fn handshake(
                 user.name
             ),
         )
+        .on_ids(10, 40)
         .into());
     }
     send(stream, &Method::ConnectionOpenOk(ConnectionOpenOk {})).await?;
