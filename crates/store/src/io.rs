@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// An open file. Shared between the writer and readers, hence `&self` everywhere.
+#[allow(clippy::len_without_is_empty)] // a file's length is an I/O call, not a size
 pub trait IoFile: Send + Sync {
     /// Writes `buf` at the end of the file. On error part of `buf` may have been written:
     /// the caller truncates back.

@@ -264,7 +264,9 @@ impl Store {
             next_id: AtomicU64::new(replayed.next_message_id),
             counters: Default::default(),
         });
-        let writer = Writer::start(&shared, replayed.last_segment)?;
+        let mut writer = Writer::start(&shared, replayed.last_segment)?;
+        // What the last run left dead goes now, not at the first append.
+        writer.reclaim(&shared);
         let (manual, thread) = if opts.manual_writer {
             (Some(Mutex::new(writer)), None)
         } else {

@@ -5,7 +5,6 @@
 //! position) in chunks between client batches, and it goes once that copy is durable.
 //! `docs/storage.md` has the invariant that makes this safe.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -113,7 +112,6 @@ impl CopyJob {
         if bytes >= budget {
             return out;
         }
-        let mut delivered: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
         let end = (self.next_pos + POSITIONS_PER_CHUNK).min(self.positions.len());
         for &(queue, seq) in &self.positions[self.next_pos..end] {
             let Some(e) = state.queues.get(&queue).and_then(|q| q.get(seq)) else {
@@ -122,21 +120,24 @@ impl CopyJob {
             if e.seg != self.seg {
                 continue;
             }
-            out.push(Record::Enqueue {
-                queue,
-                seq,
-                message: e.msg,
+            // One record per position, flag included: a crash may keep any prefix of
+            // this chunk, and a copy without its flag would shadow the older
+            // `Delivered` record once this segment is gone.
+            out.push(if e.delivered() {
+                Record::EnqueueDelivered {
+                    queue,
+                    seq,
+                    message: e.msg,
+                }
+            } else {
+                Record::Enqueue {
+                    queue,
+                    seq,
+                    message: e.msg,
+                }
             });
-            if e.delivered() {
-                delivered.entry(queue).or_default().push(seq);
-            }
         }
         self.next_pos = end;
-        out.extend(
-            delivered
-                .into_iter()
-                .map(|(queue, seqs)| Record::Delivered { queue, seqs }),
-        );
         out
     }
 }

@@ -21,6 +21,7 @@ pub const KIND_ENQUEUE: u8 = 2;
 pub const KIND_ACK: u8 = 3;
 pub const KIND_DELIVERED: u8 = 4;
 pub const KIND_QUEUE_DELETED: u8 = 5;
+pub const KIND_ENQUEUE_DELIVERED: u8 = 6;
 /// An opaque metadata command (in `meta.log` and `meta.snapshot` only).
 pub const KIND_META: u8 = 16;
 
@@ -32,6 +33,9 @@ pub enum Record {
     Message { id: u64, data: Bytes },
     /// Message `message` is at position `seq` of `queue`.
     Enqueue { queue: u64, seq: u64, message: u64 },
+    /// `Enqueue` and `Delivered` in one record, so a crash cannot keep one without the
+    /// other. Reclaim copies delivered positions forward with it.
+    EnqueueDelivered { queue: u64, seq: u64, message: u64 },
     /// These positions of `queue` are gone (acknowledged, rejected without requeue,
     /// dropped by a length limit or TTL): they never come back.
     Ack { queue: u64, seqs: Vec<u64> },
@@ -47,6 +51,7 @@ impl Record {
         match self {
             Record::Message { .. } => KIND_MESSAGE,
             Record::Enqueue { .. } => KIND_ENQUEUE,
+            Record::EnqueueDelivered { .. } => KIND_ENQUEUE_DELIVERED,
             Record::Ack { .. } => KIND_ACK,
             Record::Delivered { .. } => KIND_DELIVERED,
             Record::QueueDeleted { .. } => KIND_QUEUE_DELETED,
@@ -56,7 +61,7 @@ impl Record {
     fn payload_len(&self) -> usize {
         match self {
             Record::Message { data, .. } => 8 + data.len(),
-            Record::Enqueue { .. } => 24,
+            Record::Enqueue { .. } | Record::EnqueueDelivered { .. } => 24,
             Record::Ack { seqs, .. } | Record::Delivered { seqs, .. } => 12 + 8 * seqs.len(),
             Record::QueueDeleted { .. } => 8,
         }
@@ -81,6 +86,11 @@ impl Record {
                 out.extend_from_slice(data);
             }
             Record::Enqueue {
+                queue,
+                seq,
+                message,
+            }
+            | Record::EnqueueDelivered {
                 queue,
                 seq,
                 message,
@@ -120,6 +130,11 @@ impl Record {
                 })
             }
             KIND_ENQUEUE if p.len() == 24 => Ok(Record::Enqueue {
+                queue: u64_at(p, 0).ok_or_else(bad)?,
+                seq: u64_at(p, 8).ok_or_else(bad)?,
+                message: u64_at(p, 16).ok_or_else(bad)?,
+            }),
+            KIND_ENQUEUE_DELIVERED if p.len() == 24 => Ok(Record::EnqueueDelivered {
                 queue: u64_at(p, 0).ok_or_else(bad)?,
                 seq: u64_at(p, 8).ok_or_else(bad)?,
                 message: u64_at(p, 16).ok_or_else(bad)?,
@@ -277,6 +292,11 @@ mod tests {
             Record::Delivered {
                 queue: 1,
                 seqs: vec![5],
+            },
+            Record::EnqueueDelivered {
+                queue: 1,
+                seq: 6,
+                message: 7,
             },
             Record::QueueDeleted { queue: 3 },
         ]

@@ -49,6 +49,19 @@ struct Replay {
 }
 
 impl Replay {
+    fn enqueue(&mut self, queue: u64, seq: u64, message: u64, loc: Location, delivered: bool) {
+        let q = self.queues.entry(queue).or_default();
+        let delivered = delivered || q.get(&seq).is_some_and(|p| p.delivered);
+        q.insert(
+            seq,
+            Pos {
+                msg: message,
+                seg: loc.segment,
+                delivered,
+            },
+        );
+    }
+
     fn apply(&mut self, rec: Record, loc: Location) {
         self.records += 1;
         match rec {
@@ -60,18 +73,12 @@ impl Replay {
                 queue,
                 seq,
                 message,
-            } => {
-                let q = self.queues.entry(queue).or_default();
-                let delivered = q.get(&seq).is_some_and(|p| p.delivered);
-                q.insert(
-                    seq,
-                    Pos {
-                        msg: message,
-                        seg: loc.segment,
-                        delivered,
-                    },
-                );
-            }
+            } => self.enqueue(queue, seq, message, loc, false),
+            Record::EnqueueDelivered {
+                queue,
+                seq,
+                message,
+            } => self.enqueue(queue, seq, message, loc, true),
             Record::Ack { queue, seqs } => {
                 if let Some(q) = self.queues.get_mut(&queue) {
                     for s in seqs {

@@ -162,14 +162,17 @@ impl State {
                     queue,
                     seq,
                     message,
-                } => {
-                    if !self.msgs.contains_key(message) && !batch_ids.contains(message) {
-                        result = Err(format!(
-                            "enqueue of message {message} (queue {queue}, seq {seq}), which \
-                             the store does not hold"
-                        ));
-                        break;
-                    }
+                }
+                | Record::EnqueueDelivered {
+                    queue,
+                    seq,
+                    message,
+                } if !self.msgs.contains_key(message) && !batch_ids.contains(message) => {
+                    result = Err(format!(
+                        "enqueue of message {message} (queue {queue}, seq {seq}), which the \
+                         store does not hold"
+                    ));
+                    break;
                 }
                 _ => {}
             }
@@ -194,7 +197,12 @@ impl State {
                 queue,
                 seq,
                 message,
-            } => self.enqueue(*queue, *seq, *message, loc.segment),
+            } => self.enqueue(*queue, *seq, *message, loc.segment, 0),
+            Record::EnqueueDelivered {
+                queue,
+                seq,
+                message,
+            } => self.enqueue(*queue, *seq, *message, loc.segment, DELIVERED),
             Record::Ack { queue, seqs } => {
                 for &seq in seqs {
                     self.remove_entry(*queue, seq);
@@ -251,12 +259,13 @@ impl State {
         }
     }
 
-    fn enqueue(&mut self, queue: u64, seq: u64, message: u64, seg: u32) {
+    fn enqueue(&mut self, queue: u64, seq: u64, message: u64, seg: u32, flags: u8) {
         let q = self.queues.entry(queue).or_default();
         let old = q.find(seq).map(|i| {
             let old = q.entries[i];
             q.entries[i].seg = seg;
             q.entries[i].msg = message;
+            q.entries[i].flags |= flags;
             old
         });
         match old {
@@ -275,7 +284,7 @@ impl State {
                     seq,
                     msg: message,
                     seg,
-                    flags: 0,
+                    flags,
                 });
                 self.add_ref(message);
             }
@@ -458,7 +467,14 @@ mod tests {
         );
         s.end_batch();
         s.apply(&msg(1), loc(2, 32, 50));
-        s.apply(&enq(1, 5, 1), loc(2, 82, 37));
+        s.apply(
+            &Record::EnqueueDelivered {
+                queue: 1,
+                seq: 5,
+                message: 1,
+            },
+            loc(2, 82, 37),
+        );
         s.end_batch();
         assert!(s.segs[&1].is_dead());
         assert_eq!(s.segs[&2].live_msgs, 1);

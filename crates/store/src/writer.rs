@@ -333,7 +333,7 @@ impl Writer {
     }
 
     /// Deletes dead segments from the oldest on, or plans a copy of the oldest.
-    fn reclaim(&mut self, sh: &Shared) {
+    pub fn reclaim(&mut self, sh: &Shared) {
         loop {
             let (oldest, dead, copy) = {
                 let st = lock(&sh.state);
