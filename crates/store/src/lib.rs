@@ -205,6 +205,8 @@ pub struct StoreStats {
     pub live_bytes: u64,
     pub live_messages: u64,
     pub live_positions: u64,
+    /// RAM the store's index takes (hash map and deques, allocated capacity).
+    pub index_bytes: u64,
 }
 
 /// The storage engine. Cheap to clone; the writer stops when the last clone is dropped,
@@ -393,6 +395,7 @@ impl Store {
             live_bytes: st.live_bytes(),
             live_messages: st.msgs.len() as u64,
             live_positions: st.live_entries(),
+            index_bytes: st.index_bytes(),
         }
     }
 

@@ -356,6 +356,18 @@ impl State {
         self.segs.values().map(|s| s.len).sum()
     }
 
+    /// Allocated bytes of the index: a hashbrown slot is key + value + one control
+    /// byte; a deque slot is one `Entry`.
+    pub fn index_bytes(&self) -> u64 {
+        let msgs = self.msgs.capacity() * (8 + std::mem::size_of::<MsgEntry>() + 1);
+        let queues: usize = self
+            .queues
+            .values()
+            .map(|q| q.entries.capacity() * std::mem::size_of::<Entry>() + 64)
+            .sum();
+        (msgs + queues) as u64
+    }
+
     pub fn live_entries(&self) -> u64 {
         self.queues.values().map(|q| q.len() as u64).sum()
     }

@@ -113,15 +113,31 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the log with a new head segment after `last` (0: none yet).
+    /// Starts the log with a new head segment after `last` (0: none yet), or with
+    /// `last` itself when it holds nothing but its header (so restarts do not pile up
+    /// empty segments).
     pub fn start(sh: &Shared, last: u32) -> Result<Writer> {
-        let head = last
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Invalid("segment numbers exhausted".into()))?;
-        let file = create_segment(sh, head)?;
+        let empty_last = lock(&sh.state)
+            .segs
+            .get(&last)
+            .is_some_and(|s| s.len == FILE_HEADER);
+        let reuse = if empty_last {
+            read_lock(&sh.files).get(&last).cloned()
+        } else {
+            None
+        };
+        let (head, head_file) = match reuse {
+            Some(file) => (last, file),
+            None => {
+                let head = last
+                    .checked_add(1)
+                    .ok_or_else(|| StoreError::Invalid("segment numbers exhausted".into()))?;
+                (head, create_segment(sh, head)?)
+            }
+        };
         Ok(Writer {
             head,
-            head_file: file,
+            head_file,
             durable_len: FILE_HEADER,
             buf: Vec::with_capacity(1 << 20),
             poisoned: false,

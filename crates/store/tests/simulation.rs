@@ -338,7 +338,7 @@ impl Sim {
 fn confirmed_messages_survive_crashes_exactly_once() {
     let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
         Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
-        Err(_) => (0..150).collect(),
+        Err(_) => (0..300).collect(),
     };
     let mut restarts = 0;
     let mut confirmed = 0;
@@ -348,7 +348,7 @@ fn confirmed_messages_survive_crashes_exactly_once() {
         confirmed += c;
     }
     // The test must have exercised something.
-    assert!(restarts > 150, "{restarts} restarts");
+    assert!(restarts > 300, "{restarts} restarts");
     assert!(confirmed > 1000, "{confirmed} confirmed publishes");
 }
 
