@@ -552,6 +552,11 @@ fn a_torn_metadata_append_is_cut_off() {
     assert_eq!(rec.meta_report.damage.len(), 1);
 }
 
+/// A child process forked by `a_second_process_is_refused` briefly shares every open
+/// file of this one (until its exec closes them), locks included: tests that drop a
+/// real store and reopen it take this so no fork happens in between.
+static FORKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("warren-store-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -560,6 +565,7 @@ fn temp_dir(name: &str) -> PathBuf {
 
 #[test]
 fn a_second_open_of_the_directory_is_refused_with_the_holders_pid() {
+    let _no_fork = FORKING.lock().unwrap_or_else(|p| p.into_inner());
     let dir = temp_dir("lock");
     let (store, _) = Store::open_dir(&dir).unwrap();
     let err = Store::open_dir(&dir).err().expect("refused");
@@ -583,8 +589,47 @@ fn a_second_open_of_the_directory_is_refused_with_the_holders_pid() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Run as a child process by the test below: tries to open the directory it is given.
+#[test]
+fn lock_child() {
+    let Ok(dir) = std::env::var("WARREN_STORE_LOCK_CHILD_DIR") else {
+        return;
+    };
+    let holder: u32 = std::env::var("WARREN_STORE_LOCK_HOLDER")
+        .unwrap()
+        .parse()
+        .unwrap();
+    match Store::open_dir(&dir) {
+        Err(StoreError::Locked { pid, .. }) => assert_eq!(pid, Some(holder)),
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("a second process opened a locked directory"),
+    }
+}
+
+#[test]
+fn a_second_process_is_refused() {
+    let dir = temp_dir("lock-process");
+    let (store, _) = Store::open_dir(&dir).unwrap();
+    let _no_fork = FORKING.lock().unwrap_or_else(|p| p.into_inner());
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "lock_child", "--test-threads=1"])
+        .env("WARREN_STORE_LOCK_CHILD_DIR", &dir)
+        .env("WARREN_STORE_LOCK_HOLDER", std::process::id().to_string())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the child process was not refused as expected"
+    );
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // only this test's own tasks run meanwhile
 async fn real_disk_round_trip_with_the_writer_thread() {
+    let _no_fork = FORKING.lock().unwrap_or_else(|p| p.into_inner());
     let dir = temp_dir("real");
     let opts = Options {
         segment_size: 64 * 1024,
