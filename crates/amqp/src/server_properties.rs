@@ -1,5 +1,6 @@
 //! `connection.start`'s server properties: who we are and what we can do. Clients
 //! switch features on from the capability flags, so these names are RabbitMQ's.
+//! `consumer_priorities` joins them when `x-priority` on basic.consume is honoured.
 
 use amqp_codec::{FieldTable, FieldValue};
 
@@ -11,7 +12,6 @@ pub fn server_properties() -> FieldTable {
         "basic.nack",
         "consumer_cancel_notify",
         "connection.blocked",
-        "consumer_priorities",
         "authentication_failure_close",
         "per_consumer_qos",
         "direct_reply_to",
