@@ -245,6 +245,9 @@ impl Store {
         opts: Options,
     ) -> Result<(Store, Recovered)> {
         let dir = dir.as_ref().to_path_buf();
+        let mut opts = opts;
+        // Offsets are 32-bit: a segment plus one maximal append must stay below 4 GiB.
+        opts.segment_size = opts.segment_size.min(1 << 31);
         io.create_dir_all(&dir)
             .map_err(|e| StoreError::io("mkdir", &dir, e))?;
         let dir_lock = lock::acquire(&*io, &dir)?;

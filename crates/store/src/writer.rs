@@ -19,7 +19,7 @@ use tracing::{error, warn};
 use crate::error::{Result, StoreError};
 use crate::io::{Io, IoFile};
 use crate::reclaim::{should_copy, CopyJob};
-use crate::record::Record;
+use crate::record::{Record, FRAME_HEADER, MAX_FRAME};
 use crate::segment::{segment_name, FileHeader, FILE_HEADER, SEGMENT_MAGIC};
 use crate::state::{SegStats, State};
 use crate::{Appended, Location, Options};
@@ -211,6 +211,16 @@ impl Writer {
                 continue;
             }
             let size: u64 = u.records.iter().map(|r| r.encoded_len() as u64).sum();
+            let largest = u.records.iter().map(Record::encoded_len).max().unwrap_or(0);
+            if largest > FRAME_HEADER + MAX_FRAME as usize {
+                u.fail(
+                    sh,
+                    &StoreError::Invalid(format!(
+                        "a record of {largest} bytes is larger than the {MAX_FRAME}-byte limit"
+                    )),
+                );
+                continue;
+            }
             if size > MAX_APPEND {
                 u.fail(
                     sh,
