@@ -7,7 +7,7 @@ use crate::handshake::{self, ClientCapabilities, HandshakeEnd};
 use crate::AmqpConfig;
 use amqp_codec::{
     decode_frame, encode_heartbeat, encode_method, BasicCancel, ChannelClose, ChannelCloseOk,
-    ChannelOpenOk, ConnectionClose, ConnectionCloseOk, Frame, Method,
+    ChannelOpenOk, ConnectionClose, ConnectionCloseOk, ConnectionUpdateSecretOk, Frame, Method,
 };
 use bytes::BytesMut;
 use std::collections::HashMap;
@@ -20,6 +20,8 @@ use warren_core::{BrokerRef, ConnEvent, Outlet, User, VHostRef};
 
 /// Stop reading from a client whose unsent output exceeds this: it is not reading.
 const WRITE_BACKLOG_LIMIT: usize = 4 * 1024 * 1024;
+/// How long a closed connection's socket stays open for the client to close it.
+const LINGER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a throttled publisher looks whether its queue has caught up.
 const THROTTLE_POLL: Duration = Duration::from_millis(1);
 /// How long to wait for `connection.close-ok` after sending `connection.close`.
@@ -117,6 +119,9 @@ pub(crate) async fn run(
     conn.cleanup();
     broker.unregister_connection(id);
     tracing::info!(connection = id, %peer, "closed AMQP connection: {reason}");
+    if conn.done {
+        conn.linger().await;
+    }
 }
 
 /// "product version" from the client's properties, for the logs.
@@ -193,6 +198,27 @@ impl Connection {
                 _ = tokio::time::sleep_until(close_deadline), if self.closing.is_some() => {
                     return "no close-ok from client".into();
                 }
+            }
+        }
+    }
+
+    /// After the close handshake: send what is left (close-ok), then read and discard
+    /// until the client closes the socket, as RabbitMQ does. Dropping a socket with
+    /// unread input makes the kernel reset it, and the client may lose our close-ok
+    /// (clients that were still publishing when they closed hit exactly that).
+    async fn linger(&mut self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let deadline = Instant::now() + LINGER_TIMEOUT;
+        let out = std::mem::take(&mut self.out);
+        let flushed = tokio::time::timeout_at(deadline, self.stream.write_all(&out)).await;
+        if !matches!(flushed, Ok(Ok(()))) {
+            return;
+        }
+        let _ = self.stream.shutdown().await;
+        let mut sink = vec![0u8; 16 * 1024];
+        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, self.stream.read(&mut sink)).await {
+            if n == 0 {
+                break;
             }
         }
     }
@@ -351,7 +377,15 @@ impl Connection {
             Method::ConnectionCloseOk(_) => Ok(()),
             // Clients may tell us they are blocked/unblocked; RabbitMQ ignores them too.
             Method::ConnectionBlocked(_) | Method::ConnectionUnblocked(_) => Ok(()),
-            Method::ConnectionUpdateSecret(_) => Ok(()),
+            // Password users have no secret to renew; RabbitMQ's internal backend accepts
+            // the new one, and so do we.
+            Method::ConnectionUpdateSecret(_) => {
+                self.send(
+                    0,
+                    &Method::ConnectionUpdateSecretOk(ConnectionUpdateSecretOk {}),
+                );
+                Ok(())
+            }
             other => {
                 Err(AmqpError::new(504, "unexpected method in connection state running").on(&other))
             }

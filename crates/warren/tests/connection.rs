@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::raw::{lookup, Args, Frame, RawConn, Tune, Value, PROTOCOL_HEADER};
+use common::raw::{self, lookup, Args, Frame, RawConn, Tune, Value, PROTOCOL_HEADER};
 use common::*;
 
 const LOGIN_REFUSED: &str = "ACCESS_REFUSED - Login was refused using authentication mechanism \
@@ -299,4 +299,53 @@ async fn client_close_is_answered_with_close_ok() {
     drop(c);
     let (c2, _) = RawConn::open(b.addr()).await;
     c2.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_secret_is_answered_and_the_connection_stays_open() {
+    let b = broker().await;
+    let (mut c, _) = RawConn::open(b.addr()).await;
+    c.open_channel(1).await;
+    let args = Args::new()
+        .longstr(b"new_secret")
+        .shortstr("rotation")
+        .build();
+    c.send_method(0, 10, 70, &args).await;
+    c.expect_method(0, 10, 71).await;
+    // Still usable.
+    c.open_channel(2).await;
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_after_close_do_not_reset_the_socket() {
+    // A client still publishing when it closes (amqplib's muxer can send
+    // connection.close ahead of queued publishes) must get close-ok and a clean end,
+    // not a reset that throws its unread input away.
+    let b = broker().await;
+    let (mut c, _) = RawConn::open(b.addr()).await;
+    c.open_channel(1).await;
+    let publish = || {
+        let mut f = raw::method_frame(1, 60, 40, &raw::publish_args("", "nowhere", false));
+        f.extend(raw::header_frame(1, 2, &0u16.to_be_bytes()));
+        f.extend(raw::frame(raw::FRAME_BODY, 1, b"hi"));
+        f
+    };
+    let mut burst = raw::method_frame(
+        0,
+        10,
+        50,
+        &Args::new().u16(200).shortstr("bye").u16(0).u16(0).build(),
+    );
+    for _ in 0..200 {
+        burst.extend(publish());
+    }
+    c.send(&burst).await;
+    c.expect_method(0, 10, 51).await;
+    // More frames after close-ok: the server reads and discards them.
+    for _ in 0..50 {
+        c.send(&publish()).await;
+    }
+    c.send(&raw::method_frame(0, 10, 51, &[])).await;
+    c.expect_eof().await;
 }
