@@ -16,7 +16,8 @@ pub(super) fn spawn(
     tokio::spawn(async move {
         let mut state = QueueState::new(queue.clone());
         let mut on_auto_delete = Some(on_auto_delete);
-        let mut commands = Vec::with_capacity(BATCH);
+        // Starts empty: an idle queue should cost little; recv_many grows it as needed.
+        let mut commands = Vec::new();
         while mailbox.recv_many(&mut commands, BATCH).await > 0 {
             let full_turn = commands.len() == BATCH;
             let mut stop = false;
