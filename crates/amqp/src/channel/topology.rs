@@ -6,9 +6,9 @@ use crate::connection::Shared;
 use crate::error::AmqpResult;
 use amqp_codec::{
     ExchangeBind, ExchangeBindOk, ExchangeDeclare, ExchangeDeclareOk, ExchangeDelete,
-    ExchangeDeleteOk, ExchangeUnbind, ExchangeUnbindOk, Method, QueueBind, QueueBindOk,
+    ExchangeDeleteOk, ExchangeUnbind, ExchangeUnbindOk, FieldTable, Method, QueueBind, QueueBindOk,
     QueueDeclare, QueueDeclareOk, QueueDelete, QueueDeleteOk, QueuePurge, QueuePurgeOk,
-    QueueUnbind, QueueUnbindOk,
+    QueueUnbind, QueueUnbindOk, ShortStr,
 };
 use bytes::BytesMut;
 use warren_core::vhost::{self, DestName};
@@ -57,18 +57,9 @@ impl Channel {
         shared: &Shared,
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
-        shared.vhost.bind(
-            shared.id,
-            DestName::Exchange(Name::from(m.destination.as_str())),
-            m.source.as_str(),
-            m.routing_key.as_str(),
-            m.arguments,
-            false,
-        )?;
-        if !m.no_wait {
-            self.send(out, &Method::ExchangeBindOk(ExchangeBindOk {}));
-        }
-        Ok(())
+        let ok = (!m.no_wait).then_some(Method::ExchangeBindOk(ExchangeBindOk {}));
+        let binding = (m.destination, m.source, m.routing_key, m.arguments);
+        self.exchange_binding(binding, false, ok, shared, out)
     }
 
     pub(super) fn exchange_unbind(
@@ -77,16 +68,30 @@ impl Channel {
         shared: &Shared,
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
+        let ok = (!m.no_wait).then_some(Method::ExchangeUnbindOk(ExchangeUnbindOk {}));
+        let binding = (m.destination, m.source, m.routing_key, m.arguments);
+        self.exchange_binding(binding, true, ok, shared, out)
+    }
+
+    /// exchange.bind and exchange.unbind: (destination, source, key, arguments).
+    fn exchange_binding(
+        &mut self,
+        (destination, source, key, arguments): (ShortStr, ShortStr, ShortStr, FieldTable),
+        unbind: bool,
+        reply: Option<Method>,
+        shared: &Shared,
+        out: &mut BytesMut,
+    ) -> AmqpResult<()> {
         shared.vhost.bind(
             shared.id,
-            DestName::Exchange(Name::from(m.destination.as_str())),
-            m.source.as_str(),
-            m.routing_key.as_str(),
-            m.arguments,
-            true,
+            DestName::Exchange(Name::from(destination.as_str())),
+            source.as_str(),
+            key.as_str(),
+            arguments,
+            unbind,
         )?;
-        if !m.no_wait {
-            self.send(out, &Method::ExchangeUnbindOk(ExchangeUnbindOk {}));
+        if let Some(reply) = reply {
+            self.send(out, &reply);
         }
         Ok(())
     }
