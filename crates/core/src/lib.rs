@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod error;
+mod ids;
 pub mod exchange;
 pub mod message;
 pub mod names;

@@ -124,6 +124,8 @@ pub struct QueueHandle {
 /// How a queue is declared.
 #[derive(Clone, Debug)]
 pub struct QueueSpec {
+    /// Never reused, across restarts too: the store keys a queue's messages by it.
+    pub id: u64,
     pub name: Name,
     pub durable: bool,
     pub auto_delete: bool,
@@ -135,14 +137,13 @@ impl QueueHandle {
     /// Starts the queue's actor. `on_auto_delete` runs (once) when an auto-delete queue
     /// loses its last consumer.
     pub(crate) fn spawn(
-        id: u64,
         vhost: Name,
         spec: QueueSpec,
         on_auto_delete: Box<dyn FnOnce(QueueRef) + Send>,
     ) -> QueueRef {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = Arc::new(QueueHandle {
-            id,
+            id: spec.id,
             name: spec.name,
             vhost,
             durable: spec.durable,

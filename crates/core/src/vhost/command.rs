@@ -9,7 +9,7 @@ use crate::names::Name;
 use crate::queue::{QueueHandle, QueueRef, QueueSpec};
 use amqp_codec::FieldTable;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 /// The destination of a binding, by name.
@@ -44,8 +44,6 @@ pub(crate) struct Meta {
     pub queues: HashMap<Name, QueueRef>,
 }
 
-static NEXT_QUEUE_ID: AtomicU64 = AtomicU64::new(1);
-
 impl Meta {
     /// Applies a validated command. Commands that no longer fit (a binding whose queue
     /// went meanwhile) change nothing.
@@ -63,7 +61,6 @@ impl Meta {
                 }
                 let weak = vhost.clone();
                 let queue = QueueHandle::spawn(
-                    NEXT_QUEUE_ID.fetch_add(1, Ordering::Relaxed),
                     vhost_name.clone(),
                     spec,
                     Box::new(move |queue: QueueRef| {

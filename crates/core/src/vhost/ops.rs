@@ -207,6 +207,7 @@ impl VHost {
         }
         let name = Name::from(name);
         self.apply(Command::DeclareQueue(QueueSpec {
+            id: crate::ids::new_queue_id(),
             name: name.clone(),
             durable: d.durable,
             auto_delete: d.auto_delete,
