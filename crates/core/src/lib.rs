@@ -6,6 +6,7 @@ pub mod broker;
 pub mod error;
 mod ids;
 pub mod exchange;
+pub mod journal;
 pub mod message;
 pub mod names;
 pub mod outlet;

@@ -1,0 +1,3 @@
+//! The metadata journal: durable topology changes as records in the store's metadata log.
+
+pub mod codec;
