@@ -1,8 +1,10 @@
 //! The broker: vhosts, users, and the registry of live connections.
 
+use crate::journal::codec::{self, MetaRecord};
 use crate::names::Name;
 use crate::outlet::{ConnEvent, Outlet};
 use crate::reply_to::ReplyRegistry;
+use crate::storage::StorageRef;
 use crate::vhost::{VHost, VHostRef};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
@@ -27,12 +29,19 @@ pub struct Broker {
     next_connection: AtomicU64,
     next_channel: AtomicU64,
     pub reply_to: ReplyRegistry,
+    storage: Option<StorageRef>,
 }
 
 impl Broker {
     /// A broker with RabbitMQ's defaults: vhost `/` and user `guest`/`guest`, who may
     /// connect from loopback only.
     pub fn new() -> BrokerRef {
+        Broker::with_storage(None)
+    }
+
+    /// A broker whose durable objects and persistent messages live in `storage`. Call
+    /// `recover` next, before serving clients.
+    pub fn with_storage(storage: Option<StorageRef>) -> BrokerRef {
         let broker = Broker {
             vhosts: RwLock::new(HashMap::new()),
             users: RwLock::new(HashMap::new()),
@@ -40,18 +49,75 @@ impl Broker {
             next_connection: AtomicU64::new(1),
             next_channel: AtomicU64::new(1),
             reply_to: ReplyRegistry::default(),
+            storage,
         };
         broker.add_vhost("/");
         broker.add_user("guest", "guest", vec!["administrator".into()], true);
-        Arc::new(broker)
+        let broker = Arc::new(broker);
+        if let Some(storage) = &broker.storage {
+            let weak = Arc::downgrade(&broker);
+            storage.set_snapshot_source(Box::new(move || {
+                weak.upgrade()
+                    .map_or_else(Vec::new, |b| b.durable_records())
+            }));
+        }
+        broker
+    }
+
+    pub fn storage(&self) -> Option<&StorageRef> {
+        self.storage.as_ref()
     }
 
     pub fn add_vhost(&self, name: &str) -> VHostRef {
         self.vhosts
             .write()
             .entry(Name::from(name))
-            .or_insert_with(|| VHost::new(name))
+            .or_insert_with(|| VHost::new(name, self.storage.clone()))
             .clone()
+    }
+
+    /// Rebuilds the durable topology from the metadata log's records (in order) and
+    /// hands each durable queue its recovered messages. Returns what it did.
+    pub fn recover(&self, records: &[bytes::Bytes]) -> Recovery {
+        let mut recovery = Recovery::default();
+        for (index, bytes) in records.iter().enumerate() {
+            match codec::decode(bytes) {
+                Ok(MetaRecord::VHost { vhost, command }) => {
+                    self.add_vhost(&vhost).apply(command);
+                    recovery.commands += 1;
+                }
+                Err(e) => {
+                    tracing::error!("metadata record {index} skipped: {e}");
+                    recovery.skipped += 1;
+                }
+            }
+        }
+        if let Some(storage) = &self.storage {
+            recovery.discarded_messages = storage.discard_unclaimed();
+        }
+        for vhost in self.vhosts.read().values() {
+            for queue in vhost.queues() {
+                if queue.store().is_some() {
+                    recovery.queues += 1;
+                }
+            }
+        }
+        recovery
+    }
+
+    /// Every durable object of every vhost, as metadata records.
+    fn durable_records(&self) -> Vec<MetaRecord> {
+        let vhosts: Vec<VHostRef> = self.vhosts.read().values().cloned().collect();
+        let mut records = Vec::new();
+        for vhost in vhosts {
+            for command in vhost.durable_commands() {
+                records.push(MetaRecord::VHost {
+                    vhost: vhost.name.clone(),
+                    command,
+                });
+            }
+        }
+        records
     }
 
     pub fn vhost(&self, name: &str) -> Option<VHostRef> {
@@ -110,6 +176,19 @@ impl Broker {
             });
         }
     }
+}
+
+/// What `Broker::recover` rebuilt.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Recovery {
+    /// Metadata commands replayed.
+    pub commands: usize,
+    /// Metadata records that could not be decoded.
+    pub skipped: usize,
+    /// Durable queues now running.
+    pub queues: usize,
+    /// Messages whose queue no longer exists, dropped.
+    pub discarded_messages: usize,
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

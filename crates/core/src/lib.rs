@@ -12,6 +12,7 @@ pub mod names;
 pub mod outlet;
 pub mod queue;
 pub mod reply_to;
+pub mod storage;
 pub mod vhost;
 
 pub use broker::{Broker, BrokerRef, User};

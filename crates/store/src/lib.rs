@@ -220,19 +220,28 @@ struct Inner {
     shared: Arc<Shared>,
     /// The writer when `manual_writer` is set.
     manual: Option<Mutex<Writer>>,
-    thread: Option<JoinHandle<()>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
     meta: Mutex<MetaLog>,
-    _lock: lock::DirLock,
+    dir_lock: Mutex<Option<lock::DirLock>>,
     dir: PathBuf,
+}
+
+impl Inner {
+    /// Stops the writer once it has finished what was appended, then unlocks the
+    /// directory. Appends made after this fail with `Closed`.
+    fn close(&self) {
+        lock(&self.shared.inbox).shutdown = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
+        }
+        lock(&self.dir_lock).take();
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        lock(&self.shared.inbox).shutdown = true;
-        self.shared.wake.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.close();
     }
 }
 
@@ -286,9 +295,9 @@ impl Store {
             inner: Arc::new(Inner {
                 shared,
                 manual,
-                thread,
+                thread: Mutex::new(thread),
                 meta: Mutex::new(meta),
-                _lock: dir_lock,
+                dir_lock: Mutex::new(Some(dir_lock)),
                 dir,
             }),
         };
@@ -308,6 +317,13 @@ impl Store {
 
     pub fn dir(&self) -> &Path {
         &self.inner.dir
+    }
+
+    /// Finishes the appends already made, stops the writer and unlocks the directory,
+    /// even while other clones are still around (a broker shutting down). Appends
+    /// after this fail with [`StoreError::Closed`]; reads still work.
+    pub fn close(&self) {
+        self.inner.close();
     }
 
     /// A fresh message id: never handed out before, across restarts too.

@@ -2,13 +2,16 @@
 //! tests run a real broker in-process on ephemeral ports, and `main` is a thin shell.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use warren_amqp::AmqpConfig;
+use warren_core::storage::{Storage, StorageRef};
 use warren_core::{Broker, BrokerRef};
+use warren_store::{Recovered, Store};
 
 /// How to run a broker. `Config::default()` is what `warren` with no arguments runs.
 #[derive(Clone, Debug)]
@@ -17,7 +20,10 @@ pub struct Config {
     pub amqp_port: u16,
     /// Addresses to listen on. Empty means every interface, IPv4 and IPv6.
     pub bind: Vec<IpAddr>,
+    /// Where durable exchanges, queues, bindings and persistent messages live.
     pub data_dir: PathBuf,
+    /// Delete `data_dir` when the server stops (tests).
+    pub remove_data_dir: bool,
     pub amqp: AmqpConfig,
 }
 
@@ -27,18 +33,24 @@ impl Default for Config {
             amqp_port: 5672,
             bind: Vec::new(),
             data_dir: PathBuf::from("data"),
+            remove_data_dir: false,
             amqp: AmqpConfig::default(),
         }
     }
 }
 
 impl Config {
-    /// A config for tests: IPv4 loopback only, a free port.
+    /// A config for tests: IPv4 loopback only, a free port, a fresh data directory
+    /// that goes when the server stops.
     pub fn for_tests() -> Config {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("warren-test-{}-{n}", std::process::id()));
         Config {
             amqp_port: 0,
             bind: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
-            data_dir: std::env::temp_dir(),
+            data_dir: dir,
+            remove_data_dir: true,
             amqp: AmqpConfig::default(),
         }
     }
@@ -50,6 +62,18 @@ pub struct Server {
     amqp_addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
+    storage: StorageRef,
+    /// Removed when the server is dropped (tests).
+    temporary_dir: Option<PathBuf>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.temporary_dir {
+            self.storage.store().close();
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 impl Server {
@@ -79,9 +103,9 @@ impl Server {
 
     /// Stops listening, closes every client connection with 320 CONNECTION_FORCED and
     /// waits (briefly) for them to go.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
-        for listener in self.listeners {
+        for listener in std::mem::take(&mut self.listeners) {
             let _ = listener.await;
         }
         self.broker.close_all_connections(
@@ -92,12 +116,18 @@ impl Server {
         while self.broker.connection_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // What was appended is written; then the directory is free for the next run.
+        let storage = self.storage.clone();
+        let _ = tokio::task::spawn_blocking(move || storage.store().close()).await;
     }
 }
 
 /// Binds the listeners and starts serving. Returns once the broker is ready (listening).
 pub async fn start(config: Config) -> anyhow::Result<Server> {
-    let broker = Broker::new();
+    let storage = open_storage(&config.data_dir).await?;
+    let broker = Broker::with_storage(Some(storage.0.clone()));
+    recover(&broker, &storage.0, storage.1).await;
+    let storage = storage.0;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut amqp_addrs = Vec::new();
     let mut listeners = Vec::new();
@@ -117,7 +147,50 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         amqp_addrs,
         shutdown,
         listeners,
+        storage,
+        temporary_dir: config.remove_data_dir.then_some(config.data_dir),
     })
+}
+
+/// Opens (creating) the store in `dir`: locks it and replays it. Refuses to start on
+/// a directory another warren uses, or one written by a newer version.
+async fn open_storage(dir: &Path) -> anyhow::Result<(StorageRef, Recovered)> {
+    let dir = dir.to_path_buf();
+    tracing::info!("data directory {}", dir.display());
+    let opened = tokio::task::spawn_blocking(move || Store::open_dir(&dir))
+        .await?
+        .map_err(|e| anyhow::anyhow!("cannot open the data directory: {e}"))?;
+    let (store, mut recovered) = opened;
+    let queues = std::mem::take(&mut recovered.queues);
+    Ok((Storage::new(store, queues), recovered))
+}
+
+/// Rebuilds the durable topology and queues, logs what came back, and rewrites the
+/// metadata log as a snapshot so it does not grow from run to run.
+async fn recover(broker: &BrokerRef, storage: &StorageRef, recovered: Recovered) {
+    let replay = broker.recover(&recovered.meta);
+    let report = &recovered.report;
+    tracing::info!(
+        "recovered {} durable queues holding {} messages ({} metadata commands, {} segments, {} MB) in {:.2?}",
+        replay.queues,
+        report.positions,
+        replay.commands,
+        report.segments,
+        report.bytes / 1_000_000,
+        report.elapsed,
+    );
+    if replay.skipped > 0 {
+        tracing::error!("{} metadata records could not be read", replay.skipped);
+    }
+    if replay.discarded_messages > 0 {
+        tracing::warn!(
+            "{} messages of queues deleted before the restart were dropped",
+            replay.discarded_messages
+        );
+    }
+    if let Err(e) = storage.compact().await {
+        tracing::warn!("metadata snapshot failed (the log stays as it is): {e}");
+    }
 }
 
 /// Binds `port` on each address; with no addresses, on every IPv6 and IPv4 interface.

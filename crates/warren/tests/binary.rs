@@ -12,8 +12,15 @@ use std::time::{Duration, Instant};
 
 /// Starts the binary with `args` and returns it with the ports its log announces.
 fn spawn(args: &[&str]) -> (Child, Vec<SocketAddr>) {
+    static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let data_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("binary-{}-{run}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
     let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
         .args(args)
+        .arg("--data-dir")
+        .arg(&data_dir)
         .env("WARREN_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

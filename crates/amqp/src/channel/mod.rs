@@ -133,13 +133,13 @@ impl Channel {
                 self.send(out, &Method::AccessRequestOk(AccessRequestOk { ticket: 1 }));
                 Ok(())
             }
-            Method::ExchangeDeclare(m) => self.exchange_declare(m, shared, out),
-            Method::ExchangeDelete(m) => self.exchange_delete(m, shared, out),
-            Method::ExchangeBind(m) => self.exchange_bind(m, shared, out),
-            Method::ExchangeUnbind(m) => self.exchange_unbind(m, shared, out),
+            Method::ExchangeDeclare(m) => self.exchange_declare(m, shared, out).await,
+            Method::ExchangeDelete(m) => self.exchange_delete(m, shared, out).await,
+            Method::ExchangeBind(m) => self.exchange_bind(m, shared, out).await,
+            Method::ExchangeUnbind(m) => self.exchange_unbind(m, shared, out).await,
             Method::QueueDeclare(m) => self.queue_declare(m, shared, out).await,
-            Method::QueueBind(m) => self.queue_bind(m, shared, out),
-            Method::QueueUnbind(m) => self.queue_unbind(m, shared, out),
+            Method::QueueBind(m) => self.queue_bind(m, shared, out).await,
+            Method::QueueUnbind(m) => self.queue_unbind(m, shared, out).await,
             Method::QueuePurge(m) => self.queue_purge(m, shared, out).await,
             Method::QueueDelete(m) => self.queue_delete(m, shared, out).await,
             Method::BasicQos(m) => self.basic_qos(m, out),
@@ -189,13 +189,44 @@ impl Channel {
     /// Hands every routed publish to its queue, one batch per queue. Returns a queue
     /// that is not keeping up with its publishers, if one is.
     pub fn flush_publishes(&mut self, shared: &Shared) -> Option<QueueRef> {
-        let confirm_to = self.confirms.as_ref().map(|_| warren_core::ConfirmTo {
+        let flushed = self.flush_outgoing(shared);
+        if let (Some((ticket, seqs)), Some(to)) = (flushed.stored, self.confirm_to(shared)) {
+            // The store's word is one more answer each of these publishes waits for.
+            tokio::spawn(async move {
+                let accepted = match ticket.await {
+                    Ok(_) => true,
+                    Err(e) => {
+                        tracing::warn!("persistent messages not stored (nacked): {e}");
+                        false
+                    }
+                };
+                let confirms = seqs
+                    .into_iter()
+                    .map(|seq| warren_core::Confirmation {
+                        channel: to.channel,
+                        channel_key: to.channel_key,
+                        seq,
+                        accepted,
+                    })
+                    .collect();
+                let _ = to.outlet.send(warren_core::ConnEvent::Confirms(confirms));
+            });
+        }
+        flushed.behind
+    }
+
+    fn flush_outgoing(&mut self, shared: &Shared) -> outgoing::Flushed {
+        let confirm_to = self.confirm_to(shared);
+        self.outgoing.flush(confirm_to, PUBLISH_HIGH_WATER)
+    }
+
+    fn confirm_to(&self, shared: &Shared) -> Option<warren_core::ConfirmTo> {
+        self.confirms.as_ref().map(|_| warren_core::ConfirmTo {
             outlet: shared.outlet.clone(),
             connection: shared.id,
             channel: self.number,
             channel_key: self.key,
-        });
-        self.outgoing.flush(confirm_to, PUBLISH_HIGH_WATER)
+        })
     }
 
     pub fn has_outgoing(&self) -> bool {

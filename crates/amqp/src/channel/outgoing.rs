@@ -1,8 +1,15 @@
 //! Routed publishes waiting to be handed to their queues: one batch per queue per
 //! read, so a queue's actor wakes once for many messages.
+//!
+//! Persistent messages bound for durable queues are written to the store here, in one
+//! append per flush: each message once, then one `Enqueue` per durable queue it goes
+//! to, at the position that queue reserved for it. The append is made before the
+//! queues see the messages, so anything a queue later records about them (deliveries,
+//! acks) lands after them in the log.
 
 use std::collections::HashMap;
 use warren_core::{ConfirmTo, MessageRef, Publish, QueueRef};
+use warren_store::{Record, Store, Ticket};
 
 #[derive(Default)]
 pub(crate) struct Outgoing {
@@ -11,9 +18,24 @@ pub(crate) struct Outgoing {
     index: HashMap<u64, usize>,
 }
 
+/// What one flush did.
+#[derive(Default)]
+pub(crate) struct Flushed {
+    /// A queue that is falling behind (its backlog is over the high-water mark).
+    pub behind: Option<QueueRef>,
+    /// The store append of this flush's persistent messages, with the confirm
+    /// sequence numbers of the messages in it (0 without confirms).
+    pub stored: Option<(Ticket, Vec<u64>)>,
+}
+
 impl Outgoing {
     pub fn add(&mut self, queue: QueueRef, message: MessageRef, seq: u64) {
-        let publish = Publish { message, seq };
+        let publish = Publish {
+            message,
+            seq,
+            position: 0,
+            stored: false,
+        };
         let slot = match self.index.get(&queue.id()) {
             Some(&i) => i,
             None => {
@@ -29,13 +51,14 @@ impl Outgoing {
         self.batches.is_empty()
     }
 
-    /// Sends every batch; `confirm_to` when the channel is in confirm mode. Returns a
-    /// queue that is falling behind (its backlog is over `high_water`), if any.
-    pub fn flush(&mut self, confirm_to: Option<ConfirmTo>, high_water: u64) -> Option<QueueRef> {
+    /// Writes the persistent messages to the store, then sends every batch;
+    /// `confirm_to` when the channel is in confirm mode.
+    pub fn flush(&mut self, confirm_to: Option<ConfirmTo>, high_water: u64) -> Flushed {
         if self.batches.is_empty() {
-            return None;
+            return Flushed::default();
         }
         self.index.clear();
+        let stored = self.store_persistent();
         let mut behind = None;
         for (queue, messages) in self.batches.drain(..) {
             queue.publish(messages, confirm_to.clone());
@@ -43,6 +66,46 @@ impl Outgoing {
                 behind = Some(queue);
             }
         }
-        behind
+        Flushed { behind, stored }
+    }
+
+    /// Reserves every batch's queue positions and appends the persistent messages
+    /// for durable queues to the store (one append for the whole flush).
+    fn store_persistent(&mut self) -> Option<(Ticket, Vec<u64>)> {
+        let mut store: Option<Store> = None;
+        let mut records = Vec::new();
+        let mut confirm_seqs = Vec::new();
+        // Message (by address) -> its store id, so fan-out writes the bytes once.
+        let mut written: HashMap<*const warren_core::Message, u64> = HashMap::new();
+        for (queue, messages) in &mut self.batches {
+            let first = queue.reserve_positions(messages.len());
+            for (i, p) in messages.iter_mut().enumerate() {
+                p.position = first + i as u64;
+            }
+            let Some(queue_store) = queue.store() else {
+                continue;
+            };
+            for p in messages.iter_mut().filter(|p| p.message.persistent) {
+                let key = std::sync::Arc::as_ptr(&p.message);
+                let message = *written.entry(key).or_insert_with(|| {
+                    let id = queue_store.new_message_id();
+                    records.push(Record::Message {
+                        id,
+                        data: p.message.encode_stored(),
+                    });
+                    confirm_seqs.push(p.seq);
+                    id
+                });
+                records.push(Record::Enqueue {
+                    queue: queue.id(),
+                    seq: p.position,
+                    message,
+                });
+                p.stored = true;
+            }
+            store.get_or_insert_with(|| queue_store.clone());
+        }
+        let store = store.filter(|_| !records.is_empty())?;
+        Some((store.append(records), confirm_seqs))
     }
 }

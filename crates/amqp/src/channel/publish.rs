@@ -281,9 +281,13 @@ impl Channel {
                 self.publisher
                     .route(&exchange, extra, &message.properties, &mut queues);
             }
-            // The confirm waits for every queue's word (a full queue may refuse).
+            // The confirm waits for every queue's word (a full queue may refuse), and
+            // for the store's when the message goes to disk.
             let seq = match &mut self.confirms {
-                Some(confirms) => confirms.published(queues.len() as u32),
+                Some(confirms) => {
+                    let stored = message.persistent && queues.iter().any(|q| q.store().is_some());
+                    confirms.published(queues.len() as u32 + stored as u32)
+                }
                 None => 0,
             };
             let routed = !queues.is_empty();

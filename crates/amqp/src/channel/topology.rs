@@ -15,28 +15,31 @@ use warren_core::vhost::{self, DestName};
 use warren_core::Name;
 
 impl Channel {
-    pub(super) fn exchange_declare(
+    pub(super) async fn exchange_declare(
         &mut self,
         m: ExchangeDeclare,
         shared: &Shared,
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
-        shared.vhost.declare_exchange(vhost::ExchangeDeclare {
-            name: m.exchange.as_str(),
-            kind: m.kind.as_str(),
-            passive: m.passive,
-            durable: m.durable,
-            auto_delete: m.auto_delete,
-            internal: m.internal,
-            arguments: m.arguments,
-        })?;
+        shared
+            .vhost
+            .declare_exchange(vhost::ExchangeDeclare {
+                name: m.exchange.as_str(),
+                kind: m.kind.as_str(),
+                passive: m.passive,
+                durable: m.durable,
+                auto_delete: m.auto_delete,
+                internal: m.internal,
+                arguments: m.arguments,
+            })
+            .await?;
         if !m.no_wait {
             self.send(out, &Method::ExchangeDeclareOk(ExchangeDeclareOk {}));
         }
         Ok(())
     }
 
-    pub(super) fn exchange_delete(
+    pub(super) async fn exchange_delete(
         &mut self,
         m: ExchangeDelete,
         shared: &Shared,
@@ -44,14 +47,15 @@ impl Channel {
     ) -> AmqpResult<()> {
         shared
             .vhost
-            .delete_exchange(m.exchange.as_str(), m.if_unused)?;
+            .delete_exchange(m.exchange.as_str(), m.if_unused)
+            .await?;
         if !m.no_wait {
             self.send(out, &Method::ExchangeDeleteOk(ExchangeDeleteOk {}));
         }
         Ok(())
     }
 
-    pub(super) fn exchange_bind(
+    pub(super) async fn exchange_bind(
         &mut self,
         m: ExchangeBind,
         shared: &Shared,
@@ -59,10 +63,10 @@ impl Channel {
     ) -> AmqpResult<()> {
         let ok = (!m.no_wait).then_some(Method::ExchangeBindOk(ExchangeBindOk {}));
         let binding = (m.destination, m.source, m.routing_key, m.arguments);
-        self.exchange_binding(binding, false, ok, shared, out)
+        self.exchange_binding(binding, false, ok, shared, out).await
     }
 
-    pub(super) fn exchange_unbind(
+    pub(super) async fn exchange_unbind(
         &mut self,
         m: ExchangeUnbind,
         shared: &Shared,
@@ -70,11 +74,11 @@ impl Channel {
     ) -> AmqpResult<()> {
         let ok = (!m.no_wait).then_some(Method::ExchangeUnbindOk(ExchangeUnbindOk {}));
         let binding = (m.destination, m.source, m.routing_key, m.arguments);
-        self.exchange_binding(binding, true, ok, shared, out)
+        self.exchange_binding(binding, true, ok, shared, out).await
     }
 
     /// exchange.bind and exchange.unbind: (destination, source, key, arguments).
-    fn exchange_binding(
+    async fn exchange_binding(
         &mut self,
         (destination, source, key, arguments): (ShortStr, ShortStr, ShortStr, FieldTable),
         unbind: bool,
@@ -82,14 +86,17 @@ impl Channel {
         shared: &Shared,
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
-        shared.vhost.bind(
-            shared.id,
-            DestName::Exchange(Name::from(destination.as_str())),
-            source.as_str(),
-            key.as_str(),
-            arguments,
-            unbind,
-        )?;
+        shared
+            .vhost
+            .bind(
+                shared.id,
+                DestName::Exchange(Name::from(destination.as_str())),
+                source.as_str(),
+                key.as_str(),
+                arguments,
+                unbind,
+            )
+            .await?;
         if let Some(reply) = reply {
             self.send(out, &reply);
         }
@@ -146,7 +153,7 @@ impl Channel {
         Ok(())
     }
 
-    pub(super) fn queue_bind(
+    pub(super) async fn queue_bind(
         &mut self,
         m: QueueBind,
         shared: &Shared,
@@ -159,35 +166,41 @@ impl Channel {
         } else {
             m.routing_key.to_string()
         };
-        shared.vhost.bind(
-            shared.id,
-            DestName::Queue(Name::from(queue)),
-            m.exchange.as_str(),
-            &key,
-            m.arguments,
-            false,
-        )?;
+        shared
+            .vhost
+            .bind(
+                shared.id,
+                DestName::Queue(Name::from(queue)),
+                m.exchange.as_str(),
+                &key,
+                m.arguments,
+                false,
+            )
+            .await?;
         if !m.no_wait {
             self.send(out, &Method::QueueBindOk(QueueBindOk {}));
         }
         Ok(())
     }
 
-    pub(super) fn queue_unbind(
+    pub(super) async fn queue_unbind(
         &mut self,
         m: QueueUnbind,
         shared: &Shared,
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
         let queue = self.queue_name(m.queue.as_str())?;
-        shared.vhost.bind(
-            shared.id,
-            DestName::Queue(Name::from(queue)),
-            m.exchange.as_str(),
-            m.routing_key.as_str(),
-            m.arguments,
-            true,
-        )?;
+        shared
+            .vhost
+            .bind(
+                shared.id,
+                DestName::Queue(Name::from(queue)),
+                m.exchange.as_str(),
+                m.routing_key.as_str(),
+                m.arguments,
+                true,
+            )
+            .await?;
         self.send(out, &Method::QueueUnbindOk(QueueUnbindOk {}));
         Ok(())
     }

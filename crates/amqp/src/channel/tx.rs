@@ -39,6 +39,13 @@ impl Channel {
         for held in tx.publishes {
             self.route_and_deliver(held, shared, out);
         }
+        // Commit-ok only once the transaction's persistent messages are on disk.
+        if let Some((ticket, _)) = self.flush_outgoing(shared).stored {
+            ticket.await.map_err(|e| {
+                tracing::error!("tx.commit: persistent messages not stored: {e}");
+                AmqpError::new(541, format!("cannot store messages: {e}"))
+            })?;
+        }
         for (entries, how) in tx.acks {
             self.settle(entries, how);
         }

@@ -4,6 +4,7 @@
 use super::state::QueueState;
 use super::{QueueCmd, QueueRef};
 use tokio::sync::mpsc;
+use warren_store::RecoveredMessage;
 
 /// How many commands one turn takes before delivering (bounds latency under load).
 const BATCH: usize = 256;
@@ -11,10 +12,12 @@ const BATCH: usize = 256;
 pub(super) fn spawn(
     queue: QueueRef,
     mut mailbox: mpsc::UnboundedReceiver<QueueCmd>,
+    recovered: Vec<RecoveredMessage>,
     on_auto_delete: Box<dyn FnOnce(QueueRef) + Send>,
 ) {
     tokio::spawn(async move {
         let mut state = QueueState::new(queue.clone());
+        state.restore(recovered);
         let mut on_auto_delete = Some(on_auto_delete);
         // Starts empty: an idle queue should cost little; recv_many grows it as needed.
         let mut commands = Vec::new();
@@ -36,6 +39,7 @@ pub(super) fn spawn(
             state.deliver();
             state.flush();
             if state.should_auto_delete() {
+                state.discard_stored();
                 if let Some(callback) = on_auto_delete.take() {
                     callback(queue.clone());
                 }
@@ -122,6 +126,7 @@ fn apply(state: &mut QueueState, cmd: QueueCmd) -> bool {
             reply,
         } => match state.check_delete(if_unused, if_empty) {
             Ok(count) => {
+                state.discard_stored();
                 state.flush();
                 state.cancel_all_consumers();
                 let _ = reply.send(Ok(count));

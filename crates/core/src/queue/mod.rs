@@ -19,6 +19,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+use warren_store::{RecoveredMessage, Store};
 
 pub type QueueRef = Arc<QueueHandle>;
 
@@ -53,11 +54,15 @@ pub struct ConfirmTo {
 }
 
 /// One published message for a queue; `seq` is the publisher's confirm sequence
-/// number (unused without `ConfirmTo`).
+/// number (unused without `ConfirmTo`), `position` the queue position the publisher
+/// reserved for it (`QueueHandle::reserve_positions`), `stored` whether the publisher
+/// wrote it to the store for this queue (message and `Enqueue` record).
 #[derive(Debug)]
 pub struct Publish {
     pub message: MessageRef,
     pub seq: u64,
+    pub position: u64,
+    pub stored: bool,
 }
 
 /// The commands a queue's actor takes, in mailbox order.
@@ -119,6 +124,11 @@ pub struct QueueHandle {
     /// measure publishers are throttled by.
     backlog: AtomicU64,
     deleted: AtomicBool,
+    /// The next free queue position. Publishers reserve positions before they write a
+    /// persistent message to the store, so the store and the queue agree on the order.
+    next_position: AtomicU64,
+    /// Where a durable queue keeps its persistent messages.
+    store: Option<Store>,
 }
 
 /// How a queue is declared.
@@ -139,9 +149,14 @@ impl QueueHandle {
     pub(crate) fn spawn(
         vhost: Name,
         spec: QueueSpec,
+        store: Option<Store>,
+        recovered: Vec<RecoveredMessage>,
         on_auto_delete: Box<dyn FnOnce(QueueRef) + Send>,
     ) -> QueueRef {
         let (tx, rx) = mpsc::unbounded_channel();
+        // Exclusive queues never outlive their connection, so never their broker.
+        let store = store.filter(|_| spec.durable && spec.exclusive_owner.is_none());
+        let next_position = recovered.last().map_or(1, |m| m.seq + 1);
         let handle = Arc::new(QueueHandle {
             id: spec.id,
             name: spec.name,
@@ -153,8 +168,10 @@ impl QueueHandle {
             mailbox: tx,
             backlog: AtomicU64::new(0),
             deleted: AtomicBool::new(false),
+            next_position: AtomicU64::new(next_position),
+            store,
         });
-        actor::spawn(handle.clone(), rx, on_auto_delete);
+        actor::spawn(handle.clone(), rx, recovered, on_auto_delete);
         handle
     }
 
@@ -173,7 +190,32 @@ impl QueueHandle {
             mailbox: tx,
             backlog: AtomicU64::new(0),
             deleted: AtomicBool::new(false),
+            next_position: AtomicU64::new(1),
+            store: None,
         })
+    }
+
+    /// The declaration that recreates this queue.
+    pub fn spec(&self) -> QueueSpec {
+        QueueSpec {
+            id: self.id,
+            name: self.name.clone(),
+            durable: self.durable,
+            auto_delete: self.auto_delete,
+            exclusive_owner: self.exclusive_owner,
+            arguments: self.arguments.clone(),
+        }
+    }
+
+    /// Reserves `n` consecutive positions; returns the first.
+    pub fn reserve_positions(&self, n: usize) -> u64 {
+        self.next_position.fetch_add(n as u64, Ordering::Relaxed)
+    }
+
+    /// The store, when this queue keeps persistent messages there (durable and not
+    /// exclusive, on a broker with storage).
+    pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref()
     }
 
     /// Published messages on their way into the queue (in its mailbox). A publisher

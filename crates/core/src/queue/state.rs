@@ -7,10 +7,12 @@
 use super::args::{parse_queue_args, Overflow, QueueSettings};
 use super::{ConfirmTo, GetOk, Publish, QueueRef, Settle};
 use crate::error::{CoreError, CoreResult};
-use crate::message::MessageRef;
+use crate::message::{Message, MessageRef};
 use crate::names::Name;
 use crate::outlet::{ChannelCreditRef, ChannelKey, Confirmation, ConnEvent, Delivery, Outlet};
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use warren_store::{Location, Record, RecoveredMessage};
 
 /// A consumer as the queue sees it.
 pub struct Consumer {
@@ -45,10 +47,21 @@ pub struct QueueCounts {
     pub consumers: u32,
 }
 
+/// A ready message's content: in memory, or only in the store (recovered messages
+/// until a consumer needs them).
+enum Body {
+    Ram(MessageRef),
+    Disk { id: u64, location: Location },
+}
+
 struct Ready {
     seq: u64,
-    message: MessageRef,
+    body: Body,
+    /// Body bytes (`x-max-length-bytes`).
+    size: u32,
     redelivered: bool,
+    /// The store holds this position: settling it must be recorded there.
+    stored: bool,
 }
 
 struct Unacked {
@@ -56,6 +69,7 @@ struct Unacked {
     channel: ChannelKey,
     /// None for a `basic.get` delivery.
     consumer: Option<Name>,
+    stored: bool,
 }
 
 /// What one turn sends to one connection.
@@ -69,7 +83,6 @@ struct Outgoing {
 pub(crate) struct QueueState {
     queue: QueueRef,
     settings: QueueSettings,
-    next_seq: u64,
     /// Ordered by `seq`: requeued messages go back where they were.
     ready: VecDeque<Ready>,
     /// Body bytes of the ready messages (`x-max-length-bytes`).
@@ -81,6 +94,10 @@ pub(crate) struct QueueState {
     had_consumers: bool,
     /// Deliveries and confirms made this turn, batched per connection.
     outbox: Vec<Outgoing>,
+    /// Stored positions handed to a consumer this turn (recorded as `Delivered`).
+    delivered: Vec<u64>,
+    /// Stored positions gone this turn (recorded as `Ack`).
+    acked: Vec<u64>,
 }
 
 impl QueueState {
@@ -91,7 +108,6 @@ impl QueueState {
         QueueState {
             queue,
             settings,
-            next_seq: 1,
             ready: VecDeque::new(),
             ready_bytes: 0,
             unacked: HashMap::new(),
@@ -99,9 +115,66 @@ impl QueueState {
             next_consumer: 0,
             had_consumers: false,
             outbox: Vec::new(),
+            delivered: Vec::new(),
+            acked: Vec::new(),
         }
     }
 
+    /// Refills a durable queue with what the store recovered, in order. Bodies stay
+    /// on disk until a consumer needs them.
+    pub(crate) fn restore(&mut self, recovered: Vec<RecoveredMessage>) {
+        for m in recovered {
+            // The body's size is not known without reading it; the record's is close.
+            let size = m.location.len;
+            self.ready_bytes += size as u64;
+            self.ready.push_back(Ready {
+                seq: m.seq,
+                body: Body::Disk {
+                    id: m.id,
+                    location: m.location,
+                },
+                size,
+                redelivered: m.delivered,
+                stored: true,
+            });
+        }
+    }
+
+    /// The queue is being deleted: the store forgets its messages.
+    pub(crate) fn discard_stored(&mut self) {
+        self.delivered.clear();
+        self.acked.clear();
+        if let Some(store) = self.queue.store() {
+            drop(store.append(vec![Record::QueueDeleted {
+                queue: self.queue.id(),
+            }]));
+        }
+    }
+
+    /// Reads a ready message's content; `None` (after logging why) when the store
+    /// cannot give it back.
+    fn load(&mut self, seq: u64, body: Body) -> Option<MessageRef> {
+        let (id, location) = match body {
+            Body::Ram(message) => return Some(message),
+            Body::Disk { id, location } => (id, location),
+        };
+        let store = self.queue.store()?;
+        let read = store
+            .read(id, location)
+            .map_err(|e| e.to_string())
+            .and_then(Message::decode_stored);
+        match read {
+            Ok(message) => Some(Arc::new(message)),
+            Err(e) => {
+                tracing::error!(
+                    "{:?}: message at position {seq} is unreadable and is dropped: {e}",
+                    self.queue
+                );
+                self.acked.push(seq);
+                None
+            }
+        }
+    }
     pub(crate) fn counts(&self) -> QueueCounts {
         QueueCounts {
             ready: self.ready.len() as u32,
@@ -113,8 +186,14 @@ impl QueueState {
     /// Takes a batch of published messages, applying the length limits, and records
     /// each outcome for its publisher when it wants a confirm.
     pub(crate) fn publish_batch(&mut self, messages: Vec<Publish>, confirm: Option<ConfirmTo>) {
-        for Publish { message, seq } in messages {
-            let accepted = self.publish(message);
+        for Publish {
+            message,
+            seq,
+            position,
+            stored,
+        } in messages
+        {
+            let accepted = self.publish_at(position, message, stored);
             if let Some(to) = &confirm {
                 self.outgoing(to.connection, &to.outlet)
                     .confirms
@@ -128,24 +207,35 @@ impl QueueState {
         }
     }
 
-    /// Enqueues one message; false when the queue refused it (full, reject-publish).
+    /// Enqueues one message at a fresh position (tests).
+    #[cfg(test)]
     pub(crate) fn publish(&mut self, message: MessageRef) -> bool {
+        let position = self.queue.reserve_positions(1);
+        self.publish_at(position, message, false)
+    }
+
+    /// Enqueues one message at its reserved position; false when the queue refused it
+    /// (full, reject-publish).
+    fn publish_at(&mut self, seq: u64, message: MessageRef, stored: bool) -> bool {
         let size = message.body.len() as u64;
         if self.settings.overflow != Overflow::DropHead && self.would_overflow(size) {
             // A waiting consumer may take what is ready and make room: RabbitMQ
             // delivers before it counts.
             self.deliver();
             if self.would_overflow(size) {
+                if stored {
+                    self.acked.push(seq);
+                }
                 return false;
             }
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
         self.ready_bytes += size;
-        self.ready.push_back(Ready {
+        self.insert_ready(Ready {
             seq,
-            message,
+            body: Body::Ram(message),
+            size: size as u32,
             redelivered: false,
+            stored,
         });
         if self.settings.overflow == Overflow::DropHead {
             self.drop_head_over_limit();
@@ -178,16 +268,36 @@ impl QueueState {
                 .settings
                 .max_length_bytes
                 .is_some_and(|max| self.ready_bytes > max);
-            if !(over_len || over_bytes) || self.pop_ready().is_none() {
+            if !(over_len || over_bytes) {
                 break;
+            }
+            match self.pop_ready() {
+                Some(dropped) if dropped.stored => self.acked.push(dropped.seq),
+                Some(_) => {}
+                None => break,
             }
         }
     }
 
     fn pop_ready(&mut self) -> Option<Ready> {
         let r = self.ready.pop_front()?;
-        self.ready_bytes -= r.message.body.len() as u64;
+        self.ready_bytes -= r.size as u64;
         Some(r)
+    }
+
+    /// Puts a message where its position says: usually the back (new messages) or the
+    /// front (requeued ones, older than anything ready); positions reserved by two
+    /// publishers at once may arrive in either order.
+    fn insert_ready(&mut self, entry: Ready) {
+        match (self.ready.front(), self.ready.back()) {
+            (None, _) => self.ready.push_back(entry),
+            (_, Some(last)) if last.seq < entry.seq => self.ready.push_back(entry),
+            (Some(first), _) if entry.seq < first.seq => self.ready.push_front(entry),
+            _ => {
+                let pos = self.ready.partition_point(|r| r.seq < entry.seq);
+                self.ready.insert(pos, entry);
+            }
+        }
     }
 
     fn outgoing(&mut self, connection: u64, outlet: &Outlet) -> &mut Outgoing {
@@ -253,7 +363,9 @@ impl QueueState {
             }
             self.release_consumer_slot(&entry);
             if how == Settle::Requeue {
-                self.requeue(seq, entry.message);
+                self.requeue(seq, entry);
+            } else if entry.stored {
+                self.acked.push(seq);
             }
         }
     }
@@ -272,7 +384,7 @@ impl QueueState {
             .collect();
         for seq in seqs {
             if let Some(entry) = self.unacked.remove(&seq) {
-                self.requeue(seq, entry.message);
+                self.requeue(seq, entry);
             }
         }
     }
@@ -289,30 +401,27 @@ impl QueueState {
         }
     }
 
-    fn requeue(&mut self, seq: u64, message: MessageRef) {
-        self.ready_bytes += message.body.len() as u64;
-        let entry = Ready {
+    fn requeue(&mut self, seq: u64, entry: Unacked) {
+        let size = entry.message.body.len() as u32;
+        self.ready_bytes += size as u64;
+        self.insert_ready(Ready {
             seq,
-            message,
+            body: Body::Ram(entry.message),
+            size,
             redelivered: true,
-        };
-        // Usually the head: requeued messages are older than anything still ready.
-        match self.ready.front() {
-            None => self.ready.push_back(entry),
-            Some(first) if seq < first.seq => self.ready.push_front(entry),
-            _ => {
-                let pos = self.ready.partition_point(|r| r.seq < seq);
-                self.ready.insert(pos, entry);
-            }
-        }
+            stored: entry.stored,
+        });
     }
 
     pub(crate) fn get(&mut self, channel: ChannelKey, no_ack: bool) -> Option<GetOk> {
-        let Ready {
-            seq,
-            message,
-            redelivered,
-        } = self.pop_ready()?;
+        let (seq, message, redelivered, stored) = self.pop_loaded()?;
+        if stored {
+            if no_ack {
+                self.acked.push(seq);
+            } else {
+                self.delivered.push(seq);
+            }
+        }
         if !no_ack {
             self.unacked.insert(
                 seq,
@@ -320,6 +429,7 @@ impl QueueState {
                     message: message.clone(),
                     channel,
                     consumer: None,
+                    stored,
                 },
             );
         }
@@ -331,8 +441,20 @@ impl QueueState {
         })
     }
 
+    /// The next ready message with its content, skipping any the store cannot read.
+    fn pop_loaded(&mut self) -> Option<(u64, MessageRef, bool, bool)> {
+        loop {
+            let r = self.pop_ready()?;
+            if let Some(message) = self.load(r.seq, r.body) {
+                return Some((r.seq, message, r.redelivered, r.stored));
+            }
+        }
+    }
+
     pub(crate) fn purge(&mut self) -> u32 {
         let n = self.ready.len() as u32;
+        let stored = self.ready.iter().filter(|r| r.stored).map(|r| r.seq);
+        self.acked.extend(stored);
         self.ready.clear();
         self.ready_bytes = 0;
         n
@@ -373,12 +495,23 @@ impl QueueState {
             let Some(index) = self.pick_consumer() else {
                 break;
             };
-            let Ready {
-                seq,
-                message,
-                redelivered,
-            } = self.pop_ready().expect("not empty");
+            let Some((seq, message, redelivered, stored)) = self.pop_loaded() else {
+                // Nothing readable was left: give the credit back.
+                let c = &self.consumers[index];
+                c.transit.untake();
+                if !c.no_ack {
+                    c.channel_credit.untake();
+                }
+                break;
+            };
             let consumer = &mut self.consumers[index];
+            if stored {
+                if consumer.no_ack {
+                    self.acked.push(seq);
+                } else {
+                    self.delivered.push(seq);
+                }
+            }
             if !consumer.no_ack {
                 consumer.unacked += 1;
                 self.unacked.insert(
@@ -387,6 +520,7 @@ impl QueueState {
                         message: message.clone(),
                         channel: consumer.channel,
                         consumer: Some(consumer.tag.clone()),
+                        stored,
                     },
                 );
             }
@@ -428,8 +562,28 @@ impl QueueState {
         None
     }
 
-    /// Sends this turn's deliveries and confirms, one batch of each per connection.
+    /// Sends this turn's deliveries and confirms, one batch of each per connection,
+    /// and records this turn's deliveries and settlements in the store. Those records
+    /// are not waited for: losing the last few in a crash means a redelivery.
     pub(crate) fn flush(&mut self) {
+        if !self.delivered.is_empty() || !self.acked.is_empty() {
+            if let Some(store) = self.queue.store() {
+                let queue = self.queue.id();
+                let mut records = Vec::with_capacity(2);
+                if !self.delivered.is_empty() {
+                    let seqs = std::mem::take(&mut self.delivered);
+                    records.push(Record::Delivered { queue, seqs });
+                }
+                if !self.acked.is_empty() {
+                    let seqs = std::mem::take(&mut self.acked);
+                    records.push(Record::Ack { queue, seqs });
+                }
+                drop(store.append(records));
+            } else {
+                self.delivered.clear();
+                self.acked.clear();
+            }
+        }
         for out in self.outbox.drain(..) {
             if !out.deliveries.is_empty() {
                 let _ = out.outlet.send(ConnEvent::Deliveries(out.deliveries));

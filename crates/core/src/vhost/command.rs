@@ -7,6 +7,7 @@ use super::exchange::{Dest, Exchange, ExchangeSpec};
 use super::VHost;
 use crate::names::Name;
 use crate::queue::{QueueHandle, QueueRef, QueueSpec};
+use crate::storage::StorageRef;
 use amqp_codec::FieldTable;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -38,13 +39,21 @@ pub enum Command {
 }
 
 /// A vhost's topology: exchanges and queues by name.
-#[derive(Default)]
 pub(crate) struct Meta {
     pub exchanges: HashMap<Name, Arc<Exchange>>,
     pub queues: HashMap<Name, QueueRef>,
+    storage: Option<StorageRef>,
 }
 
 impl Meta {
+    pub(crate) fn new(storage: Option<StorageRef>) -> Meta {
+        Meta {
+            exchanges: HashMap::new(),
+            queues: HashMap::new(),
+            storage,
+        }
+    }
+
     /// Applies a validated command. Commands that no longer fit (a binding whose queue
     /// went meanwhile) change nothing.
     pub(crate) fn apply(&mut self, vhost: &Weak<VHost>, vhost_name: &Name, cmd: Command) {
@@ -60,12 +69,19 @@ impl Meta {
                     return;
                 }
                 let weak = vhost.clone();
+                let store = self.storage.as_ref().map(|s| s.store().clone());
+                let recovered = match &self.storage {
+                    Some(storage) => storage.take_recovered(spec.id),
+                    None => Vec::new(),
+                };
                 let queue = QueueHandle::spawn(
                     vhost_name.clone(),
                     spec,
+                    store,
+                    recovered,
                     Box::new(move |queue: QueueRef| {
                         if let Some(vhost) = weak.upgrade() {
-                            vhost.forget_queue(&queue);
+                            vhost.queue_stopped(queue);
                         }
                     }),
                 );

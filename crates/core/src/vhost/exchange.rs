@@ -80,6 +80,17 @@ impl Exchange {
             deleted: AtomicBool::new(false),
         })
     }
+    /// The declaration that recreates this exchange.
+    pub fn spec(&self) -> ExchangeSpec {
+        ExchangeSpec {
+            name: self.name.clone(),
+            kind: self.kind,
+            durable: self.durable,
+            auto_delete: self.auto_delete,
+            internal: self.internal,
+            arguments: self.arguments.clone(),
+        }
+    }
     /// The nameless default exchange routes by queue name; it has no table.
     pub fn is_default(&self) -> bool {
         self.name.is_empty()

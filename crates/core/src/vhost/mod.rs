@@ -16,8 +16,10 @@ pub use route::Publisher;
 
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::exchange::ExchangeKind;
+use crate::journal::codec::MetaRecord;
 use crate::names::Name;
 use crate::queue::QueueRef;
+use crate::storage::StorageRef;
 use amqp_codec::FieldTable;
 use command::Meta;
 use parking_lot::Mutex;
@@ -29,6 +31,8 @@ pub struct VHost {
     pub name: Name,
     meta: Mutex<Meta>,
     myself: Weak<VHost>,
+    /// Where durable topology and persistent messages go; `None` runs in memory only.
+    storage: Option<StorageRef>,
 }
 
 /// The exchanges every vhost has, as RabbitMQ creates them.
@@ -43,11 +47,12 @@ const BUILTIN_EXCHANGES: &[(&str, ExchangeKind, bool)] = &[
 ];
 
 impl VHost {
-    pub fn new(name: &str) -> VHostRef {
+    pub fn new(name: &str, storage: Option<StorageRef>) -> VHostRef {
         let vhost = Arc::new_cyclic(|myself| VHost {
             name: Name::from(name),
-            meta: Mutex::new(Meta::default()),
+            meta: Mutex::new(Meta::new(storage.clone())),
             myself: myself.clone(),
+            storage,
         });
         for (name, kind, internal) in BUILTIN_EXCHANGES {
             vhost.apply(Command::DeclareExchange(ExchangeSpec {
@@ -62,9 +67,90 @@ impl VHost {
         vhost
     }
 
-    /// Applies a validated metadata change.
+    /// Applies a validated metadata change, without logging it (replay, and what
+    /// never outlives the broker).
     pub fn apply(&self, cmd: Command) {
         self.meta.lock().apply(&self.myself, &self.name, cmd);
+    }
+
+    /// Applies a validated metadata change; one that concerns durable objects is
+    /// written to the metadata log first, and not applied if that fails.
+    pub async fn commit(&self, cmd: Command) -> CoreResult<()> {
+        let Some(storage) = &self.storage else {
+            self.apply(cmd);
+            return Ok(());
+        };
+        let record = || {
+            self.is_durable_change(&cmd).then(|| MetaRecord::VHost {
+                vhost: self.name.clone(),
+                command: cmd.clone(),
+            })
+        };
+        storage.commit(record, || self.apply(cmd.clone())).await
+    }
+
+    /// Whether a command changes what must survive a restart: durable exchanges,
+    /// durable non-exclusive queues, and bindings between two durable ends.
+    fn is_durable_change(&self, cmd: &Command) -> bool {
+        let meta = self.meta.lock();
+        let durable_queue = |name: &Name| meta.queues.get(name).is_some_and(is_durable);
+        let durable_exchange = |name: &Name| meta.exchanges.get(name).is_some_and(|e| e.durable);
+        match cmd {
+            Command::DeclareExchange(spec) => {
+                spec.durable && !meta.exchanges.contains_key(&spec.name)
+            }
+            Command::DeleteExchange { name } => durable_exchange(name),
+            Command::DeclareQueue(spec) => {
+                spec.durable
+                    && spec.exclusive_owner.is_none()
+                    && !meta.queues.contains_key(&spec.name)
+            }
+            Command::DeleteQueue { name } => durable_queue(name),
+            Command::Bind(b) | Command::Unbind(b) => {
+                durable_exchange(&b.source)
+                    && match &b.destination {
+                        DestName::Queue(q) => durable_queue(q),
+                        DestName::Exchange(e) => durable_exchange(e),
+                    }
+            }
+        }
+    }
+
+    /// Every durable object of this vhost as the commands that recreate it: exchanges,
+    /// then queues, then bindings (for a metadata snapshot).
+    pub fn durable_commands(&self) -> Vec<Command> {
+        let meta = self.meta.lock();
+        let mut commands = Vec::new();
+        let mut bindings = Vec::new();
+        for e in meta.exchanges.values().filter(|e| e.durable) {
+            commands.push(Command::DeclareExchange(e.spec()));
+            for (routing_key, arguments, dest) in e.router.read().bindings() {
+                let destination = match dest {
+                    Dest::Queue(q) if is_durable(&q) => DestName::Queue(q.name.clone()),
+                    Dest::Exchange(x) if x.durable => DestName::Exchange(x.name.clone()),
+                    _ => continue,
+                };
+                bindings.push(Command::Bind(BindingSpec {
+                    source: e.name.clone(),
+                    destination,
+                    routing_key: routing_key.to_string(),
+                    arguments: arguments.clone(),
+                }));
+            }
+        }
+        for q in meta.queues.values().filter(|q| is_durable(q)) {
+            commands.push(Command::DeclareQueue(q.spec()));
+        }
+        commands.extend(bindings);
+        commands
+    }
+
+    /// A fresh queue id (from the store when there is one: never reused).
+    pub(crate) fn new_queue_id(&self) -> u64 {
+        match &self.storage {
+            Some(storage) => storage.new_queue_id(),
+            None => crate::ids::new_queue_id(),
+        }
     }
 
     pub fn exchange(&self, name: &str) -> Option<ExchangeRef> {
@@ -98,7 +184,8 @@ impl VHost {
         self.meta.lock().queues.values().cloned().collect()
     }
 
-    /// Removes a queue that has stopped by itself (auto-delete).
+    /// Removes a queue whose actor has stopped (deleted, auto-deleted, or its exclusive
+    /// owner gone), unless another queue has taken its name meanwhile.
     pub(crate) fn forget_queue(&self, queue: &QueueRef) {
         let mut meta = self.meta.lock();
         if meta
@@ -113,6 +200,46 @@ impl VHost {
                     name: queue.name.clone(),
                 },
             );
+        }
+    }
+
+    /// `forget_queue`, logged when the queue is durable.
+    pub(crate) async fn forget_queue_logged(&self, queue: &QueueRef) -> CoreResult<()> {
+        let Some(storage) = self.storage.as_ref().filter(|_| is_durable(queue)) else {
+            self.forget_queue(queue);
+            return Ok(());
+        };
+        let still_there = || {
+            self.meta
+                .lock()
+                .queues
+                .get(&queue.name)
+                .is_some_and(|q| q.id() == queue.id())
+        };
+        let record = || {
+            still_there().then(|| MetaRecord::VHost {
+                vhost: self.name.clone(),
+                command: Command::DeleteQueue {
+                    name: queue.name.clone(),
+                },
+            })
+        };
+        storage.commit(record, || self.forget_queue(queue)).await
+    }
+
+    /// The auto-delete callback: runs in the queue's task, so a logged forget goes to
+    /// a task of its own.
+    pub(crate) fn queue_stopped(&self, queue: QueueRef) {
+        if self.storage.is_some() && is_durable(&queue) {
+            if let Some(vhost) = self.myself.upgrade() {
+                tokio::spawn(async move {
+                    if let Err(e) = vhost.forget_queue_logged(&queue).await {
+                        tracing::error!("{queue:?}: auto-delete not recorded: {e:?}");
+                    }
+                });
+            }
+        } else {
+            self.forget_queue(&queue);
         }
     }
 
@@ -134,6 +261,11 @@ impl VHost {
             });
         }
     }
+}
+
+/// Durable and not exclusive: a queue that survives a restart.
+pub(crate) fn is_durable(queue: &QueueRef) -> bool {
+    queue.durable && queue.exclusive_owner.is_none()
 }
 
 pub(crate) fn check_exclusive(queue: &QueueRef, connection: u64) -> CoreResult<()> {

@@ -84,7 +84,7 @@ fn bool_text(b: bool) -> &'static str {
 }
 
 impl VHost {
-    pub fn declare_exchange(&self, d: ExchangeDeclare<'_>) -> CoreResult<()> {
+    pub async fn declare_exchange(&self, d: ExchangeDeclare<'_>) -> CoreResult<()> {
         if d.name.is_empty() {
             return Err(default_exchange_refused());
         }
@@ -140,18 +140,19 @@ impl VHost {
         if d.name.starts_with("amq.") {
             return Err(reserved_name("exchange", d.name));
         }
-        self.apply(Command::DeclareExchange(ExchangeSpec {
+        self.commit(Command::DeclareExchange(ExchangeSpec {
             name: Name::from(d.name),
             kind,
             durable: d.durable,
             auto_delete: d.auto_delete,
             internal: d.internal,
             arguments: d.arguments,
-        }));
+        }))
+        .await?;
         Ok(())
     }
 
-    pub fn delete_exchange(&self, name: &str, if_unused: bool) -> CoreResult<()> {
+    pub async fn delete_exchange(&self, name: &str, if_unused: bool) -> CoreResult<()> {
         if name.is_empty() {
             return Err(default_exchange_refused());
         }
@@ -170,9 +171,10 @@ impl VHost {
                 self.name
             )));
         }
-        self.apply(Command::DeleteExchange {
+        self.commit(Command::DeleteExchange {
             name: exchange.name.clone(),
-        });
+        })
+        .await?;
         Ok(())
     }
 
@@ -206,14 +208,15 @@ impl VHost {
             });
         }
         let name = Name::from(name);
-        self.apply(Command::DeclareQueue(QueueSpec {
-            id: crate::ids::new_queue_id(),
+        self.commit(Command::DeclareQueue(QueueSpec {
+            id: self.new_queue_id(),
             name: name.clone(),
             durable: d.durable,
             auto_delete: d.auto_delete,
             exclusive_owner: d.exclusive.then_some(d.connection),
             arguments: d.arguments,
-        }));
+        }))
+        .await?;
         // Another channel may have won the race with other properties: check again.
         let queue = self
             .queue(&name)
@@ -269,7 +272,7 @@ impl VHost {
         };
         check_exclusive(&queue, connection)?;
         let count = queue.delete(if_unused, if_empty).await?;
-        self.forget_queue(&queue);
+        self.forget_queue_logged(&queue).await?;
         Ok(count)
     }
 
@@ -279,7 +282,7 @@ impl VHost {
     }
 
     /// Binds (or, with `unbind`, unbinds) a queue or exchange to an exchange.
-    pub fn bind(
+    pub async fn bind(
         &self,
         connection: u64,
         destination: DestName,
@@ -330,11 +333,12 @@ impl VHost {
             routing_key: routing_key.to_string(),
             arguments,
         };
-        self.apply(if unbind {
+        self.commit(if unbind {
             Command::Unbind(spec)
         } else {
             Command::Bind(spec)
-        });
+        })
+        .await?;
         Ok(())
     }
 }
