@@ -57,8 +57,9 @@ struct Connection {
     last_write: Instant,
     /// Some channel has routed publishes not yet handed to their queues.
     publishes_pending: bool,
-    /// A queue this connection publishes to that is far behind: reading pauses.
-    throttle: Option<warren_core::QueueRef>,
+    /// Something this connection publishes to is far behind (a queue's mailbox, or
+    /// the store's writer): reading pauses until it catches up.
+    throttle: Option<crate::channel::Behind>,
     /// Set once we sent `connection.close`: the deadline for close-ok.
     closing: Option<Instant>,
     done: bool,
@@ -581,8 +582,8 @@ impl Connection {
         self.publishes_pending = false;
         for slot in self.channels.values_mut() {
             if let Slot::Open(ch) = slot {
-                if let Some(queue) = ch.flush_publishes(&self.shared) {
-                    self.throttle = Some(queue);
+                if let Some(behind) = ch.flush_publishes(&self.shared) {
+                    self.throttle = Some(behind);
                 }
             }
         }
@@ -593,7 +594,7 @@ impl Connection {
     /// its socket, as with RabbitMQ's flow control.
     fn throttled(&mut self) -> bool {
         match &self.throttle {
-            Some(queue) if queue.backlog() > PUBLISH_LOW_WATER && !queue.is_deleted() => true,
+            Some(behind) if behind.still_behind(PUBLISH_LOW_WATER) => true,
             Some(_) => {
                 self.throttle = None;
                 false

@@ -277,6 +277,7 @@ impl Store {
             files: RwLock::new(replayed.files),
             next_id: AtomicU64::new(replayed.next_message_id),
             counters: Default::default(),
+            backlog_bytes: AtomicU64::new(0),
         });
         let mut writer = Writer::start(&shared, replayed.last_segment)?;
         // What the last run left dead goes now, not at the first append.
@@ -345,6 +346,8 @@ impl Store {
             let _ = tx.send(Err(StoreError::Closed));
             return Ticket(rx);
         }
+        sh.backlog_bytes
+            .fetch_add(writer::pending_bytes(&records), Ordering::Relaxed);
         inbox.pending.push(Pending { records, tx });
         let first = inbox.pending.len() == 1;
         drop(inbox);
@@ -385,6 +388,24 @@ impl Store {
         }
     }
 
+    /// Reads message `id` back from wherever it is now.
+    pub fn read_by_id(&self, id: u64) -> Result<Bytes> {
+        let current = lock(&self.inner.shared.state)
+            .msgs
+            .get(&id)
+            .map(|m| m.location());
+        match current {
+            Some(loc) => self.read(id, loc),
+            None => Err(StoreError::NotFound { id }),
+        }
+    }
+
+    /// Whether message `id` is on disk (its append has been written, and some queue
+    /// position still holds it).
+    pub fn holds(&self, id: u64) -> bool {
+        lock(&self.inner.shared.state).msgs.contains_key(&id)
+    }
+
     /// Appends one metadata command and syncs it (blocking: call it from a blocking
     /// context; metadata changes are rare).
     pub fn append_meta(&self, record: &[u8]) -> Result<()> {
@@ -395,6 +416,12 @@ impl Store {
     /// current metadata (blocking).
     pub fn compact_meta(&self, snapshot: &[Bytes]) -> Result<()> {
         lock(&self.inner.meta).compact(snapshot)
+    }
+
+    /// Bytes appended and not yet on disk. A broker pauses publishers while it is
+    /// high: the disk is not keeping up.
+    pub fn backlog_bytes(&self) -> u64 {
+        self.inner.shared.backlog_bytes.load(Ordering::Relaxed)
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -429,7 +456,7 @@ impl Store {
         let batch = std::mem::take(&mut lock(&self.inner.shared.inbox).pending);
         let work = !batch.is_empty() || w.has_work();
         if work {
-            w.step(&self.inner.shared, batch);
+            self.inner.shared.step(&mut w, batch);
         }
         work
     }

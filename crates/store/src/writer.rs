@@ -60,6 +60,23 @@ pub(crate) struct Shared {
     pub files: RwLock<HashMap<u32, Arc<dyn IoFile>>>,
     pub next_id: AtomicU64,
     pub counters: Counters,
+    /// Encoded bytes appended and not yet written (the inbox plus the batch being
+    /// written): what a publisher that outruns the disk is throttled by.
+    pub backlog_bytes: AtomicU64,
+}
+
+/// The bytes an append adds to the writer's backlog.
+pub(crate) fn pending_bytes(records: &[Record]) -> u64 {
+    records.iter().map(|r| r.encoded_len() as u64).sum()
+}
+
+impl Shared {
+    /// Runs one step of `writer` on `batch`, keeping `backlog_bytes` current.
+    pub(crate) fn step(&self, writer: &mut Writer, batch: Vec<Pending>) {
+        let bytes: u64 = batch.iter().map(|p| pending_bytes(&p.records)).sum();
+        writer.step(self, batch);
+        self.backlog_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -483,7 +500,7 @@ pub(crate) fn run(sh: Arc<Shared>, mut writer: Writer) {
             (std::mem::take(&mut inbox.pending), inbox.shutdown)
         };
         let empty = batch.is_empty();
-        writer.step(&sh, batch);
+        sh.step(&mut writer, batch);
         if shutdown && empty {
             return;
         }

@@ -18,6 +18,7 @@ use crate::error::{AmqpError, AmqpResult};
 use amqp_codec::{encode_method, AccessRequestOk, ChannelFlowOk, Method};
 use bytes::BytesMut;
 use confirms::Confirms;
+pub(crate) use outgoing::Behind;
 use outgoing::Outgoing;
 use publish::PendingContent;
 use settle::Unacked;
@@ -188,7 +189,7 @@ impl Channel {
 
     /// Hands every routed publish to its queue, one batch per queue. Returns a queue
     /// that is not keeping up with its publishers, if one is.
-    pub fn flush_publishes(&mut self, shared: &Shared) -> Option<QueueRef> {
+    pub fn flush_publishes(&mut self, shared: &Shared) -> Option<Behind> {
         let flushed = self.flush_outgoing(shared);
         if let (Some((ticket, seqs)), Some(to)) = (flushed.stored, self.confirm_to(shared)) {
             // The store's word is one more answer each of these publishes waits for.

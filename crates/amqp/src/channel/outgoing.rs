@@ -18,11 +18,33 @@ pub(crate) struct Outgoing {
     index: HashMap<u64, usize>,
 }
 
+/// Unwritten store bytes over which publishers pause, and under which they resume.
+pub(crate) const STORE_HIGH_WATER: u64 = 64 << 20;
+pub(crate) const STORE_LOW_WATER: u64 = 16 << 20;
+
+/// What a publisher waits for when it has outrun the broker.
+pub(crate) enum Behind {
+    /// A queue's mailbox is over the high-water mark.
+    Queue(QueueRef),
+    /// The store has more than `STORE_HIGH_WATER` bytes to write.
+    Store(Store),
+}
+
+impl Behind {
+    /// Whether the publisher should still wait.
+    pub fn still_behind(&self, queue_low_water: u64) -> bool {
+        match self {
+            Behind::Queue(q) => q.backlog() > queue_low_water && !q.is_deleted(),
+            Behind::Store(s) => s.backlog_bytes() > STORE_LOW_WATER,
+        }
+    }
+}
+
 /// What one flush did.
 #[derive(Default)]
 pub(crate) struct Flushed {
-    /// A queue that is falling behind (its backlog is over the high-water mark).
-    pub behind: Option<QueueRef>,
+    /// Something this publisher is far ahead of.
+    pub behind: Option<Behind>,
     /// The store append of this flush's persistent messages, with the confirm
     /// sequence numbers of the messages in it (0 without confirms).
     pub stored: Option<(Ticket, Vec<u64>)>,
@@ -34,7 +56,7 @@ impl Outgoing {
             message,
             seq,
             position: 0,
-            stored: false,
+            stored: None,
         };
         let slot = match self.index.get(&queue.id()) {
             Some(&i) => i,
@@ -63,15 +85,21 @@ impl Outgoing {
         for (queue, messages) in self.batches.drain(..) {
             queue.publish(messages, confirm_to.clone());
             if queue.backlog() > high_water {
-                behind = Some(queue);
+                behind = Some(Behind::Queue(queue));
             }
         }
+        if let Some((_, _, store)) = &stored {
+            if store.backlog_bytes() > STORE_HIGH_WATER {
+                behind = Some(Behind::Store(store.clone()));
+            }
+        }
+        let stored = stored.map(|(ticket, seqs, _)| (ticket, seqs));
         Flushed { behind, stored }
     }
 
     /// Reserves every batch's queue positions and appends the persistent messages
     /// for durable queues to the store (one append for the whole flush).
-    fn store_persistent(&mut self) -> Option<(Ticket, Vec<u64>)> {
+    fn store_persistent(&mut self) -> Option<(Ticket, Vec<u64>, Store)> {
         let mut store: Option<Store> = None;
         let mut records = Vec::new();
         let mut confirm_seqs = Vec::new();
@@ -101,11 +129,11 @@ impl Outgoing {
                     seq: p.position,
                     message,
                 });
-                p.stored = true;
+                p.stored = Some(message);
             }
             store.get_or_insert_with(|| queue_store.clone());
         }
         let store = store.filter(|_| !records.is_empty())?;
-        Some((store.append(records), confirm_seqs))
+        Some((store.append(records), confirm_seqs, store))
     }
 }

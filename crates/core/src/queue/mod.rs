@@ -4,6 +4,7 @@
 
 mod actor;
 pub mod args;
+mod backing;
 mod state;
 #[cfg(test)]
 mod state_tests;
@@ -55,14 +56,14 @@ pub struct ConfirmTo {
 
 /// One published message for a queue; `seq` is the publisher's confirm sequence
 /// number (unused without `ConfirmTo`), `position` the queue position the publisher
-/// reserved for it (`QueueHandle::reserve_positions`), `stored` whether the publisher
-/// wrote it to the store for this queue (message and `Enqueue` record).
+/// reserved for it (`QueueHandle::reserve_positions`), `stored` the store's id for the
+/// message when the publisher wrote it there for this queue (message and `Enqueue`).
 #[derive(Debug)]
 pub struct Publish {
     pub message: MessageRef,
     pub seq: u64,
     pub position: u64,
-    pub stored: bool,
+    pub stored: Option<u64>,
 }
 
 /// The commands a queue's actor takes, in mailbox order.
@@ -127,8 +128,11 @@ pub struct QueueHandle {
     /// The next free queue position. Publishers reserve positions before they write a
     /// persistent message to the store, so the store and the queue agree on the order.
     next_position: AtomicU64,
-    /// Where a durable queue keeps its persistent messages.
+    /// The broker's store: where a durable queue keeps its persistent messages, and
+    /// where any long queue pages message bodies out to.
     store: Option<Store>,
+    /// Durable and not exclusive: persistent messages are kept across restarts.
+    persistent: bool,
 }
 
 /// How a queue is declared.
@@ -155,7 +159,7 @@ impl QueueHandle {
     ) -> QueueRef {
         let (tx, rx) = mpsc::unbounded_channel();
         // Exclusive queues never outlive their connection, so never their broker.
-        let store = store.filter(|_| spec.durable && spec.exclusive_owner.is_none());
+        let persistent = spec.durable && spec.exclusive_owner.is_none();
         let next_position = recovered.last().map_or(1, |m| m.seq + 1);
         let handle = Arc::new(QueueHandle {
             id: spec.id,
@@ -170,6 +174,7 @@ impl QueueHandle {
             deleted: AtomicBool::new(false),
             next_position: AtomicU64::new(next_position),
             store,
+            persistent,
         });
         actor::spawn(handle.clone(), rx, recovered, on_auto_delete);
         handle
@@ -192,6 +197,7 @@ impl QueueHandle {
             deleted: AtomicBool::new(false),
             next_position: AtomicU64::new(1),
             store: None,
+            persistent: false,
         })
     }
 
@@ -215,6 +221,12 @@ impl QueueHandle {
     /// The store, when this queue keeps persistent messages there (durable and not
     /// exclusive, on a broker with storage).
     pub fn store(&self) -> Option<&Store> {
+        self.store.as_ref().filter(|_| self.persistent)
+    }
+
+    /// The store this queue pages bodies out to when it grows long (any queue on a
+    /// broker with storage).
+    pub(crate) fn page_store(&self) -> Option<&Store> {
         self.store.as_ref()
     }
 

@@ -5,14 +5,14 @@
 //! The actor owns one `QueueState` and calls these methods; nothing here awaits.
 
 use super::args::{parse_queue_args, Overflow, QueueSettings};
+use super::backing::{Backing, Kept};
 use super::{ConfirmTo, GetOk, Publish, QueueRef, Settle};
 use crate::error::{CoreError, CoreResult};
-use crate::message::{Message, MessageRef};
+use crate::message::MessageRef;
 use crate::names::Name;
 use crate::outlet::{ChannelCreditRef, ChannelKey, Confirmation, ConnEvent, Delivery, Outlet};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
-use warren_store::{Location, Record, RecoveredMessage};
+use warren_store::RecoveredMessage;
 
 /// A consumer as the queue sees it.
 pub struct Consumer {
@@ -47,21 +47,38 @@ pub struct QueueCounts {
     pub consumers: u32,
 }
 
-/// A ready message's content: in memory, or only in the store (recovered messages
-/// until a consumer needs them).
-enum Body {
-    Ram(MessageRef),
-    Disk { id: u64, location: Location },
-}
+/// A queue keeps the content of its ready messages in memory up to this many bytes
+/// (bodies plus `RAM_OVERHEAD` each); beyond it, the newest go to disk and are read
+/// back when consumers reach them.
+pub(crate) const RAM_BUDGET: u64 = 32 << 20;
+/// Once over budget, a queue pages out until it is under this.
+const RAM_LOW: u64 = RAM_BUDGET / 4 * 3;
+/// What a message in memory costs beyond its body (the shared message, its
+/// properties, the ready entry), for the budget.
+const RAM_OVERHEAD: u64 = 256;
 
 struct Ready {
     seq: u64,
-    body: Body,
+    /// `None` once the content is only in the store.
+    message: Option<MessageRef>,
+    /// The store's id for the message (0 when not in the store).
+    store_id: u64,
     /// Body bytes (`x-max-length-bytes`).
     size: u32,
     redelivered: bool,
-    /// The store holds this position: settling it must be recorded there.
-    stored: bool,
+    kept: Kept,
+    /// Being paged out: written (or being written) to the store, still in memory
+    /// until the store holds it.
+    paging: bool,
+}
+
+impl Ready {
+    fn ram_cost(&self) -> u64 {
+        match self.message {
+            Some(_) => self.size as u64 + RAM_OVERHEAD,
+            None => 0,
+        }
+    }
 }
 
 struct Unacked {
@@ -69,7 +86,17 @@ struct Unacked {
     channel: ChannelKey,
     /// None for a `basic.get` delivery.
     consumer: Option<Name>,
-    stored: bool,
+    store_id: u64,
+    kept: Kept,
+}
+
+/// A ready message taken off the queue, with its content.
+struct Taken {
+    seq: u64,
+    message: MessageRef,
+    redelivered: bool,
+    store_id: u64,
+    kept: Kept,
 }
 
 /// What one turn sends to one connection.
@@ -87,6 +114,10 @@ pub(crate) struct QueueState {
     ready: VecDeque<Ready>,
     /// Body bytes of the ready messages (`x-max-length-bytes`).
     ready_bytes: u64,
+    /// What the ready messages in memory cost (see `RAM_BUDGET`).
+    ram_bytes: u64,
+    /// The part of `ram_bytes` already on its way to disk.
+    paging_bytes: u64,
     unacked: HashMap<u64, Unacked>,
     consumers: Vec<Consumer>,
     /// Index of the consumer to try first next time (round-robin).
@@ -94,10 +125,8 @@ pub(crate) struct QueueState {
     had_consumers: bool,
     /// Deliveries and confirms made this turn, batched per connection.
     outbox: Vec<Outgoing>,
-    /// Stored positions handed to a consumer this turn (recorded as `Delivered`).
-    delivered: Vec<u64>,
-    /// Stored positions gone this turn (recorded as `Ack`).
-    acked: Vec<u64>,
+    /// What the store holds of this queue, and this turn's records for it.
+    backing: Backing,
 }
 
 impl QueueState {
@@ -105,18 +134,20 @@ impl QueueState {
         // The arguments were validated at declare; these are their settings.
         let settings =
             parse_queue_args(&queue.arguments, &queue.name, &queue.vhost).unwrap_or_default();
+        let backing = Backing::new(queue.id(), queue.page_store().cloned());
         QueueState {
             queue,
             settings,
             ready: VecDeque::new(),
             ready_bytes: 0,
+            ram_bytes: 0,
+            paging_bytes: 0,
             unacked: HashMap::new(),
             consumers: Vec::new(),
             next_consumer: 0,
             had_consumers: false,
             outbox: Vec::new(),
-            delivered: Vec::new(),
-            acked: Vec::new(),
+            backing,
         }
     }
 
@@ -129,49 +160,78 @@ impl QueueState {
             self.ready_bytes += size as u64;
             self.ready.push_back(Ready {
                 seq: m.seq,
-                body: Body::Disk {
-                    id: m.id,
-                    location: m.location,
-                },
+                message: None,
+                store_id: m.id,
                 size,
                 redelivered: m.delivered,
-                stored: true,
+                kept: Kept::Durable,
+                paging: false,
             });
         }
     }
 
     /// The queue is being deleted: the store forgets its messages.
     pub(crate) fn discard_stored(&mut self) {
-        self.delivered.clear();
-        self.acked.clear();
-        if let Some(store) = self.queue.store() {
-            drop(store.append(vec![Record::QueueDeleted {
-                queue: self.queue.id(),
-            }]));
+        self.backing.discard(self.queue.store().is_some());
+    }
+
+    /// Reads a ready message's content back from the store; `None` (after logging
+    /// why) when the store cannot give it back.
+    fn load(&mut self, r: &Ready) -> Option<MessageRef> {
+        if let Some(message) = &r.message {
+            return Some(message.clone());
+        }
+        match self.backing.load(r.store_id) {
+            Ok(message) => Some(message),
+            Err(e) => {
+                tracing::error!(
+                    "{:?}: message at position {} is unreadable and is dropped: {e}",
+                    self.queue,
+                    r.seq
+                );
+                self.backing.gone(r.kept, r.seq);
+                None
+            }
         }
     }
 
-    /// Reads a ready message's content; `None` (after logging why) when the store
-    /// cannot give it back.
-    fn load(&mut self, seq: u64, body: Body) -> Option<MessageRef> {
-        let (id, location) = match body {
-            Body::Ram(message) => return Some(message),
-            Body::Disk { id, location } => (id, location),
-        };
-        let store = self.queue.store()?;
-        let read = store
-            .read(id, location)
-            .map_err(|e| e.to_string())
-            .and_then(Message::decode_stored);
-        match read {
-            Ok(message) => Some(Arc::new(message)),
-            Err(e) => {
-                tracing::error!(
-                    "{:?}: message at position {seq} is unreadable and is dropped: {e}",
-                    self.queue
-                );
-                self.acked.push(seq);
-                None
+    /// Keeps the memory the ready messages take under `RAM_BUDGET`: the newest go to
+    /// disk first (consumers reach them last). A message already in the store (a
+    /// persistent one, or one paged out before) leaves memory once the store holds
+    /// it; any other is written out under the queue's paging id.
+    fn page_out(&mut self) {
+        if self.ram_bytes <= RAM_BUDGET || !self.backing.can_page() {
+            return;
+        }
+        for i in (0..self.ready.len()).rev() {
+            let r = &mut self.ready[i];
+            if r.message.is_none() {
+                // Everything before this was paged already or is the head, which stays.
+                break;
+            }
+            if !r.paging {
+                if self.ram_bytes - self.paging_bytes <= RAM_LOW {
+                    break;
+                }
+                if r.kept == Kept::No {
+                    let message = r.message.as_ref().expect("in memory");
+                    match self.backing.page_out(r.seq, message) {
+                        Some(id) => {
+                            r.store_id = id;
+                            r.kept = Kept::Paged;
+                        }
+                        None => break,
+                    }
+                }
+                r.paging = true;
+                self.paging_bytes += r.ram_cost();
+            }
+            if self.backing.holds(r.store_id) {
+                let cost = r.ram_cost();
+                r.message = None;
+                r.paging = false;
+                self.ram_bytes -= cost;
+                self.paging_bytes -= cost;
             }
         }
     }
@@ -211,31 +271,35 @@ impl QueueState {
     #[cfg(test)]
     pub(crate) fn publish(&mut self, message: MessageRef) -> bool {
         let position = self.queue.reserve_positions(1);
-        self.publish_at(position, message, false)
+        self.publish_at(position, message, None)
     }
 
     /// Enqueues one message at its reserved position; false when the queue refused it
     /// (full, reject-publish).
-    fn publish_at(&mut self, seq: u64, message: MessageRef, stored: bool) -> bool {
+    fn publish_at(&mut self, seq: u64, message: MessageRef, stored: Option<u64>) -> bool {
         let size = message.body.len() as u64;
+        let kept = if stored.is_some() {
+            Kept::Durable
+        } else {
+            Kept::No
+        };
         if self.settings.overflow != Overflow::DropHead && self.would_overflow(size) {
             // A waiting consumer may take what is ready and make room: RabbitMQ
             // delivers before it counts.
             self.deliver();
             if self.would_overflow(size) {
-                if stored {
-                    self.acked.push(seq);
-                }
+                self.backing.gone(kept, seq);
                 return false;
             }
         }
-        self.ready_bytes += size;
         self.insert_ready(Ready {
             seq,
-            body: Body::Ram(message),
+            message: Some(message),
+            store_id: stored.unwrap_or(0),
             size: size as u32,
             redelivered: false,
-            stored,
+            kept,
+            paging: false,
         });
         if self.settings.overflow == Overflow::DropHead {
             self.drop_head_over_limit();
@@ -272,8 +336,7 @@ impl QueueState {
                 break;
             }
             match self.pop_ready() {
-                Some(dropped) if dropped.stored => self.acked.push(dropped.seq),
-                Some(_) => {}
+                Some(dropped) => self.backing.gone(dropped.kept, dropped.seq),
                 None => break,
             }
         }
@@ -282,6 +345,10 @@ impl QueueState {
     fn pop_ready(&mut self) -> Option<Ready> {
         let r = self.ready.pop_front()?;
         self.ready_bytes -= r.size as u64;
+        self.ram_bytes -= r.ram_cost();
+        if r.paging {
+            self.paging_bytes -= r.ram_cost();
+        }
         Some(r)
     }
 
@@ -289,6 +356,8 @@ impl QueueState {
     /// front (requeued ones, older than anything ready); positions reserved by two
     /// publishers at once may arrive in either order.
     fn insert_ready(&mut self, entry: Ready) {
+        self.ready_bytes += entry.size as u64;
+        self.ram_bytes += entry.ram_cost();
         match (self.ready.front(), self.ready.back()) {
             (None, _) => self.ready.push_back(entry),
             (_, Some(last)) if last.seq < entry.seq => self.ready.push_back(entry),
@@ -364,8 +433,8 @@ impl QueueState {
             self.release_consumer_slot(&entry);
             if how == Settle::Requeue {
                 self.requeue(seq, entry);
-            } else if entry.stored {
-                self.acked.push(seq);
+            } else {
+                self.backing.gone(entry.kept, seq);
             }
         }
     }
@@ -402,26 +471,26 @@ impl QueueState {
     }
 
     fn requeue(&mut self, seq: u64, entry: Unacked) {
-        let size = entry.message.body.len() as u32;
-        self.ready_bytes += size as u64;
         self.insert_ready(Ready {
             seq,
-            body: Body::Ram(entry.message),
-            size,
+            size: entry.message.body.len() as u32,
+            message: Some(entry.message),
+            store_id: entry.store_id,
             redelivered: true,
-            stored: entry.stored,
+            kept: entry.kept,
+            paging: false,
         });
     }
 
     pub(crate) fn get(&mut self, channel: ChannelKey, no_ack: bool) -> Option<GetOk> {
-        let (seq, message, redelivered, stored) = self.pop_loaded()?;
-        if stored {
-            if no_ack {
-                self.acked.push(seq);
-            } else {
-                self.delivered.push(seq);
-            }
-        }
+        let Taken {
+            seq,
+            message,
+            redelivered,
+            store_id,
+            kept,
+        } = self.pop_loaded()?;
+        self.backing.taken(kept, seq, no_ack);
         if !no_ack {
             self.unacked.insert(
                 seq,
@@ -429,7 +498,8 @@ impl QueueState {
                     message: message.clone(),
                     channel,
                     consumer: None,
-                    stored,
+                    store_id,
+                    kept,
                 },
             );
         }
@@ -442,21 +512,29 @@ impl QueueState {
     }
 
     /// The next ready message with its content, skipping any the store cannot read.
-    fn pop_loaded(&mut self) -> Option<(u64, MessageRef, bool, bool)> {
+    fn pop_loaded(&mut self) -> Option<Taken> {
         loop {
             let r = self.pop_ready()?;
-            if let Some(message) = self.load(r.seq, r.body) {
-                return Some((r.seq, message, r.redelivered, r.stored));
+            if let Some(message) = self.load(&r) {
+                return Some(Taken {
+                    seq: r.seq,
+                    message,
+                    redelivered: r.redelivered,
+                    store_id: r.store_id,
+                    kept: r.kept,
+                });
             }
         }
     }
 
     pub(crate) fn purge(&mut self) -> u32 {
         let n = self.ready.len() as u32;
-        let stored = self.ready.iter().filter(|r| r.stored).map(|r| r.seq);
-        self.acked.extend(stored);
-        self.ready.clear();
+        for r in self.ready.drain(..) {
+            self.backing.gone(r.kept, r.seq);
+        }
         self.ready_bytes = 0;
+        self.ram_bytes = 0;
+        self.paging_bytes = 0;
         n
     }
 
@@ -495,7 +573,14 @@ impl QueueState {
             let Some(index) = self.pick_consumer() else {
                 break;
             };
-            let Some((seq, message, redelivered, stored)) = self.pop_loaded() else {
+            let Some(Taken {
+                seq,
+                message,
+                redelivered,
+                store_id,
+                kept,
+            }) = self.pop_loaded()
+            else {
                 // Nothing readable was left: give the credit back.
                 let c = &self.consumers[index];
                 c.transit.untake();
@@ -505,13 +590,7 @@ impl QueueState {
                 break;
             };
             let consumer = &mut self.consumers[index];
-            if stored {
-                if consumer.no_ack {
-                    self.acked.push(seq);
-                } else {
-                    self.delivered.push(seq);
-                }
-            }
+            self.backing.taken(kept, seq, consumer.no_ack);
             if !consumer.no_ack {
                 consumer.unacked += 1;
                 self.unacked.insert(
@@ -520,7 +599,8 @@ impl QueueState {
                         message: message.clone(),
                         channel: consumer.channel,
                         consumer: Some(consumer.tag.clone()),
-                        stored,
+                        store_id,
+                        kept,
                     },
                 );
             }
@@ -562,28 +642,12 @@ impl QueueState {
         None
     }
 
-    /// Sends this turn's deliveries and confirms, one batch of each per connection,
-    /// and records this turn's deliveries and settlements in the store. Those records
-    /// are not waited for: losing the last few in a crash means a redelivery.
+    /// Sends this turn's deliveries and confirms, one batch of each per connection;
+    /// pages bodies out if the queue is over its memory budget, and records this
+    /// turn's page-outs, deliveries and settlements in the store.
     pub(crate) fn flush(&mut self) {
-        if !self.delivered.is_empty() || !self.acked.is_empty() {
-            if let Some(store) = self.queue.store() {
-                let queue = self.queue.id();
-                let mut records = Vec::with_capacity(2);
-                if !self.delivered.is_empty() {
-                    let seqs = std::mem::take(&mut self.delivered);
-                    records.push(Record::Delivered { queue, seqs });
-                }
-                if !self.acked.is_empty() {
-                    let seqs = std::mem::take(&mut self.acked);
-                    records.push(Record::Ack { queue, seqs });
-                }
-                drop(store.append(records));
-            } else {
-                self.delivered.clear();
-                self.acked.clear();
-            }
-        }
+        self.page_out();
+        self.backing.flush();
         for out in self.outbox.drain(..) {
             if !out.deliveries.is_empty() {
                 let _ = out.outlet.send(ConnEvent::Deliveries(out.deliveries));

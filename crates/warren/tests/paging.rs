@@ -1,0 +1,176 @@
+//! Long queues keep their bodies on disk: a queue over its memory budget (32 MiB)
+//! writes the newest messages out and reads them back as consumers reach them, in
+//! order and intact; paged transient messages still do not survive a restart.
+
+mod common;
+
+use common::{confirm_channel, connect_url, t};
+use futures_lite::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, BasicQosOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const BODY: usize = 128 * 1024;
+/// 50 MiB: well over one queue's budget.
+const COUNT: usize = 400;
+
+fn body(i: usize) -> Vec<u8> {
+    let mut b = vec![(i % 251) as u8; BODY];
+    b[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    b
+}
+
+async fn start(dir: &std::path::Path) -> warren::Server {
+    let config = warren::Config {
+        data_dir: dir.to_path_buf(),
+        remove_data_dir: false,
+        ..warren::Config::for_tests()
+    };
+    t(warren::start(config)).await.expect("warren starts")
+}
+
+fn url(server: &warren::Server) -> String {
+    format!(
+        "amqp://guest:guest@127.0.0.1:{}/%2F",
+        server.amqp_addr().port()
+    )
+}
+
+async fn publish_all(ch: &Channel, queue: &str, persistent: impl Fn(usize) -> bool) {
+    let mut confirms = Vec::new();
+    for i in 0..COUNT {
+        let props = if persistent(i) {
+            BasicProperties::default().with_delivery_mode(2)
+        } else {
+            BasicProperties::default()
+        };
+        confirms.push(
+            t(ch.basic_publish(
+                "".into(),
+                queue.into(),
+                BasicPublishOptions::default(),
+                &body(i),
+                props,
+            ))
+            .await
+            .expect("publish"),
+        );
+    }
+    for c in confirms {
+        assert!(t(c).await.expect("confirm").is_ack());
+    }
+}
+
+/// Waits until the store holds at least `n` live messages (paging is done at the end
+/// of a queue's turn, after the confirms went out).
+async fn wait_live(server: &warren::Server, n: u64) -> u64 {
+    let store = server.broker().storage().expect("storage").store().clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let live = store.stats().live_messages;
+        if live >= n || tokio::time::Instant::now() > deadline {
+            return live;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn data_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("paging-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[tokio::test]
+async fn a_long_transient_queue_pages_out_and_delivers_everything_in_order() {
+    let dir = data_dir("transient");
+    let server = start(&dir).await;
+    let conn = connect_url(&url(&server)).await.unwrap();
+    let ch = confirm_channel(&conn).await;
+    t(ch.queue_declare(
+        "long".into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    publish_all(&ch, "long", |_| false).await;
+    // A third of the queue is more than the budget leaves in memory.
+    let live = wait_live(&server, (COUNT / 3) as u64).await;
+    assert!(
+        live >= (COUNT / 3) as u64,
+        "bodies over the budget went to the store: {live} of {COUNT}"
+    );
+    t(ch.basic_qos(50, BasicQosOptions::default()))
+        .await
+        .unwrap();
+    let mut consumer = t(ch.basic_consume(
+        "long".into(),
+        "c".into(),
+        BasicConsumeOptions::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    for i in 0..COUNT {
+        let d = t(consumer.next()).await.expect("delivery").expect("ok");
+        assert!(d.data == body(i), "message {i} intact and in order");
+        t(d.ack(BasicAckOptions::default())).await.unwrap();
+    }
+    // Consumed and acked: the store lets go of them.
+    let store = server.broker().storage().unwrap().store().clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.stats().live_messages > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.stats().live_messages, 0);
+    drop(conn);
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn paged_transient_messages_do_not_survive_a_restart_but_persistent_ones_do() {
+    let dir = data_dir("restart");
+    let server = start(&dir).await;
+    let conn = connect_url(&url(&server)).await.unwrap();
+    let ch = confirm_channel(&conn).await;
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    t(ch.queue_declare("mixed".into(), durable, FieldTable::default()))
+        .await
+        .unwrap();
+    publish_all(&ch, "mixed", |i| i % 2 == 0).await;
+    wait_live(&server, (COUNT / 2 + COUNT / 6) as u64).await;
+    drop(conn);
+    server.shutdown().await;
+
+    let server = start(&dir).await;
+    let conn = connect_url(&url(&server)).await.unwrap();
+    let ch = t(conn.create_channel()).await.unwrap();
+    for i in (0..COUNT).step_by(2) {
+        let m = t(ch.basic_get("mixed".into(), BasicGetOptions { no_ack: true }))
+            .await
+            .unwrap()
+            .expect("persistent message back");
+        assert!(
+            m.delivery.data == body(i),
+            "persistent message {i} in order"
+        );
+    }
+    let rest = t(ch.basic_get("mixed".into(), BasicGetOptions { no_ack: true }))
+        .await
+        .unwrap();
+    assert!(rest.is_none(), "no transient message came back");
+    drop(conn);
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
