@@ -59,6 +59,9 @@ pub mod raw {
 use meta::MetaLog;
 use writer::{lock, read_lock, Inbox, Pending, Shared, Writer};
 
+/// The file a clean close leaves in the data directory.
+const CLEAN_NAME: &str = "CLEAN";
+
 /// Where a record is: segment number, byte offset, length (framing included). 12
 /// bytes, so the broker can keep one per message in RAM.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -179,6 +182,10 @@ pub struct RecoveryReport {
 /// What [`Store::open`] found.
 #[derive(Debug, Clone, Default)]
 pub struct Recovered {
+    /// The last run closed the store cleanly. After a crash, the last `Delivered`
+    /// records may be missing: a broker should then treat every recovered message as
+    /// possibly delivered.
+    pub clean_shutdown: bool,
     /// Per queue id, its live messages in seq order.
     pub queues: BTreeMap<u64, Vec<RecoveredMessage>>,
     /// The metadata records: the snapshot's, then the log's.
@@ -235,7 +242,19 @@ impl Inner {
         if let Some(t) = lock(&self.thread).take() {
             let _ = t.join();
         }
-        lock(&self.dir_lock).take();
+        let mut dir_lock = lock(&self.dir_lock);
+        if dir_lock.is_some() {
+            // Everything appended is written: the next open may trust the records.
+            let io = &self.shared.io;
+            let marked = io
+                .create(&self.dir.join(CLEAN_NAME))
+                .and_then(|f| f.sync_data())
+                .and_then(|()| io.sync_dir(&self.dir));
+            if let Err(e) = marked {
+                tracing::warn!("could not mark the clean shutdown: {e}");
+            }
+        }
+        dir_lock.take();
     }
 }
 
@@ -260,6 +279,20 @@ impl Store {
         io.create_dir_all(&dir)
             .map_err(|e| StoreError::io("mkdir", &dir, e))?;
         let dir_lock = lock::acquire(&*io, &dir)?;
+        // Present only after a clean close; removed now, so a crash from here on is
+        // seen as one at the next open.
+        let clean_shutdown = io
+            .list(&dir)
+            .map_err(|e| StoreError::io("list", &dir, e))?
+            .iter()
+            .any(|n| n == CLEAN_NAME);
+        if clean_shutdown {
+            let path = dir.join(CLEAN_NAME);
+            io.remove(&path)
+                .map_err(|e| StoreError::io("remove", &path, e))?;
+            io.sync_dir(&dir)
+                .map_err(|e| StoreError::io("fsync", &dir, e))?;
+        }
         let msgs_dir = dir.join("msgs");
         io.create_dir_all(&msgs_dir)
             .map_err(|e| StoreError::io("mkdir", &msgs_dir, e))?;
@@ -303,6 +336,7 @@ impl Store {
             }),
         };
         let recovered = Recovered {
+            clean_shutdown,
             queues: replayed.queues,
             meta: meta_records,
             report: replayed.report,

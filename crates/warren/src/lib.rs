@@ -161,7 +161,15 @@ async fn open_storage(dir: &Path) -> anyhow::Result<(StorageRef, Recovered)> {
         .await?
         .map_err(|e| anyhow::anyhow!("cannot open the data directory: {e}"))?;
     let (store, mut recovered) = opened;
-    let queues = std::mem::take(&mut recovered.queues);
+    let mut queues = std::mem::take(&mut recovered.queues);
+    if !recovered.clean_shutdown {
+        // After a crash the last delivery records may be missing: any message may
+        // have reached a consumer, so all come back flagged as redelivered.
+        tracing::warn!("the last run did not shut down cleanly; recovering");
+        for m in queues.values_mut().flatten() {
+            m.delivered = true;
+        }
+    }
     Ok((Storage::new(store, queues), recovered))
 }
 

@@ -140,9 +140,12 @@ fn environment_variables_configure_the_listener() {
         .local_addr()
         .unwrap()
         .port();
+    let data_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("binary-env-{}", std::process::id()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
         .env("WARREN_AMQP_PORT", port.to_string())
         .env("WARREN_BIND", "127.0.0.1")
+        .env("WARREN_DATA_DIR", &data_dir)
         .env("WARREN_LOG", "info")
         .stdout(Stdio::piped())
         .spawn()

@@ -922,4 +922,10 @@ async fn confirmed_messages_survive_sigkill() {
         l.bad_deliveries, 0,
         "corrupt or misrouted deliveries (seed {seed})"
     );
+    // After a crash every recovered message is flagged: a consumer must never take a
+    // message it may have seen before for a new one.
+    assert_eq!(
+        l.redelivered_missing, 0,
+        "messages delivered before a restart came back without redelivered (seed {seed})"
+    );
 }
