@@ -7,7 +7,8 @@ use crate::handshake::{self, ClientCapabilities, HandshakeEnd};
 use crate::AmqpConfig;
 use amqp_codec::{
     decode_frame, encode_heartbeat, encode_method, BasicCancel, ChannelClose, ChannelCloseOk,
-    ChannelOpenOk, ConnectionClose, ConnectionCloseOk, ConnectionUpdateSecretOk, Frame, Method,
+    ChannelOpenOk, ConnectionBlocked, ConnectionClose, ConnectionCloseOk, ConnectionUnblocked,
+    ConnectionUpdateSecretOk, Frame, Method, ShortStr,
 };
 use bytes::BytesMut;
 use std::collections::HashMap;
@@ -60,6 +61,13 @@ struct Connection {
     /// Something this connection publishes to is far behind (a queue's mailbox, or
     /// the store's writer): reading pauses until it catches up.
     throttle: Option<crate::channel::Behind>,
+    /// This connection has published: a resource alarm blocks it.
+    has_published: bool,
+    /// A resource alarm is on (its reason), and whether we told the client so.
+    alarm: Option<String>,
+    blocked_sent: bool,
+    /// Reading was paused at the last turn (heartbeats are not expected meanwhile).
+    paused: bool,
     /// Set once we sent `connection.close`: the deadline for close-ok.
     closing: Option<Instant>,
     done: bool,
@@ -113,6 +121,10 @@ pub(crate) async fn run(
         last_write: Instant::now(),
         publishes_pending: false,
         throttle: None,
+        has_published: false,
+        alarm: None,
+        blocked_sent: false,
+        paused: false,
         closing: None,
         done: false,
     };
@@ -157,6 +169,7 @@ impl Connection {
             }
             let congested = self.out.len() > WRITE_BACKLOG_LIMIT;
             let throttled = self.throttled();
+            self.paused = throttled;
             let want_write = !self.out.is_empty();
             let close_deadline = self.closing.unwrap_or_else(|| Instant::now() + tick * 4);
             tokio::select! {
@@ -327,6 +340,7 @@ impl Connection {
             }
             Frame::Header { channel, header } => {
                 self.publishes_pending = true;
+                self.has_published = true;
                 let result = match self.channels.get_mut(&channel) {
                     None if channel == 0 => Err(AmqpError::new(
                         505,
@@ -543,6 +557,17 @@ impl Connection {
                     self.start_close(error);
                 }
             }
+            ConnEvent::Alarm(reason) => {
+                self.alarm = reason;
+                if self.alarm.is_none() && self.blocked_sent {
+                    self.blocked_sent = false;
+                    encode_method(
+                        &mut self.out,
+                        0,
+                        &Method::ConnectionUnblocked(ConnectionUnblocked {}),
+                    );
+                }
+            }
         }
     }
 
@@ -552,6 +577,10 @@ impl Connection {
             return None;
         }
         let now = Instant::now();
+        if self.paused {
+            // We are not reading: the client's heartbeats wait in the socket.
+            self.last_read = now;
+        }
         if now.duration_since(self.last_read) > self.heartbeat * 2 {
             return Some(format!(
                 "missed heartbeats from client, timeout: {}s",
@@ -593,6 +622,22 @@ impl Connection {
     /// is far behind. Consumers keep draining meanwhile; the client's writes wait in
     /// its socket, as with RabbitMQ's flow control.
     fn throttled(&mut self) -> bool {
+        if self.alarm.is_some() && self.has_published && self.closing.is_none() {
+            // RabbitMQ's resource alarm: a publishing connection is blocked until the
+            // alarm clears; clients that asked are told why.
+            if !self.blocked_sent && self.shared.capabilities.connection_blocked {
+                self.blocked_sent = true;
+                let reason = self.alarm.clone().unwrap_or_default();
+                encode_method(
+                    &mut self.out,
+                    0,
+                    &Method::ConnectionBlocked(ConnectionBlocked {
+                        reason: ShortStr::from(reason),
+                    }),
+                );
+            }
+            return true;
+        }
         match &self.throttle {
             Some(behind) if behind.still_behind(PUBLISH_LOW_WATER) => true,
             Some(_) => {

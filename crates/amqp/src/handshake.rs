@@ -31,6 +31,7 @@ pub struct Negotiated {
 pub struct ClientCapabilities {
     pub consumer_cancel_notify: bool,
     pub authentication_failure_close: bool,
+    pub connection_blocked: bool,
 }
 
 impl ClientCapabilities {
@@ -42,6 +43,7 @@ impl ClientCapabilities {
         ClientCapabilities {
             consumer_cancel_notify: flag("consumer_cancel_notify"),
             authentication_failure_close: flag("authentication_failure_close"),
+            connection_blocked: flag("connection.blocked"),
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::storage::StorageRef;
 use crate::vhost::{VHost, VHostRef};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub type BrokerRef = Arc<Broker>;
@@ -30,6 +30,8 @@ pub struct Broker {
     next_channel: AtomicU64,
     pub reply_to: ReplyRegistry,
     storage: Option<StorageRef>,
+    /// The disk alarm: free space under the limit, or the store found the disk full.
+    disk_alarm: AtomicBool,
 }
 
 impl Broker {
@@ -50,6 +52,7 @@ impl Broker {
             next_channel: AtomicU64::new(1),
             reply_to: ReplyRegistry::default(),
             storage,
+            disk_alarm: AtomicBool::new(false),
         };
         broker.add_vhost("/");
         broker.add_user("guest", "guest", vec!["administrator".into()], true);
@@ -147,11 +150,37 @@ impl Broker {
         true
     }
 
-    /// Registers a connection's outlet; returns its id.
+    /// Registers a connection's outlet; returns its id. A connection registered while
+    /// an alarm is on hears of it at once.
     pub fn register_connection(&self, outlet: Outlet) -> u64 {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
-        self.connections.lock().insert(id, outlet);
+        let mut connections = self.connections.lock();
+        if self.disk_alarm() {
+            let _ = outlet.send(ConnEvent::Alarm(Some(DISK_ALARM_REASON.into())));
+        }
+        connections.insert(id, outlet);
         id
+    }
+
+    /// Whether the disk alarm is on: publishing connections are blocked.
+    pub fn disk_alarm(&self) -> bool {
+        self.disk_alarm.load(Ordering::Acquire)
+    }
+
+    /// Raises or clears the disk alarm, telling every connection when it changes.
+    pub fn set_disk_alarm(&self, on: bool) {
+        let connections = self.connections.lock();
+        if self.disk_alarm.swap(on, Ordering::AcqRel) == on {
+            return;
+        }
+        if on {
+            tracing::warn!("disk alarm: free disk space is low; publishers are blocked");
+        } else {
+            tracing::info!("disk alarm cleared; publishers may go on");
+        }
+        for outlet in connections.values() {
+            let _ = outlet.send(ConnEvent::Alarm(on.then(|| DISK_ALARM_REASON.into())));
+        }
     }
 
     pub fn unregister_connection(&self, id: u64) {
@@ -177,6 +206,9 @@ impl Broker {
         }
     }
 }
+
+/// The `connection.blocked` reason RabbitMQ gives for its disk alarm.
+pub const DISK_ALARM_REASON: &str = "low on disk";
 
 /// What `Broker::recover` rebuilt.
 #[derive(Debug, Default, Clone, Copy)]

@@ -4,8 +4,8 @@
 
 pub mod broker;
 pub mod error;
-mod ids;
 pub mod exchange;
+mod ids;
 pub mod journal;
 pub mod message;
 pub mod names;

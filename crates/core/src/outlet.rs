@@ -59,6 +59,9 @@ pub enum ConnEvent {
         code: u16,
         text: String,
     },
+    /// A resource alarm went on (`Some(reason)`: publishing connections are blocked)
+    /// or off (`None`).
+    Alarm(Option<String>),
 }
 
 pub type Outlet = mpsc::UnboundedSender<ConnEvent>;

@@ -24,6 +24,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Delete `data_dir` when the server stops (tests).
     pub remove_data_dir: bool,
+    /// Publishers are blocked while the data directory's file system has less free
+    /// space than this (bytes; RabbitMQ's `disk_free_limit`, 50 MB by default).
+    pub disk_free_limit: u64,
     pub amqp: AmqpConfig,
 }
 
@@ -34,10 +37,16 @@ impl Default for Config {
             bind: Vec::new(),
             data_dir: PathBuf::from("data"),
             remove_data_dir: false,
+            disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             amqp: AmqpConfig::default(),
         }
     }
 }
+
+/// RabbitMQ's default `disk_free_limit`.
+pub const DEFAULT_DISK_FREE_LIMIT: u64 = 50_000_000;
+/// How often the free disk space is checked.
+const DISK_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Config {
     /// A config for tests: IPv4 loopback only, a free port, a fresh data directory
@@ -51,6 +60,7 @@ impl Config {
             bind: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             data_dir: dir,
             remove_data_dir: true,
+            disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             amqp: AmqpConfig::default(),
         }
     }
@@ -131,6 +141,12 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut amqp_addrs = Vec::new();
     let mut listeners = Vec::new();
+    listeners.push(tokio::spawn(watch_disk(
+        broker.clone(),
+        config.data_dir.clone(),
+        config.disk_free_limit,
+        shutdown_rx.clone(),
+    )));
     for listener in bind_all(&config.bind, config.amqp_port)? {
         let addr = listener.local_addr()?;
         tracing::info!("AMQP listener on {addr}");
@@ -150,6 +166,40 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         storage,
         temporary_dir: config.remove_data_dir.then_some(config.data_dir),
     })
+}
+
+/// Raises the disk alarm while the data directory's file system has less than
+/// `limit` bytes free, and clears it (also one raised by a full disk) once it has
+/// that much again.
+async fn watch_disk(
+    broker: BrokerRef,
+    dir: PathBuf,
+    limit: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(DISK_CHECK_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        match free_bytes(&dir) {
+            Ok(free) => broker.set_disk_alarm(free < limit),
+            Err(e) => tracing::debug!("cannot read free space of {}: {e}", dir.display()),
+        }
+    }
+}
+
+/// Bytes available to unprivileged writers on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is a valid C string and `stat` a valid out-pointer.
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
 /// Opens (creating) the store in `dir`: locks it and replays it. Refuses to start on

@@ -19,9 +19,14 @@ struct Args {
     /// Addresses to listen on, comma-separated (default: every IPv4 and IPv6 interface).
     #[arg(long, env = "WARREN_BIND", value_delimiter = ',')]
     bind: Vec<IpAddr>,
-    /// Where durable data lives.
+    /// Where durable exchanges, queues, bindings and persistent messages live
+    /// (relative paths are relative to the working directory).
     #[arg(long, env = "WARREN_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// Block publishers while the data directory's disk has less free space than
+    /// this: bytes, or with a unit (kB, MB, GB, KiB, MiB, GiB).
+    #[arg(long, env = "WARREN_DISK_FREE_LIMIT", default_value = "50MB", value_parser = parse_size)]
+    disk_free_limit: u64,
     /// Log level or filter (error, warn, info, debug, trace; or e.g. `warren_amqp=debug`).
     #[arg(long, env = "WARREN_LOG", default_value = "info")]
     log_level: String,
@@ -44,6 +49,7 @@ fn main() -> anyhow::Result<()> {
             amqp_port: args.amqp_port,
             bind: args.bind,
             data_dir: args.data_dir,
+            disk_free_limit: args.disk_free_limit,
             ..warren::Config::default()
         };
         // Handlers go in before "ready": a SIGTERM right after it must shut down cleanly.
@@ -56,6 +62,31 @@ fn main() -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// A size such as `50000000`, `50MB` or `1GiB`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit '{other}'")),
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("'{text}' is too large"))
 }
 
 /// A future that completes on SIGINT or SIGTERM; the handlers are installed now.

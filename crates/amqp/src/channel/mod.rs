@@ -193,11 +193,15 @@ impl Channel {
         let flushed = self.flush_outgoing(shared);
         if let (Some((ticket, seqs)), Some(to)) = (flushed.stored, self.confirm_to(shared)) {
             // The store's word is one more answer each of these publishes waits for.
+            let broker = shared.broker.clone();
             tokio::spawn(async move {
                 let accepted = match ticket.await {
                     Ok(_) => true,
                     Err(e) => {
                         tracing::warn!("persistent messages not stored (nacked): {e}");
+                        if e.is_no_space() {
+                            broker.set_disk_alarm(true);
+                        }
                         false
                     }
                 };
