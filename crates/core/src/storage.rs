@@ -29,16 +29,28 @@ pub struct Storage {
     /// Held across each metadata commit; counts records since the last snapshot.
     meta: tokio::sync::Mutex<usize>,
     snapshot: OnceLock<SnapshotSource>,
+    queue_ram_budget: u64,
 }
 
 impl Storage {
-    pub fn new(store: Store, recovered: BTreeMap<u64, Vec<RecoveredMessage>>) -> StorageRef {
+    /// `queue_ram_budget`: what each queue keeps of its ready messages in memory
+    /// before it pages new ones out to the store.
+    pub fn new(
+        store: Store,
+        recovered: BTreeMap<u64, Vec<RecoveredMessage>>,
+        queue_ram_budget: u64,
+    ) -> StorageRef {
         Arc::new(Storage {
             store,
             recovered: Mutex::new(recovered),
             meta: tokio::sync::Mutex::new(0),
             snapshot: OnceLock::new(),
+            queue_ram_budget,
         })
+    }
+
+    pub fn queue_ram_budget(&self) -> u64 {
+        self.queue_ram_budget
     }
 
     pub fn store(&self) -> &Store {

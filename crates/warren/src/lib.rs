@@ -24,6 +24,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Delete `data_dir` when the server stops (tests).
     pub remove_data_dir: bool,
+    /// What each queue keeps of its ready messages in memory (bytes of bodies, plus
+    /// ~256 B per message) before new ones go to disk.
+    pub queue_ram_budget: u64,
     /// Publishers are blocked while the data directory's file system has less free
     /// space than this (bytes; RabbitMQ's `disk_free_limit`, 50 MB by default).
     pub disk_free_limit: u64,
@@ -37,6 +40,7 @@ impl Default for Config {
             bind: Vec::new(),
             data_dir: PathBuf::from("data"),
             remove_data_dir: false,
+            queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             amqp: AmqpConfig::default(),
         }
@@ -60,6 +64,7 @@ impl Config {
             bind: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             data_dir: dir,
             remove_data_dir: true,
+            queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             amqp: AmqpConfig::default(),
         }
@@ -134,7 +139,7 @@ impl Server {
 
 /// Binds the listeners and starts serving. Returns once the broker is ready (listening).
 pub async fn start(config: Config) -> anyhow::Result<Server> {
-    let storage = open_storage(&config.data_dir).await?;
+    let storage = open_storage(&config.data_dir, config.queue_ram_budget).await?;
     let broker = Broker::with_storage(Some(storage.0.clone()));
     recover(&broker, &storage.0, storage.1).await;
     let storage = storage.0;
@@ -204,7 +209,10 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
 
 /// Opens (creating) the store in `dir`: locks it and replays it. Refuses to start on
 /// a directory another warren uses, or one written by a newer version.
-async fn open_storage(dir: &Path) -> anyhow::Result<(StorageRef, Recovered)> {
+async fn open_storage(
+    dir: &Path,
+    queue_ram_budget: u64,
+) -> anyhow::Result<(StorageRef, Recovered)> {
     let dir = dir.to_path_buf();
     tracing::info!("data directory {}", dir.display());
     let opened = tokio::task::spawn_blocking(move || Store::open_dir(&dir))
@@ -220,7 +228,7 @@ async fn open_storage(dir: &Path) -> anyhow::Result<(StorageRef, Recovered)> {
             m.delivered = true;
         }
     }
-    Ok((Storage::new(store, queues), recovered))
+    Ok((Storage::new(store, queues, queue_ram_budget), recovered))
 }
 
 /// Rebuilds the durable topology and queues, logs what came back, and rewrites the

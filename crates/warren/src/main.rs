@@ -27,6 +27,10 @@ struct Args {
     /// this: bytes, or with a unit (kB, MB, GB, KiB, MiB, GiB).
     #[arg(long, env = "WARREN_DISK_FREE_LIMIT", default_value = "50MB", value_parser = parse_size)]
     disk_free_limit: u64,
+    /// What each queue keeps of its ready messages in memory (bodies plus ~256 B per
+    /// message) before new messages go to disk; same units.
+    #[arg(long, env = "WARREN_QUEUE_RAM_BUDGET", default_value = "128MiB", value_parser = parse_size)]
+    queue_ram_budget: u64,
     /// Log level or filter (error, warn, info, debug, trace; or e.g. `warren_amqp=debug`).
     #[arg(long, env = "WARREN_LOG", default_value = "info")]
     log_level: String,
@@ -50,6 +54,7 @@ fn main() -> anyhow::Result<()> {
             bind: args.bind,
             data_dir: args.data_dir,
             disk_free_limit: args.disk_free_limit,
+            queue_ram_budget: args.queue_ram_budget,
             ..warren::Config::default()
         };
         // Handlers go in before "ready": a SIGTERM right after it must shut down cleanly.

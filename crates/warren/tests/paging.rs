@@ -29,6 +29,7 @@ async fn start(dir: &std::path::Path) -> warren::Server {
     let config = warren::Config {
         data_dir: dir.to_path_buf(),
         remove_data_dir: false,
+        queue_ram_budget: 32 << 20,
         ..warren::Config::for_tests()
     };
     t(warren::start(config)).await.expect("warren starts")

@@ -86,6 +86,13 @@ impl Outgoing {
             queue.publish(messages, confirm_to.clone());
             if queue.backlog() > high_water {
                 behind = Some(Behind::Queue(queue));
+            } else if queue.over_budget() {
+                // The queue writes what it gets to disk: it can go no faster than that.
+                if let Some(store) = queue.page_store() {
+                    if store.backlog_bytes() > STORE_HIGH_WATER {
+                        behind = Some(Behind::Store(store.clone()));
+                    }
+                }
             }
         }
         if let Some((_, _, store)) = &stored {

@@ -133,7 +133,15 @@ pub struct QueueHandle {
     store: Option<Store>,
     /// Durable and not exclusive: persistent messages are kept across restarts.
     persistent: bool,
+    /// Bytes of ready content kept in memory before new messages page out.
+    ram_budget: u64,
+    /// Over budget: new messages go to disk (publishers then also wait for the store).
+    over_budget: AtomicBool,
 }
+
+/// What a queue keeps in memory by default before paging out (see
+/// `QueueHandle::ram_budget`).
+pub const DEFAULT_RAM_BUDGET: u64 = 128 << 20;
 
 /// How a queue is declared.
 #[derive(Clone, Debug)]
@@ -154,6 +162,7 @@ impl QueueHandle {
         vhost: Name,
         spec: QueueSpec,
         store: Option<Store>,
+        ram_budget: u64,
         recovered: Vec<RecoveredMessage>,
         on_auto_delete: Box<dyn FnOnce(QueueRef) + Send>,
     ) -> QueueRef {
@@ -175,6 +184,8 @@ impl QueueHandle {
             next_position: AtomicU64::new(next_position),
             store,
             persistent,
+            ram_budget,
+            over_budget: AtomicBool::new(false),
         });
         actor::spawn(handle.clone(), rx, recovered, on_auto_delete);
         handle
@@ -198,6 +209,8 @@ impl QueueHandle {
             next_position: AtomicU64::new(1),
             store: None,
             persistent: false,
+            ram_budget: DEFAULT_RAM_BUDGET,
+            over_budget: AtomicBool::new(false),
         })
     }
 
@@ -224,9 +237,26 @@ impl QueueHandle {
         self.store.as_ref().filter(|_| self.persistent)
     }
 
+    /// Bytes of ready message content (bodies plus ~256 B each) the queue keeps in
+    /// memory; past it, new messages go to disk until consumers have caught up.
+    pub fn ram_budget(&self) -> u64 {
+        self.ram_budget
+    }
+
+    /// Whether new messages currently page out (the queue is over its budget).
+    pub fn over_budget(&self) -> bool {
+        self.over_budget.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_over_budget(&self, over: bool) {
+        if self.over_budget.load(Ordering::Relaxed) != over {
+            self.over_budget.store(over, Ordering::Relaxed);
+        }
+    }
+
     /// The store this queue pages bodies out to when it grows long (any queue on a
     /// broker with storage).
-    pub(crate) fn page_store(&self) -> Option<&Store> {
+    pub fn page_store(&self) -> Option<&Store> {
         self.store.as_ref()
     }
 

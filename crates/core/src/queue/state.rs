@@ -47,12 +47,6 @@ pub struct QueueCounts {
     pub consumers: u32,
 }
 
-/// A queue keeps the content of its ready messages in memory up to this many bytes
-/// (bodies plus `RAM_OVERHEAD` each); beyond it, the newest go to disk and are read
-/// back when consumers reach them.
-pub(crate) const RAM_BUDGET: u64 = 32 << 20;
-/// Once over budget, a queue pages out until it is under this.
-const RAM_LOW: u64 = RAM_BUDGET / 4 * 3;
 /// What a message in memory costs beyond its body (the shared message, its
 /// properties, the ready entry), for the budget.
 const RAM_OVERHEAD: u64 = 256;
@@ -114,10 +108,13 @@ pub(crate) struct QueueState {
     ready: VecDeque<Ready>,
     /// Body bytes of the ready messages (`x-max-length-bytes`).
     ready_bytes: u64,
-    /// What the ready messages in memory cost (see `RAM_BUDGET`).
+    /// What the ready messages in memory cost (see `QueueHandle::ram_budget`).
     ram_bytes: u64,
     /// The part of `ram_bytes` already on its way to disk.
     paging_bytes: u64,
+    /// Positions (and store ids) being paged out, oldest first: their content leaves
+    /// memory once the store holds it.
+    paging: VecDeque<(u64, u64)>,
     unacked: HashMap<u64, Unacked>,
     consumers: Vec<Consumer>,
     /// Index of the consumer to try first next time (round-robin).
@@ -142,6 +139,7 @@ impl QueueState {
             ready_bytes: 0,
             ram_bytes: 0,
             paging_bytes: 0,
+            paging: VecDeque::new(),
             unacked: HashMap::new(),
             consumers: Vec::new(),
             next_consumer: 0,
@@ -195,38 +193,49 @@ impl QueueState {
         }
     }
 
-    /// Keeps the memory the ready messages take under `RAM_BUDGET`: the newest go to
-    /// disk first (consumers reach them last). A message already in the store (a
-    /// persistent one, or one paged out before) leaves memory once the store holds
-    /// it; any other is written out under the queue's paging id.
-    fn page_out(&mut self) {
-        if self.ram_bytes <= RAM_BUDGET || !self.backing.can_page() {
+    /// Over its memory budget (`QueueHandle::ram_budget`), a queue sends each new
+    /// message to disk as it arrives: consumers reach the newest last, and the oldest
+    /// stay in memory for them. A persistent message is on disk already; any other is
+    /// written out under the queue's paging id. Either way its content leaves memory
+    /// once the store holds it (`release_paged`).
+    fn page_if_over_budget(&mut self, index: usize) {
+        let in_memory = self.ram_bytes - self.paging_bytes;
+        let over = in_memory > self.queue.ram_budget();
+        self.queue.set_over_budget(over);
+        if !over || !self.backing.can_page() {
             return;
         }
-        for i in (0..self.ready.len()).rev() {
-            let r = &mut self.ready[i];
-            if r.message.is_none() {
-                // Everything before this was paged already or is the head, which stays.
+        let r = &mut self.ready[index];
+        let Some(message) = &r.message else {
+            return;
+        };
+        if r.kept == Kept::No {
+            match self.backing.page_out(r.seq, message) {
+                Some(id) => {
+                    r.store_id = id;
+                    r.kept = Kept::Paged;
+                }
+                None => return,
+            }
+        }
+        r.paging = true;
+        self.paging_bytes += r.ram_cost();
+        self.paging.push_back((r.seq, r.store_id));
+    }
+
+    /// Drops from memory the content of paged-out messages the store now holds.
+    fn release_paged(&mut self) {
+        while let Some(&(seq, id)) = self.paging.front() {
+            if !self.backing.holds(id) {
                 break;
             }
-            if !r.paging {
-                if self.ram_bytes - self.paging_bytes <= RAM_LOW {
-                    break;
-                }
-                if r.kept == Kept::No {
-                    let message = r.message.as_ref().expect("in memory");
-                    match self.backing.page_out(r.seq, message) {
-                        Some(id) => {
-                            r.store_id = id;
-                            r.kept = Kept::Paged;
-                        }
-                        None => break,
-                    }
-                }
-                r.paging = true;
-                self.paging_bytes += r.ram_cost();
-            }
-            if self.backing.holds(r.store_id) {
+            self.paging.pop_front();
+            // Gone already (delivered, dropped) if it is not there or not paging.
+            let Ok(i) = self.ready.binary_search_by_key(&seq, |r| r.seq) else {
+                continue;
+            };
+            let r = &mut self.ready[i];
+            if r.paging {
                 let cost = r.ram_cost();
                 r.message = None;
                 r.paging = false;
@@ -235,6 +244,7 @@ impl QueueState {
             }
         }
     }
+
     pub(crate) fn counts(&self) -> QueueCounts {
         QueueCounts {
             ready: self.ready.len() as u32,
@@ -292,7 +302,7 @@ impl QueueState {
                 return false;
             }
         }
-        self.insert_ready(Ready {
+        let index = self.insert_ready(Ready {
             seq,
             message: Some(message),
             store_id: stored.unwrap_or(0),
@@ -301,6 +311,7 @@ impl QueueState {
             kept,
             paging: false,
         });
+        self.page_if_over_budget(index);
         if self.settings.overflow == Overflow::DropHead {
             self.drop_head_over_limit();
         }
@@ -355,16 +366,27 @@ impl QueueState {
     /// Puts a message where its position says: usually the back (new messages) or the
     /// front (requeued ones, older than anything ready); positions reserved by two
     /// publishers at once may arrive in either order.
-    fn insert_ready(&mut self, entry: Ready) {
+    /// Returns the entry's index.
+    fn insert_ready(&mut self, entry: Ready) -> usize {
         self.ready_bytes += entry.size as u64;
         self.ram_bytes += entry.ram_cost();
         match (self.ready.front(), self.ready.back()) {
-            (None, _) => self.ready.push_back(entry),
-            (_, Some(last)) if last.seq < entry.seq => self.ready.push_back(entry),
-            (Some(first), _) if entry.seq < first.seq => self.ready.push_front(entry),
+            (None, _) => {
+                self.ready.push_back(entry);
+                0
+            }
+            (_, Some(last)) if last.seq < entry.seq => {
+                self.ready.push_back(entry);
+                self.ready.len() - 1
+            }
+            (Some(first), _) if entry.seq < first.seq => {
+                self.ready.push_front(entry);
+                0
+            }
             _ => {
                 let pos = self.ready.partition_point(|r| r.seq < entry.seq);
                 self.ready.insert(pos, entry);
+                pos
             }
         }
     }
@@ -535,6 +557,7 @@ impl QueueState {
         self.ready_bytes = 0;
         self.ram_bytes = 0;
         self.paging_bytes = 0;
+        self.paging.clear();
         n
     }
 
@@ -646,7 +669,7 @@ impl QueueState {
     /// pages bodies out if the queue is over its memory budget, and records this
     /// turn's page-outs, deliveries and settlements in the store.
     pub(crate) fn flush(&mut self) {
-        self.page_out();
+        self.release_paged();
         self.backing.flush();
         for out in self.outbox.drain(..) {
             if !out.deliveries.is_empty() {

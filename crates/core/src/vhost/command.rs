@@ -74,10 +74,15 @@ impl Meta {
                     Some(storage) => storage.take_recovered(spec.id),
                     None => Vec::new(),
                 };
+                let ram_budget = self
+                    .storage
+                    .as_ref()
+                    .map_or(crate::queue::DEFAULT_RAM_BUDGET, |s| s.queue_ram_budget());
                 let queue = QueueHandle::spawn(
                     vhost_name.clone(),
                     spec,
                     store,
+                    ram_budget,
                     recovered,
                     Box::new(move |queue: QueueRef| {
                         if let Some(vhost) = weak.upgrade() {
