@@ -508,3 +508,47 @@ async fn a_torn_tail_is_cut_and_the_rest_is_served() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_corrupt_record_in_the_middle_loses_only_that_message() {
+    let dir = data_dir("corrupt");
+    let server = start(&dir).await;
+    let (_conn, ch) = connect(&server).await;
+    t(ch.queue_declare("q".into(), durable(), FieldTable::default()))
+        .await
+        .unwrap();
+    for c in ["A", "B", "C"] {
+        publish(&ch, "", "q", &c.repeat(20_000), persistent()).await;
+    }
+    server.shutdown().await;
+    // Damage B's bytes on disk: its checksum no longer matches.
+    let segments = dir.join("msgs");
+    let mut damaged = false;
+    for entry in std::fs::read_dir(&segments).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let needle = "B".repeat(1000);
+        if let Some(at) = bytes
+            .windows(needle.len())
+            .position(|w| w == needle.as_bytes())
+        {
+            bytes[at + 500] = b'X';
+            std::fs::write(&path, bytes).unwrap();
+            damaged = true;
+        }
+    }
+    assert!(damaged, "found B's record");
+
+    let server = start(&dir).await;
+    let (_conn, ch) = connect(&server).await;
+    let got = drain(&ch, "q").await;
+    let firsts: Vec<char> = got.iter().map(|(b, _)| b.chars().next().unwrap()).collect();
+    assert_eq!(
+        firsts,
+        vec!['A', 'C'],
+        "the messages on both sides are served"
+    );
+    assert!(got.iter().all(|(b, _)| b.len() == 20_000));
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -66,6 +66,10 @@ struct Ready {
     paging: bool,
 }
 
+// A queued message whose content is on disk costs this entry and the store's index:
+// keep it small (docs/storage.md states the figure).
+const _: () = assert!(std::mem::size_of::<Ready>() == 32);
+
 impl Ready {
     fn ram_cost(&self) -> u64 {
         match self.message {
