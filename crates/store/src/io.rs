@@ -43,6 +43,10 @@ pub trait Io: Send + Sync + 'static {
     /// Takes an exclusive lock on `path` (created if missing), held until the returned
     /// guard is dropped. `Ok(None)`: someone else holds it.
     fn try_lock(&self, path: &Path) -> io::Result<Option<Box<dyn Any + Send + Sync>>>;
+    /// Bytes an unprivileged writer may still write on `dir`'s file system.
+    fn free_bytes(&self, _dir: &Path) -> io::Result<u64> {
+        Ok(u64::MAX)
+    }
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`, or fewer at the end of the file.
@@ -85,6 +89,16 @@ impl IoFile for StdFile {
 }
 
 impl Io for StdIo {
+    fn free_bytes(&self, dir: &Path) -> io::Result<u64> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(dir.as_os_str().as_bytes())?;
+        // SAFETY: a zeroed statvfs is a valid out-parameter; `path` is NUL-terminated.
+        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
+    }
     fn open(&self, path: &Path) -> io::Result<Arc<dyn IoFile>> {
         let f = OpenOptions::new().read(true).append(true).open(path)?;
         Ok(Arc::new(StdFile(f)))

@@ -427,6 +427,11 @@ impl Drop for MemLock {
 }
 
 impl Io for MemIo {
+    fn free_bytes(&self, _dir: &Path) -> io::Result<u64> {
+        let m = self.lock();
+        Ok(m.space_limit
+            .map_or(u64::MAX, |limit| limit.saturating_sub(m.used())))
+    }
     fn open(&self, path: &Path) -> io::Result<Arc<dyn IoFile>> {
         let m = self.lock();
         let epoch = m.epoch;

@@ -83,6 +83,10 @@ pub struct Options {
     pub copy_chunk: usize,
     /// Recovery logs its progress every this many bytes.
     pub progress_every: u64,
+    /// Appends that write messages fail (as with a full disk) while the file system
+    /// has less than this free, so the space left is kept for acknowledgements and
+    /// deletions, whose records let reclaim free space again. 0: no reserve.
+    pub min_free_bytes: u64,
 }
 
 impl Default for Options {
@@ -92,6 +96,7 @@ impl Default for Options {
             manual_writer: false,
             copy_chunk: 4 << 20,
             progress_every: 256 << 20,
+            min_free_bytes: 0,
         }
     }
 }

@@ -222,12 +222,17 @@ impl Writer {
 
         let mut durable: Vec<Unit> = Vec::with_capacity(units.len());
         let mut in_buf: Vec<Unit> = Vec::with_capacity(units.len());
+        let mut free = FreeSpace::new();
         for mut u in units {
             if let Some(e) = &failure {
                 u.fail(sh, e);
                 continue;
             }
             let size: u64 = u.records.iter().map(|r| r.encoded_len() as u64).sum();
+            if let Err(e) = free.take(sh, &u.records, size) {
+                u.fail(sh, &e);
+                continue;
+            }
             let largest = u.records.iter().map(Record::encoded_len).max().unwrap_or(0);
             if largest > FRAME_HEADER + MAX_FRAME as usize {
                 u.fail(
@@ -474,6 +479,41 @@ fn delete_segment(sh: &Shared, n: u32) -> Result<()> {
     lock(&sh.state).segs.remove(&n);
     sh.counters.segments_deleted.fetch_add(1, Ordering::Relaxed);
     Ok(())
+}
+
+/// The space a step may still give to new messages, under `Options::min_free_bytes`.
+struct FreeSpace {
+    /// Bytes above the reserve; `None` until a message needs to know.
+    left: Option<u64>,
+}
+
+impl FreeSpace {
+    fn new() -> FreeSpace {
+        FreeSpace { left: None }
+    }
+
+    /// Charges an append of `size` bytes; an append writing a message fails with
+    /// "no space" when it would dig into the reserve. Settlements always pass.
+    fn take(&mut self, sh: &Shared, records: &[Record], size: u64) -> Result<()> {
+        let reserve = sh.opts.min_free_bytes;
+        if reserve == 0 || !records.iter().any(|r| matches!(r, Record::Message { .. })) {
+            return Ok(());
+        }
+        let left = *self.left.get_or_insert_with(|| {
+            sh.io
+                .free_bytes(&sh.msgs_dir)
+                .map_or(u64::MAX, |free| free.saturating_sub(reserve))
+        });
+        if size > left {
+            return Err(StoreError::Io {
+                op: "write (the last free bytes are kept for acknowledgements)",
+                path: sh.msgs_dir.clone(),
+                source: Arc::new(std::io::Error::from_raw_os_error(libc::ENOSPC)),
+            });
+        }
+        self.left = Some(left - size);
+        Ok(())
+    }
 }
 
 /// The writer thread: sleeps until there are appends (or reclaim work), runs a step,

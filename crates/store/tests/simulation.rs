@@ -91,6 +91,7 @@ impl Sim {
             segment_size: 512 + rng.below(4096),
             copy_chunk: 256 + rng.below(2048) as usize,
             progress_every: u64::MAX,
+            min_free_bytes: 0,
         };
         Sim {
             seed,

@@ -229,6 +229,48 @@ fn a_full_disk_fails_appends_harms_nothing_stored_and_passes_when_space_returns(
 }
 
 #[test]
+fn the_reserve_keeps_room_for_acks_when_messages_no_longer_fit() {
+    let io = MemIo::new(55);
+    let opts = Options {
+        min_free_bytes: 4000,
+        ..manual(1 << 20)
+    };
+    let (store, _) = open(&io, opts.clone());
+    let (kept, _) = publish(&store, &[1], 0, 500);
+    let (acked, _) = publish(&store, &[1], 1, 500);
+    // 5,000 bytes left: a 2,000-byte message would dig into the 4,000-byte reserve.
+    io.set_space_limit(Some(io.used() + 5000));
+    let id = store.new_message_id();
+    let mut t = store.append(vec![
+        Record::Message {
+            id,
+            data: body(id, 2000),
+        },
+        Record::Enqueue {
+            queue: 1,
+            seq: 2,
+            message: id,
+        },
+    ]);
+    store.step();
+    let err = t.try_take().unwrap().unwrap_err();
+    assert!(err.is_no_space(), "refused like a full disk: {err}");
+    // Acknowledgements still go to disk, from the reserve.
+    settle(
+        &store,
+        Record::Ack {
+            queue: 1,
+            seqs: vec![1],
+        },
+    );
+    io.set_space_limit(None);
+    let (_, rec) = reopen(&io, store, opts);
+    assert_eq!(seqs(&rec, 1), vec![(0, false)]);
+    assert_eq!(rec.queues[&1][0].id, kept);
+    assert_ne!(kept, acked);
+}
+
+#[test]
 fn a_torn_tail_is_cut_off_and_reported() {
     let io = MemIo::new(6);
     let (store, _) = open(&io, manual(1 << 20));

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -11,7 +12,7 @@ use tokio::task::JoinHandle;
 use warren_amqp::AmqpConfig;
 use warren_core::storage::{Storage, StorageRef};
 use warren_core::{Broker, BrokerRef};
-use warren_store::{Recovered, Store};
+use warren_store::{Options as StoreOptions, Recovered, StdIo, Store};
 
 /// How to run a broker. `Config::default()` is what `warren` with no arguments runs.
 #[derive(Clone, Debug)]
@@ -139,7 +140,7 @@ impl Server {
 
 /// Binds the listeners and starts serving. Returns once the broker is ready (listening).
 pub async fn start(config: Config) -> anyhow::Result<Server> {
-    let storage = open_storage(&config.data_dir, config.queue_ram_budget).await?;
+    let storage = open_storage(&config).await?;
     let broker = Broker::with_storage(Some(storage.0.clone()));
     recover(&broker, &storage.0, storage.1).await;
     let storage = storage.0;
@@ -209,18 +210,22 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
 
 /// Opens (creating) the store in `dir`: locks it and replays it. Refuses to start on
 /// a directory another warren uses, or one written by a newer version.
-async fn open_storage(
-    dir: &Path,
-    queue_ram_budget: u64,
-) -> anyhow::Result<(StorageRef, Recovered)> {
-    let dir = dir.to_path_buf();
+async fn open_storage(config: &Config) -> anyhow::Result<(StorageRef, Recovered)> {
+    let dir = config.data_dir.clone();
+    let queue_ram_budget = config.queue_ram_budget;
+    // Under the disk limit new messages are refused, so what is left of the disk
+    // stays for the acknowledgements that let the store free space again.
+    let options = StoreOptions {
+        min_free_bytes: config.disk_free_limit,
+        ..StoreOptions::default()
+    };
     tracing::info!("data directory {}", dir.display());
-    let opened = tokio::task::spawn_blocking(move || Store::open_dir(&dir))
+    let opened = tokio::task::spawn_blocking(move || Store::open(&dir, Arc::new(StdIo), options))
         .await?
         .map_err(|e| anyhow::anyhow!("cannot open the data directory: {e}"))?;
     let (store, mut recovered) = opened;
     let mut queues = std::mem::take(&mut recovered.queues);
-    if !recovered.clean_shutdown {
+    if !recovered.clean_shutdown && !queues.is_empty() {
         // After a crash the last delivery records may be missing: any message may
         // have reached a consumer, so all come back flagged as redelivered.
         tracing::warn!("the last run did not shut down cleanly; recovering");
