@@ -19,12 +19,25 @@ pub struct Message {
     pub body: Bytes,
     /// `delivery_mode == 2`.
     pub persistent: bool,
+    /// The `expiration` property (per-message TTL), in milliseconds.
+    pub expiration: Option<u64>,
+}
+
+/// Parses an `expiration` property as RabbitMQ does: a non-negative integer number
+/// of milliseconds written in decimal; the error is RabbitMQ's reason text.
+pub fn parse_expiration(text: &str) -> Result<u64, String> {
+    match text.parse::<i64>() {
+        Ok(ms) if ms < 0 => Err(format!("{{value_negative,{ms}}}")),
+        Ok(ms) => Ok(ms as u64),
+        Err(_) => Err("no_integer".to_string()),
+    }
 }
 
 pub type MessageRef = Arc<Message>;
 
-/// The first byte of a stored message: the layout version.
-const STORED_VERSION: u8 = 1;
+/// The first byte of a stored message: the layout version. Version 1 had no
+/// `stored at` field; it is still read.
+const STORED_VERSION: u8 = 2;
 const STORED_PERSISTENT: u8 = 1;
 
 impl Message {
@@ -32,8 +45,9 @@ impl Message {
     ///
     /// | field        | bytes                                  |
     /// |--------------|----------------------------------------|
-    /// | version      | 1 (`1`)                                |
+    /// | version      | 1 (`2`)                                |
     /// | flags        | 1 (bit 0: persistent)                  |
+    /// | stored at    | 8, ms since the Unix epoch (TTLs count from it after a restart) |
     /// | exchange     | 1 length + UTF-8                       |
     /// | routing key  | 1 length + UTF-8                       |
     /// | properties   | 4 length (big-endian) + encoded props  |
@@ -46,6 +60,10 @@ impl Message {
         } else {
             0
         });
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        out.extend_from_slice(&now.to_be_bytes());
         out.push(self.exchange.len() as u8);
         out.extend_from_slice(self.exchange.as_bytes());
         out.push(self.routing_key.len() as u8);
@@ -58,11 +76,16 @@ impl Message {
 
     /// How many bytes `encode_stored` produces.
     pub fn stored_len(&self) -> usize {
-        8 + self.exchange.len() + self.routing_key.len() + self.properties.len() + self.body.len()
+        16 + self.exchange.len() + self.routing_key.len() + self.properties.len() + self.body.len()
     }
 
     /// Decodes what `encode_stored` wrote. The slices share `data`'s buffer.
     pub fn decode_stored(data: Bytes) -> Result<Message, String> {
+        Message::decode_stored_at(data).map(|(m, _)| m)
+    }
+
+    /// `decode_stored`, with when it was stored (unknown in version 1 data).
+    pub fn decode_stored_at(data: Bytes) -> Result<(Message, Option<u64>), String> {
         let mut at = 0usize;
         let take = |at: &mut usize, n: usize| -> Result<Bytes, String> {
             if data.len() < *at + n {
@@ -73,10 +96,16 @@ impl Message {
             Ok(b)
         };
         let head = take(&mut at, 2)?;
-        if head[0] != STORED_VERSION {
+        if head[0] != 1 && head[0] != STORED_VERSION {
             return Err(format!("stored message version {} is unknown", head[0]));
         }
         let persistent = head[1] & STORED_PERSISTENT != 0;
+        let stored_at = if head[0] >= 2 {
+            let t = take(&mut at, 8)?;
+            Some(u64::from_be_bytes(t[..].try_into().expect("8 bytes")))
+        } else {
+            None
+        };
         let len = take(&mut at, 1)?[0] as usize;
         let exchange = take(&mut at, len)?;
         let exchange = std::str::from_utf8(&exchange)
@@ -88,13 +117,18 @@ impl Message {
         let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let properties = take(&mut at, len)?;
         let body = data.slice(at..);
-        Ok(Message {
+        let expiration = amqp_codec::scan_properties(&properties)
+            .ok()
+            .and_then(|view| view.expiration.and_then(|e| parse_expiration(e).ok()));
+        let message = Message {
             exchange: Name::from(exchange),
             routing_key,
             properties,
             body,
             persistent,
-        })
+            expiration,
+        };
+        Ok((message, stored_at))
     }
 }
 
@@ -110,6 +144,7 @@ mod tests {
             properties: Bytes::from_static(&[0x10, 0x00, 2]),
             body: Bytes::from_static(b"hello"),
             persistent: true,
+            expiration: None,
         };
         let data = m.encode_stored();
         assert_eq!(data.len(), m.stored_len());

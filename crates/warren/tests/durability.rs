@@ -552,3 +552,35 @@ async fn a_corrupt_record_in_the_middle_loses_only_that_message() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn message_ttl_keeps_counting_across_a_restart() {
+    let dir = data_dir("ttl");
+    let server = start(&dir).await;
+    let (_conn, ch) = connect(&server).await;
+    let mut args = FieldTable::default();
+    args.insert("x-message-ttl".into(), AMQPValue::LongInt(400));
+    t(ch.queue_declare("short".into(), durable(), args))
+        .await
+        .unwrap();
+    t(ch.queue_declare("long".into(), durable(), FieldTable::default()))
+        .await
+        .unwrap();
+    publish(&ch, "", "short", "gone by then", persistent()).await;
+    let lasting = persistent().with_expiration("60000".into());
+    publish(&ch, "", "long", "still there", lasting).await;
+    server.shutdown().await;
+    // The broker is down longer than the short TTL.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+
+    let server = start(&dir).await;
+    let (_conn, ch) = connect(&server).await;
+    assert_eq!(
+        drain(&ch, "short").await,
+        vec![],
+        "expired while the broker was down"
+    );
+    assert_eq!(bodies(&drain(&ch, "long").await), vec!["still there"]);
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

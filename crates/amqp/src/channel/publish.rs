@@ -210,6 +210,13 @@ impl Channel {
             }
         }
         let persistent = view.delivery_mode == Some(2);
+        let expiration =
+            match view.expiration {
+                Some(text) => Some(warren_core::message::parse_expiration(text).map_err(
+                    |reason| AmqpError::new(406, format!("invalid expiration '{text}': {reason}")),
+                )?),
+                None => None,
+            };
         let wants_reply_address = view.reply_to == Some(REPLY_TO_QUEUE);
         let sender_selected = view.headers.and_then(sender_selected_keys);
         let extra_keys = match sender_selected {
@@ -240,6 +247,7 @@ impl Channel {
             properties,
             body,
             persistent,
+            expiration,
         });
         let held = HeldPublish {
             exchange,

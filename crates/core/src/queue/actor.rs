@@ -11,17 +11,45 @@ const BATCH: usize = 256;
 
 pub(super) fn spawn(
     queue: QueueRef,
+    owner: std::sync::Weak<crate::vhost::VHost>,
     mut mailbox: mpsc::UnboundedReceiver<QueueCmd>,
     recovered: Vec<RecoveredMessage>,
     on_auto_delete: Box<dyn FnOnce(QueueRef) + Send>,
 ) {
     tokio::spawn(async move {
-        let mut state = QueueState::new(queue.clone());
+        let mut state = QueueState::new(queue.clone(), owner);
         state.restore(recovered);
+        // Recovered messages may have expired while the broker was down.
+        state.begin_turn();
+        state.expire_head();
+        state.flush();
         let mut on_auto_delete = Some(on_auto_delete);
         // Starts empty: an idle queue should cost little; recv_many grows it as needed.
         let mut commands = Vec::new();
-        while mailbox.recv_many(&mut commands, BATCH).await > 0 {
+        loop {
+            // Sleep until a command comes, or until the head message expires or the
+            // queue's unused lease (`x-expires`) runs out.
+            let deadline = state.next_deadline();
+            let received = match deadline {
+                None => mailbox.recv_many(&mut commands, BATCH).await,
+                Some(at) => tokio::select! {
+                    n = mailbox.recv_many(&mut commands, BATCH) => n,
+                    _ = tokio::time::sleep_until(at) => usize::MAX,
+                },
+            };
+            if received == 0 {
+                break;
+            }
+            state.begin_turn();
+            if state.lease_expired() {
+                // Unused for its x-expires interval: the queue deletes itself.
+                state.discard_stored();
+                state.flush();
+                if let Some(callback) = on_auto_delete.take() {
+                    callback(queue.clone());
+                }
+                break;
+            }
             let full_turn = commands.len() == BATCH;
             let mut stop = false;
             for cmd in commands.drain(..) {
@@ -37,6 +65,7 @@ pub(super) fn spawn(
                 break;
             }
             state.deliver();
+            state.expire_head();
             state.flush();
             if state.should_auto_delete() {
                 state.discard_stored();
@@ -117,6 +146,11 @@ fn apply(state: &mut QueueState, cmd: QueueCmd) -> bool {
             let _ = reply.send(state.purge());
         }
         QueueCmd::Counts { reply } => {
+            state.deliver();
+            let _ = reply.send(state.counts());
+        }
+        QueueCmd::Declared { reply } => {
+            state.used();
             state.deliver();
             let _ = reply.send(state.counts());
         }

@@ -27,6 +27,14 @@ pub struct QueueSettings {
     /// `x-max-length-bytes`: body bytes of ready messages.
     pub max_length_bytes: Option<u64>,
     pub overflow: Overflow,
+    /// `x-message-ttl`, milliseconds.
+    pub message_ttl: Option<u64>,
+    /// `x-expires`: the queue is deleted after this many milliseconds unused.
+    pub expires: Option<u64>,
+    /// `x-dead-letter-exchange` ("" is the default exchange).
+    pub dead_letter_exchange: Option<String>,
+    /// `x-dead-letter-routing-key`.
+    pub dead_letter_routing_key: Option<String>,
 }
 
 /// The largest TTL/expiry RabbitMQ accepts (its timer limit), in milliseconds.
@@ -211,10 +219,15 @@ pub fn parse_queue_args(args: &FieldTable, queue: &str, vhost: &str) -> CoreResu
         Some("reject-publish-dlx") => Overflow::RejectPublishDlx,
         _ => Overflow::DropHead,
     };
+    let string = |key: &str| args.get(key).and_then(|v| v.as_str()).map(str::to_string);
     Ok(QueueSettings {
         max_length: int("x-max-length"),
         max_length_bytes: int("x-max-length-bytes"),
         overflow,
+        message_ttl: int("x-message-ttl"),
+        expires: int("x-expires"),
+        dead_letter_exchange: string("x-dead-letter-exchange"),
+        dead_letter_routing_key: string("x-dead-letter-routing-key"),
     })
 }
 
@@ -282,7 +295,8 @@ mod tests {
             QueueSettings {
                 max_length: Some(5),
                 max_length_bytes: Some(100),
-                overflow: Overflow::RejectPublish
+                overflow: Overflow::RejectPublish,
+                ..QueueSettings::default()
             }
         );
     }

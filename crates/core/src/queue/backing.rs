@@ -97,11 +97,11 @@ impl Backing {
         self.store.as_ref().is_some_and(|s| s.holds(id))
     }
 
-    /// Reads message `id` back from the store.
-    pub fn load(&self, id: u64) -> Result<MessageRef, String> {
+    /// Reads message `id` back from the store, with when it was stored.
+    pub fn load(&self, id: u64) -> Result<(MessageRef, Option<u64>), String> {
         let store = self.store.as_ref().ok_or("no store")?;
         let data = store.read_by_id(id).map_err(|e| e.to_string())?;
-        Message::decode_stored(data).map(Arc::new)
+        Message::decode_stored_at(data).map(|(m, at)| (Arc::new(m), at))
     }
 
     /// Makes this turn's append: page-outs first (so their positions exist before

@@ -5,6 +5,7 @@
 mod actor;
 pub mod args;
 mod backing;
+mod deadletter;
 mod state;
 #[cfg(test)]
 mod state_tests;
@@ -101,6 +102,10 @@ pub(crate) enum QueueCmd {
     Counts {
         reply: oneshot::Sender<QueueCounts>,
     },
+    /// Declared again (passive too): counts, and the queue is in use (`x-expires`).
+    Declared {
+        reply: oneshot::Sender<QueueCounts>,
+    },
     Delete {
         if_unused: bool,
         if_empty: bool,
@@ -160,6 +165,7 @@ impl QueueHandle {
     /// loses its last consumer.
     pub(crate) fn spawn(
         vhost: Name,
+        owner: std::sync::Weak<crate::vhost::VHost>,
         spec: QueueSpec,
         store: Option<Store>,
         ram_budget: u64,
@@ -187,7 +193,7 @@ impl QueueHandle {
             ram_budget,
             over_budget: AtomicBool::new(false),
         });
-        actor::spawn(handle.clone(), rx, recovered, on_auto_delete);
+        actor::spawn(handle.clone(), owner, rx, recovered, on_auto_delete);
         handle
     }
 
@@ -352,6 +358,12 @@ impl QueueHandle {
     }
     pub async fn counts(&self) -> QueueCounts {
         self.ask(|reply| QueueCmd::Counts { reply })
+            .await
+            .unwrap_or_default()
+    }
+    /// A declare found this queue: its counts; renews an `x-expires` lease.
+    pub async fn declared(&self) -> QueueCounts {
+        self.ask(|reply| QueueCmd::Declared { reply })
             .await
             .unwrap_or_default()
     }

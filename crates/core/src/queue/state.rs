@@ -6,12 +6,15 @@
 
 use super::args::{parse_queue_args, Overflow, QueueSettings};
 use super::backing::{Backing, Kept};
+use super::deadletter::DeadLetterer;
 use super::{ConfirmTo, GetOk, Publish, QueueRef, Settle};
 use crate::error::{CoreError, CoreResult};
 use crate::message::MessageRef;
 use crate::names::Name;
 use crate::outlet::{ChannelCreditRef, ChannelKey, Confirmation, ConnEvent, Delivery, Outlet};
+use crate::vhost::VHost;
 use std::collections::{HashMap, VecDeque};
+use std::sync::Weak;
 use warren_store::RecoveredMessage;
 
 /// A consumer as the queue sees it.
@@ -64,11 +67,50 @@ struct Ready {
     /// Being paged out: written (or being written) to the store, still in memory
     /// until the store holds it.
     paging: bool,
+    /// When it expires (TTL), in ms since the Unix epoch; 0: never.
+    expires_at: u64,
 }
 
 // A queued message whose content is on disk costs this entry and the store's index:
 // keep it small (docs/storage.md states the figure).
-const _: () = assert!(std::mem::size_of::<Ready>() == 32);
+const _: () = assert!(std::mem::size_of::<Ready>() == 40);
+
+/// Why a message left its queue without being acknowledged, in `x-death` terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DeathReason {
+    Rejected,
+    Expired,
+    MaxLen,
+}
+
+impl DeathReason {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            DeathReason::Rejected => "rejected",
+            DeathReason::Expired => "expired",
+            DeathReason::MaxLen => "maxlen",
+        }
+    }
+}
+
+/// A message to dead-letter at the end of the turn.
+pub(crate) struct Dead {
+    pub seq: u64,
+    pub message: MessageRef,
+    pub kept: Kept,
+    pub reason: DeathReason,
+}
+
+/// `Ready::expires_at` of a recovered message not yet looked at.
+const EXPIRY_UNKNOWN: u64 = u64::MAX;
+
+/// Wall-clock milliseconds: TTLs are deadlines that must mean the same after a
+/// restart.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
 
 impl Ready {
     fn ram_cost(&self) -> u64 {
@@ -86,6 +128,7 @@ struct Unacked {
     consumer: Option<Name>,
     store_id: u64,
     kept: Kept,
+    expires_at: u64,
 }
 
 /// A ready message taken off the queue, with its content.
@@ -95,6 +138,7 @@ struct Taken {
     redelivered: bool,
     store_id: u64,
     kept: Kept,
+    expires_at: u64,
 }
 
 /// What one turn sends to one connection.
@@ -128,10 +172,18 @@ pub(crate) struct QueueState {
     outbox: Vec<Outgoing>,
     /// What the store holds of this queue, and this turn's records for it.
     backing: Backing,
+    /// This turn's clock (ms since the Unix epoch).
+    now: u64,
+    /// When the queue was last used (consumer, get, declare): `x-expires` counts
+    /// from here.
+    last_used: u64,
+    /// Messages to dead-letter (or drop) at the end of the turn.
+    dead: Vec<Dead>,
+    dead_letterer: DeadLetterer,
 }
 
 impl QueueState {
-    pub(crate) fn new(queue: QueueRef) -> QueueState {
+    pub(crate) fn new(queue: QueueRef, owner: Weak<VHost>) -> QueueState {
         // The arguments were validated at declare; these are their settings.
         let settings =
             parse_queue_args(&queue.arguments, &queue.name, &queue.vhost).unwrap_or_default();
@@ -150,12 +202,156 @@ impl QueueState {
             had_consumers: false,
             outbox: Vec::new(),
             backing,
+            now: now_ms(),
+            last_used: now_ms(),
+            dead: Vec::new(),
+            dead_letterer: DeadLetterer::new(owner),
         }
+    }
+
+    /// Starts a turn: reads the clock once for all of it.
+    pub(crate) fn begin_turn(&mut self) {
+        self.now = now_ms();
+    }
+
+    /// A consumer, a get or a declare used the queue: its `x-expires` lease renews.
+    pub(crate) fn used(&mut self) {
+        self.last_used = self.now.max(now_ms());
+    }
+
+    /// Whether the queue has gone unused for its `x-expires` interval.
+    pub(crate) fn lease_expired(&self) -> bool {
+        match self.settings.expires {
+            Some(ms) => self.consumers.is_empty() && self.now >= self.last_used + ms,
+            None => false,
+        }
+    }
+
+    /// When the actor must wake with no command: the head message's expiry, or the
+    /// end of the unused lease.
+    pub(crate) fn next_deadline(&self) -> Option<tokio::time::Instant> {
+        let head = self
+            .ready
+            .front()
+            .map(|r| r.expires_at)
+            .filter(|&at| at != 0 && at != EXPIRY_UNKNOWN);
+        let lease = match self.settings.expires {
+            Some(ms) if self.consumers.is_empty() => Some(self.last_used + ms),
+            _ => None,
+        };
+        let at = match (head, lease) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        let wait = at.saturating_sub(now_ms());
+        Some(tokio::time::Instant::now() + std::time::Duration::from_millis(wait))
+    }
+
+    /// When a message arriving now expires: the lower of the queue's TTL and its own.
+    fn expiry_for(&self, message: &MessageRef) -> u64 {
+        let ttl = match (self.settings.message_ttl, message.expiration) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        ttl.map_or(0, |ttl| self.now + ttl)
+    }
+
+    /// Removes expired messages from the head (RabbitMQ expires at the head only: a
+    /// message behind one that lives longer waits for it). Messages whose deadline is
+    /// now go too: a TTL of 0 means "deliver now or never".
+    pub(crate) fn expire_head(&mut self) {
+        while self.resolve_head_expiry() {}
+        while let Some(r) = self.ready.front() {
+            if r.expires_at == 0 || r.expires_at > self.now {
+                break;
+            }
+            let r = self.pop_ready().expect("not empty");
+            self.die(r, DeathReason::Expired);
+            while self.resolve_head_expiry() {}
+        }
+    }
+
+    /// A recovered message at the head: reads it to learn its deadline (stored at +
+    /// the lower of the queue's TTL and its own), keeping it in memory for delivery.
+    /// True when it could not be read and was dropped (look at the next one).
+    fn resolve_head_expiry(&mut self) -> bool {
+        let Some(r) = self.ready.front() else {
+            return false;
+        };
+        if r.expires_at != EXPIRY_UNKNOWN {
+            return false;
+        }
+        match self.backing.load(r.store_id) {
+            Ok((message, stored_at)) => {
+                let ttl = match (self.settings.message_ttl, message.expiration) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let from = stored_at.unwrap_or(self.now);
+                let r = self.ready.front_mut().expect("not empty");
+                r.expires_at = ttl.map_or(0, |ttl| (from + ttl).max(1));
+                if r.message.is_none() {
+                    r.message = Some(message);
+                    self.ram_bytes += r.ram_cost();
+                }
+                false
+            }
+            Err(e) => {
+                let r = self.pop_ready().expect("not empty");
+                tracing::error!(
+                    "{:?}: message at position {} is unreadable and is dropped: {e}",
+                    self.queue,
+                    r.seq
+                );
+                self.backing.gone(r.kept, r.seq);
+                true
+            }
+        }
+    }
+
+    /// Dead-letters (or drops) this turn's dead messages.
+    fn flush_dead(&mut self) {
+        if self.dead.is_empty() {
+            return;
+        }
+        let dead = std::mem::take(&mut self.dead);
+        let gone = match &self.settings.dead_letter_exchange {
+            Some(exchange) => self.dead_letterer.publish(
+                &self.queue,
+                exchange,
+                self.settings.dead_letter_routing_key.as_deref(),
+                dead,
+            ),
+            None => dead.iter().map(|d| (d.kept, d.seq)).collect(),
+        };
+        for (kept, seq) in gone {
+            self.backing.gone(kept, seq);
+        }
+    }
+
+    /// A ready message leaves without being delivered: dead-lettered when the queue
+    /// has a dead-letter exchange, dropped otherwise.
+    fn die(&mut self, r: Ready, reason: DeathReason) {
+        if self.settings.dead_letter_exchange.is_none() {
+            self.backing.gone(r.kept, r.seq);
+            return;
+        }
+        let Some(message) = self.load(&r) else {
+            return;
+        };
+        self.dead.push(Dead {
+            seq: r.seq,
+            message,
+            kept: r.kept,
+            reason,
+        });
     }
 
     /// Refills a durable queue with what the store recovered, in order. Bodies stay
     /// on disk until a consumer needs them.
     pub(crate) fn restore(&mut self, recovered: Vec<RecoveredMessage>) {
+        // Deadlines are worked out from the stored message when it reaches the head.
+        let expires_at = EXPIRY_UNKNOWN;
         for m in recovered {
             // The body's size is not known without reading it; the record's is close.
             let size = m.location.len;
@@ -168,6 +364,7 @@ impl QueueState {
                 redelivered: m.delivered,
                 kept: Kept::Durable,
                 paging: false,
+                expires_at,
             });
         }
     }
@@ -184,7 +381,7 @@ impl QueueState {
             return Some(message.clone());
         }
         match self.backing.load(r.store_id) {
-            Ok(message) => Some(message),
+            Ok((message, _)) => Some(message),
             Err(e) => {
                 tracing::error!(
                     "{:?}: message at position {} is unreadable and is dropped: {e}",
@@ -302,10 +499,22 @@ impl QueueState {
             // delivers before it counts.
             self.deliver();
             if self.would_overflow(size) {
-                self.backing.gone(kept, seq);
+                if self.settings.overflow == Overflow::RejectPublishDlx
+                    && self.settings.dead_letter_exchange.is_some()
+                {
+                    self.dead.push(Dead {
+                        seq,
+                        message,
+                        kept,
+                        reason: DeathReason::MaxLen,
+                    });
+                } else {
+                    self.backing.gone(kept, seq);
+                }
                 return false;
             }
         }
+        let expires_at = self.expiry_for(&message);
         let index = self.insert_ready(Ready {
             seq,
             message: Some(message),
@@ -314,6 +523,7 @@ impl QueueState {
             redelivered: false,
             kept,
             paging: false,
+            expires_at,
         });
         self.page_if_over_budget(index);
         if self.settings.overflow == Overflow::DropHead {
@@ -351,7 +561,7 @@ impl QueueState {
                 break;
             }
             match self.pop_ready() {
-                Some(dropped) => self.backing.gone(dropped.kept, dropped.seq),
+                Some(dropped) => self.die(dropped, DeathReason::MaxLen),
                 None => break,
             }
         }
@@ -421,6 +631,7 @@ impl QueueState {
         }
         self.consumers.push(consumer);
         self.had_consumers = true;
+        self.used();
         Ok(())
     }
 
@@ -436,6 +647,10 @@ impl QueueState {
         self.consumers.remove(pos);
         if self.next_consumer > pos {
             self.next_consumer -= 1;
+        }
+        if self.consumers.is_empty() {
+            // x-expires counts from the moment the last consumer went.
+            self.used();
         }
         true
     }
@@ -457,17 +672,29 @@ impl QueueState {
                 continue;
             }
             self.release_consumer_slot(&entry);
-            if how == Settle::Requeue {
-                self.requeue(seq, entry);
-            } else {
-                self.backing.gone(entry.kept, seq);
+            match how {
+                Settle::Requeue => self.requeue(seq, entry),
+                Settle::Ack => self.backing.gone(entry.kept, seq),
+                Settle::Discard if self.settings.dead_letter_exchange.is_some() => {
+                    self.dead.push(Dead {
+                        seq,
+                        message: entry.message,
+                        kept: entry.kept,
+                        reason: DeathReason::Rejected,
+                    })
+                }
+                Settle::Discard => self.backing.gone(entry.kept, seq),
             }
         }
     }
 
     /// Requeues everything a closed channel held and drops its consumers.
     pub(crate) fn channel_closed(&mut self, channel: ChannelKey) {
+        let had = self.consumers.len();
         self.consumers.retain(|c| c.channel != channel);
+        if had > 0 && self.consumers.is_empty() {
+            self.used();
+        }
         if self.next_consumer >= self.consumers.len() {
             self.next_consumer = 0;
         }
@@ -497,6 +724,7 @@ impl QueueState {
     }
 
     fn requeue(&mut self, seq: u64, entry: Unacked) {
+        // A requeued message keeps its deadline, as with RabbitMQ.
         self.insert_ready(Ready {
             seq,
             size: entry.message.body.len() as u32,
@@ -505,16 +733,19 @@ impl QueueState {
             redelivered: true,
             kept: entry.kept,
             paging: false,
+            expires_at: entry.expires_at,
         });
     }
 
     pub(crate) fn get(&mut self, channel: ChannelKey, no_ack: bool) -> Option<GetOk> {
+        self.used();
         let Taken {
             seq,
             message,
             redelivered,
             store_id,
             kept,
+            expires_at,
         } = self.pop_loaded()?;
         self.backing.taken(kept, seq, no_ack);
         if !no_ack {
@@ -526,6 +757,7 @@ impl QueueState {
                     consumer: None,
                     store_id,
                     kept,
+                    expires_at,
                 },
             );
         }
@@ -538,9 +770,16 @@ impl QueueState {
     }
 
     /// The next ready message with its content, skipping any the store cannot read.
+    /// Expired messages met on the way are dead-lettered (or dropped): only the
+    /// strictly past ones, so a TTL of 0 still reaches a consumer waiting this turn.
     fn pop_loaded(&mut self) -> Option<Taken> {
         loop {
+            while self.resolve_head_expiry() {}
             let r = self.pop_ready()?;
+            if r.expires_at != 0 && r.expires_at < self.now {
+                self.die(r, DeathReason::Expired);
+                continue;
+            }
             if let Some(message) = self.load(&r) {
                 return Some(Taken {
                     seq: r.seq,
@@ -548,6 +787,7 @@ impl QueueState {
                     redelivered: r.redelivered,
                     store_id: r.store_id,
                     kept: r.kept,
+                    expires_at: r.expires_at,
                 });
             }
         }
@@ -606,6 +846,7 @@ impl QueueState {
                 redelivered,
                 store_id,
                 kept,
+                expires_at,
             }) = self.pop_loaded()
             else {
                 // Nothing readable was left: give the credit back.
@@ -628,6 +869,7 @@ impl QueueState {
                         consumer: Some(consumer.tag.clone()),
                         store_id,
                         kept,
+                        expires_at,
                     },
                 );
             }
@@ -674,6 +916,7 @@ impl QueueState {
     /// turn's page-outs, deliveries and settlements in the store.
     pub(crate) fn flush(&mut self) {
         self.release_paged();
+        self.flush_dead();
         self.backing.flush();
         for out in self.outbox.drain(..) {
             if !out.deliveries.is_empty() {

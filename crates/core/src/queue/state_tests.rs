@@ -6,7 +6,7 @@ use crate::message::{Message, MessageRef};
 use crate::names::Name;
 use crate::outlet::{ChannelCredit, ChannelCreditRef, ChannelKey, ConnEvent};
 use bytes::Bytes;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
 
 fn message(body: &str) -> MessageRef {
@@ -16,6 +16,7 @@ fn message(body: &str) -> MessageRef {
         properties: Bytes::from_static(&[0, 0]),
         body: Bytes::copy_from_slice(body.as_bytes()),
         persistent: false,
+        expiration: None,
     })
 }
 
@@ -88,7 +89,7 @@ fn publish(state: &mut QueueState, bodies: &[&str]) {
 
 #[test]
 fn round_robin_in_fifo_order() {
-    let mut state = QueueState::new(QueueHandle::detached("q", false));
+    let mut state = QueueState::new(QueueHandle::detached("q", false), Weak::new());
     let mut a = consumer(&mut state, 1, "a", 0, None);
     let mut b = consumer(&mut state, 2, "b", 0, None);
     publish(&mut state, &["1", "2", "3", "4", "5"]);
@@ -99,7 +100,7 @@ fn round_robin_in_fifo_order() {
 
 #[test]
 fn prefetch_holds_back_until_acked() {
-    let mut state = QueueState::new(QueueHandle::detached("q", false));
+    let mut state = QueueState::new(QueueHandle::detached("q", false), Weak::new());
     let mut a = consumer(&mut state, 1, "a", 2, None);
     publish(&mut state, &["1", "2", "3"]);
     turn(&mut state);
@@ -117,7 +118,7 @@ fn prefetch_holds_back_until_acked() {
 
 #[test]
 fn requeue_returns_to_the_original_position_marked_redelivered() {
-    let mut state = QueueState::new(QueueHandle::detached("q", false));
+    let mut state = QueueState::new(QueueHandle::detached("q", false), Weak::new());
     publish(&mut state, &["1", "2", "3"]);
     let first = state.get(ChannelKey(9), false).expect("a message");
     let second = state.get(ChannelKey(9), false).expect("a message");
@@ -144,7 +145,7 @@ fn requeue_returns_to_the_original_position_marked_redelivered() {
 
 #[test]
 fn closing_a_channel_requeues_everything_it_held_in_order() {
-    let mut state = QueueState::new(QueueHandle::detached("q", false));
+    let mut state = QueueState::new(QueueHandle::detached("q", false), Weak::new());
     let mut a = consumer(&mut state, 1, "a", 0, None);
     publish(&mut state, &["1", "2", "3"]);
     turn(&mut state);
@@ -168,7 +169,7 @@ fn closing_a_channel_requeues_everything_it_held_in_order() {
 
 #[test]
 fn a_shared_window_limits_all_consumers_of_the_channel() {
-    let mut state = QueueState::new(QueueHandle::detached("q", false));
+    let mut state = QueueState::new(QueueHandle::detached("q", false), Weak::new());
     let credit = Arc::new(ChannelCredit::with_limit(3));
     let mut a = consumer(&mut state, 1, "a", 0, Some(credit.clone()));
     let mut b = consumer(&mut state, 1, "b", 0, Some(credit.clone()));
@@ -185,7 +186,7 @@ fn a_shared_window_limits_all_consumers_of_the_channel() {
 
 #[test]
 fn exclusive_consumers_exclude_others() {
-    let mut state = QueueState::new(QueueHandle::detached("q", false));
+    let mut state = QueueState::new(QueueHandle::detached("q", false), Weak::new());
     let _a = consumer(&mut state, 1, "a", 0, None);
     let (tx, _rx) = mpsc::unbounded_channel();
     let refused = state.add_consumer(Consumer {
@@ -207,7 +208,7 @@ fn exclusive_consumers_exclude_others() {
 
 #[test]
 fn auto_delete_after_the_last_consumer_goes() {
-    let mut state = QueueState::new(QueueHandle::detached("q", true));
+    let mut state = QueueState::new(QueueHandle::detached("q", true), Weak::new());
     assert!(!state.should_auto_delete(), "never had consumers");
     let a = consumer(&mut state, 1, "a", 0, None);
     assert!(!state.should_auto_delete());
@@ -217,7 +218,7 @@ fn auto_delete_after_the_last_consumer_goes() {
 
 #[test]
 fn a_full_transit_window_keeps_messages_in_the_queue() {
-    let mut state = QueueState::new(QueueHandle::detached("q", false));
+    let mut state = QueueState::new(QueueHandle::detached("q", false), Weak::new());
     let (tx, mut rx) = mpsc::unbounded_channel();
     let transit = Arc::new(ChannelCredit::with_limit(2));
     state

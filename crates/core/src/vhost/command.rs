@@ -80,6 +80,7 @@ impl Meta {
                     .map_or(crate::queue::DEFAULT_RAM_BUDGET, |s| s.queue_ram_budget());
                 let queue = QueueHandle::spawn(
                     vhost_name.clone(),
+                    vhost.clone(),
                     spec,
                     store,
                     ram_budget,

@@ -181,7 +181,7 @@ impl VHost {
     pub async fn declare_queue(&self, d: QueueDeclare<'_>) -> CoreResult<QueueDeclared> {
         if d.passive {
             let queue = self.queue_for(d.connection, d.name)?;
-            let counts = queue.counts().await;
+            let counts = queue.declared().await;
             return Ok(QueueDeclared {
                 queue,
                 message_count: counts.ready,
@@ -200,7 +200,7 @@ impl VHost {
         if let Some(existing) = self.queue(&name) {
             check_exclusive(&existing, d.connection)?;
             self.check_queue_equivalent(&existing, &d)?;
-            let counts = existing.counts().await;
+            let counts = existing.declared().await;
             return Ok(QueueDeclared {
                 queue: existing,
                 message_count: counts.ready,

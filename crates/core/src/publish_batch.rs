@@ -1,0 +1,122 @@
+//! Routed messages on their way to their queues: one batch per queue, so a queue's
+//! actor wakes once for many messages. Every publisher uses it: the protocol adapters'
+//! channels, and queues dead-lettering messages.
+//!
+//! Persistent messages bound for durable queues are written to the store at the
+//! flush, in one append for the whole flush: each message once, then one `Enqueue`
+//! per durable queue it goes to, at the position that queue reserved for it. The
+//! append is made before the queues see the messages, so anything a queue later
+//! records about them (deliveries, acks) lands after them in the log.
+
+use crate::message::{Message, MessageRef};
+use crate::queue::{ConfirmTo, Publish, QueueRef};
+use std::collections::HashMap;
+use warren_store::{Record, Store, Ticket};
+
+#[derive(Default)]
+pub struct PublishBatches {
+    batches: Vec<(QueueRef, Vec<Publish>)>,
+    /// Queue id -> index in `batches`, for fan-out to many queues.
+    index: HashMap<u64, usize>,
+}
+
+/// The store append a flush made.
+pub struct Stored {
+    pub ticket: Ticket,
+    /// The confirm sequence numbers of the messages in it (0 without confirms).
+    pub confirm_seqs: Vec<u64>,
+    pub store: Store,
+}
+
+impl PublishBatches {
+    /// Adds a message for `queue`; `seq` is its publisher's confirm number (or 0).
+    pub fn add(&mut self, queue: QueueRef, message: MessageRef, seq: u64) {
+        let publish = Publish {
+            message,
+            seq,
+            position: 0,
+            stored: None,
+        };
+        let slot = match self.index.get(&queue.id()) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(queue.id(), self.batches.len());
+                self.batches.push((queue, Vec::new()));
+                self.batches.len() - 1
+            }
+        };
+        self.batches[slot].1.push(publish);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty()
+    }
+
+    /// Writes the persistent messages to the store, then hands every batch to its
+    /// queue (`confirm_to` when the publisher wants confirms) and calls `sent` with
+    /// it. `trailing` records go at the end of the store append when there is one
+    /// (and are then taken out of the vector): e.g. the `Ack` of the queue a message
+    /// was dead-lettered from, which must come after its new `Enqueue`.
+    pub fn flush(
+        &mut self,
+        confirm_to: Option<ConfirmTo>,
+        trailing: &mut Vec<Record>,
+        mut sent: impl FnMut(&QueueRef),
+    ) -> Option<Stored> {
+        if self.batches.is_empty() {
+            return None;
+        }
+        self.index.clear();
+        let stored = self.store_persistent(trailing);
+        for (queue, messages) in self.batches.drain(..) {
+            queue.publish(messages, confirm_to.clone());
+            sent(&queue);
+        }
+        stored
+    }
+
+    /// Reserves every batch's queue positions and appends the persistent messages
+    /// for durable queues to the store (one append for the whole flush).
+    fn store_persistent(&mut self, trailing: &mut Vec<Record>) -> Option<Stored> {
+        let mut store: Option<Store> = None;
+        let mut records = Vec::new();
+        let mut confirm_seqs = Vec::new();
+        // Message (by address) -> its store id, so fan-out writes the bytes once.
+        let mut written: HashMap<*const Message, u64> = HashMap::new();
+        for (queue, messages) in &mut self.batches {
+            let first = queue.reserve_positions(messages.len());
+            for (i, p) in messages.iter_mut().enumerate() {
+                p.position = first + i as u64;
+            }
+            let Some(queue_store) = queue.store() else {
+                continue;
+            };
+            for p in messages.iter_mut().filter(|p| p.message.persistent) {
+                let key = std::sync::Arc::as_ptr(&p.message);
+                let message = *written.entry(key).or_insert_with(|| {
+                    let id = queue_store.new_message_id();
+                    records.push(Record::Message {
+                        id,
+                        data: p.message.encode_stored(),
+                    });
+                    confirm_seqs.push(p.seq);
+                    id
+                });
+                records.push(Record::Enqueue {
+                    queue: queue.id(),
+                    seq: p.position,
+                    message,
+                });
+                p.stored = Some(message);
+            }
+            store.get_or_insert_with(|| queue_store.clone());
+        }
+        let store = store.filter(|_| !records.is_empty())?;
+        records.append(trailing);
+        Some(Stored {
+            ticket: store.append(records),
+            confirm_seqs,
+            store,
+        })
+    }
+}
