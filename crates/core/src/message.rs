@@ -21,6 +21,8 @@ pub struct Message {
     pub persistent: bool,
     /// The `expiration` property (per-message TTL), in milliseconds.
     pub expiration: Option<u64>,
+    /// The `priority` property (0 when absent).
+    pub priority: u8,
 }
 
 /// Parses an `expiration` property as RabbitMQ does: a non-negative integer number
@@ -117,9 +119,11 @@ impl Message {
         let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let properties = take(&mut at, len)?;
         let body = data.slice(at..);
-        let expiration = amqp_codec::scan_properties(&properties)
-            .ok()
+        let view = amqp_codec::scan_properties(&properties).ok();
+        let expiration = view
+            .as_ref()
             .and_then(|view| view.expiration.and_then(|e| parse_expiration(e).ok()));
+        let priority = view.and_then(|view| view.priority).unwrap_or(0);
         let message = Message {
             exchange: Name::from(exchange),
             routing_key,
@@ -127,6 +131,7 @@ impl Message {
             body,
             persistent,
             expiration,
+            priority,
         };
         Ok((message, stored_at))
     }
@@ -145,6 +150,7 @@ mod tests {
             body: Bytes::from_static(b"hello"),
             persistent: true,
             expiration: None,
+            priority: 0,
         };
         let data = m.encode_stored();
         assert_eq!(data.len(), m.stored_len());

@@ -584,3 +584,28 @@ async fn message_ttl_keeps_counting_across_a_restart() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_priority_queue_keeps_its_order_across_a_restart() {
+    let dir = data_dir("priority");
+    let server = start(&dir).await;
+    let (_conn, ch) = connect(&server).await;
+    let mut args = FieldTable::default();
+    args.insert("x-max-priority".into(), AMQPValue::ShortShortUInt(9));
+    t(ch.queue_declare("prio".into(), durable(), args))
+        .await
+        .unwrap();
+    for (body, priority) in [("low", 1), ("high", 8), ("mid", 4), ("high2", 8)] {
+        publish(&ch, "", "prio", body, persistent().with_priority(priority)).await;
+    }
+    server.shutdown().await;
+
+    let server = start(&dir).await;
+    let (_conn, ch) = connect(&server).await;
+    assert_eq!(
+        bodies(&drain(&ch, "prio").await),
+        vec!["high", "high2", "mid", "low"]
+    );
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,9 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::*;
 use lapin::message::{BasicGetMessage, Delivery};
 use lapin::options::{
-    BasicCancelOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
-    BasicRejectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
-    QueuePurgeOptions,
+    BasicCancelOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions, BasicRejectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueuePurgeOptions,
 };
 use lapin::types::{AMQPValue, FieldArray, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Consumer, ExchangeKind};
@@ -78,7 +77,10 @@ async fn passive(ch: &Channel, name: &str) -> lapin::Result<lapin::Queue> {
 
 /// Ready messages in `q`, from a passive declare.
 async fn count(ch: &Channel, q: &str) -> u32 {
-    passive(ch, q).await.expect("passive declare").message_count()
+    passive(ch, q)
+        .await
+        .expect("passive declare")
+        .message_count()
 }
 
 /// Polls the message count of `q` until it is `want` or `SETTLE` has passed; returns the
@@ -140,7 +142,13 @@ async fn publish_confirm(
 }
 
 /// Publishes with `props` and waits for the ack.
-async fn publish_acked(ch: &Channel, exchange: &str, key: &str, body: &[u8], props: BasicProperties) {
+async fn publish_acked(
+    ch: &Channel,
+    exchange: &str,
+    key: &str,
+    body: &[u8],
+    props: BasicProperties,
+) {
     let c = publish_confirm(ch, exchange, key, body, props).await;
     assert!(c.is_ack(), "publish should be acked, got {c:?}");
 }
@@ -293,7 +301,10 @@ async fn messages_older_than_the_queue_ttl_are_not_delivered() {
     let pch = confirm_channel(&conn).await;
     publish_acked(&pch, "", &q, b"stale", BasicProperties::default()).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(get(&ch, &q, true).await.is_none(), "basic.get-empty after the TTL");
+    assert!(
+        get(&ch, &q, true).await.is_none(),
+        "basic.get-empty after the TTL"
+    );
     let mut c = consume(&ch, &q, true).await;
     assert_no_delivery(&mut c, Duration::from_millis(300)).await;
     cleanup(&b, &[&q], &[]).await;
@@ -310,8 +321,14 @@ async fn expired_messages_leave_the_queue_without_a_consumer() {
     declare_args(&ch, &q, &[("x-message-ttl", int(300))]).await;
     let pch = confirm_channel(&conn).await;
     for i in 0..3 {
-        publish_acked(&pch, "", &q, format!("m{i}").as_bytes(), BasicProperties::default())
-            .await;
+        publish_acked(
+            &pch,
+            "",
+            &q,
+            format!("m{i}").as_bytes(),
+            BasicProperties::default(),
+        )
+        .await;
     }
     assert_eq!(count(&ch, &q).await, 3, "counted before the TTL");
     assert_eq!(
@@ -499,8 +516,14 @@ async fn an_invalid_expiration_closes_the_channel_406() {
     let conn = b.connect().await;
     let q = unique("q-exp-invalid");
     let cases = [
-        ("abc", "PRECONDITION_FAILED - invalid expiration 'abc': no_integer"),
-        ("", "PRECONDITION_FAILED - invalid expiration '': no_integer"),
+        (
+            "abc",
+            "PRECONDITION_FAILED - invalid expiration 'abc': no_integer",
+        ),
+        (
+            "",
+            "PRECONDITION_FAILED - invalid expiration '': no_integer",
+        ),
         (
             "-1",
             "PRECONDITION_FAILED - invalid expiration '-1': {value_negative,-1}",
@@ -514,8 +537,13 @@ async fn an_invalid_expiration_closes_the_channel_406() {
             "PRECONDITION_FAILED - invalid expiration '1.5': {leftover_string,\".5\"}",
         ),
         (
-            "4294967296",
-            "PRECONDITION_FAILED - invalid expiration '4294967296': {value_too_large,4294967296}",
+            " 5",
+            "PRECONDITION_FAILED - invalid expiration ' 5': no_integer",
+        ),
+        (
+            "315360000001",
+            "PRECONDITION_FAILED - invalid expiration '315360000001': \
+             {value_too_large,315360000001}",
         ),
     ];
     for (expiration, text) in cases {
@@ -534,34 +562,64 @@ async fn an_invalid_expiration_closes_the_channel_406() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiration_is_parsed_like_erlang_integers() {
+    // A leading '+' and leading zeros are accepted; ten years is the longest expiration.
+    let b = broker().await;
+    if skip_on_warren(&b) {
+        return;
+    }
+    let (conn, ch) = b.connect_channel().await;
+    let q = unique("q-exp-parse");
+    declare_queue(&ch, &q).await;
+    let pch = confirm_channel(&conn).await;
+    publish_acked(&pch, "", &q, b"plus", expiring("+150")).await;
+    publish_acked(&pch, "", &q, b"zeros", expiring("000150")).await;
+    publish_acked(&pch, "", &q, b"ten years", expiring("315360000000")).await;
+    assert_eq!(wait_for_count(&ch, &q, 1).await, 1);
+    assert_eq!(drain(&ch, &q).await, vec!["ten years"]);
+    assert!(pch.status().connected());
+    cleanup(&b, &[&q], &[]).await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Invalid arguments
 // ---------------------------------------------------------------------------------------
 
-async fn assert_refused(b: &TestBroker, key: &str, value: AMQPValue, reason: &str) {
+/// The text RabbitMQ gives for most refused queue arguments.
+fn invalid_arg(key: &str, q: &str, reason: &str) -> String {
+    format!("PRECONDITION_FAILED - invalid arg '{key}' for queue '{q}' in vhost '/': {reason}")
+}
+
+/// Declares a queue with `key` = `value`, expects a 406 with `text(queue name)`, and checks
+/// the queue was not created.
+async fn assert_refused(
+    b: &TestBroker,
+    key: &str,
+    value: AMQPValue,
+    text: impl Fn(&str) -> String,
+) {
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-badarg");
     let res = try_declare(&ch, &q, table(&[(key, value)])).await;
-    expect_channel_error(
-        &conn,
-        &ch,
-        res,
-        406,
-        &format!("PRECONDITION_FAILED - invalid arg '{key}' for queue '{q}' in vhost '/': {reason}"),
-    )
-    .await;
+    expect_channel_error(&conn, &ch, res, 406, &text(&q)).await;
     let ch = t(conn.create_channel()).await.unwrap();
     let res = passive(&ch, &q).await;
-    expect_channel_error(
-        &conn,
-        &ch,
-        res,
-        404,
-        &format!("NOT_FOUND - no queue '{q}' in vhost '/'"),
-    )
-    .await;
+    expect_channel_error(&conn, &ch, res, 404, &no_queue(&q)).await;
     let _ = t(conn.close(200, "bye".into())).await;
 }
+
+/// Declares (then deletes) a queue with `key` = `value`, which must be accepted.
+async fn assert_accepted(b: &TestBroker, key: &str, value: AMQPValue) {
+    let (_conn, ch) = b.connect_channel().await;
+    let q = unique("q-goodarg");
+    let res = try_declare(&ch, &q, table(&[(key, value.clone())])).await;
+    cleanup(b, &[&q], &[]).await;
+    res.unwrap_or_else(|e| panic!("{key} = {value:?} should be accepted: {e}"));
+}
+
+/// The largest TTL and expiry RabbitMQ 3.10 accepts: ten years of milliseconds.
+const MAX_EXPIRY_MS: i64 = 315_360_000_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_message_ttl_is_refused_at_declare() {
@@ -570,15 +628,23 @@ async fn invalid_message_ttl_is_refused_at_declare() {
         return;
     }
     let key = "x-message-ttl";
-    assert_refused(&b, key, int(-1), "{value_negative,-1}").await;
-    assert_refused(
-        &b,
-        key,
-        AMQPValue::LongLongInt(4_294_967_296),
-        "{value_too_large,4294967296}",
-    )
+    assert_refused(&b, key, int(-1), |q| {
+        invalid_arg(key, q, "{value_negative,-1}")
+    })
     .await;
-    assert_refused(&b, key, s("100"), "\"expected integer, got longstr\"").await;
+    assert_refused(&b, key, AMQPValue::LongLongInt(MAX_EXPIRY_MS + 1), |q| {
+        invalid_arg(key, q, "{value_too_large,315360000001}")
+    })
+    .await;
+    assert_refused(&b, key, s("100"), |q| {
+        invalid_arg(key, q, "\"expected integer, got longstr\"")
+    })
+    .await;
+    assert_refused(&b, key, AMQPValue::Double(1.5), |q| {
+        invalid_arg(key, q, "\"expected integer, got double\"")
+    })
+    .await;
+    assert_accepted(&b, key, AMQPValue::LongLongInt(MAX_EXPIRY_MS)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -588,16 +654,20 @@ async fn invalid_expires_is_refused_at_declare() {
         return;
     }
     let key = "x-expires";
-    assert_refused(&b, key, int(0), "{value_zero,0}").await;
-    assert_refused(&b, key, int(-1), "{value_negative,-1}").await;
-    assert_refused(
-        &b,
-        key,
-        AMQPValue::LongLongInt(4_294_967_296),
-        "{value_too_large,4294967296}",
-    )
+    assert_refused(&b, key, int(0), |q| invalid_arg(key, q, "{value_zero,0}")).await;
+    assert_refused(&b, key, int(-1), |q| {
+        invalid_arg(key, q, "{value_negative,-1}")
+    })
     .await;
-    assert_refused(&b, key, s("100"), "\"expected integer, got longstr\"").await;
+    assert_refused(&b, key, AMQPValue::LongLongInt(MAX_EXPIRY_MS + 1), |q| {
+        invalid_arg(key, q, "{value_too_large,315360000001}")
+    })
+    .await;
+    assert_refused(&b, key, s("100"), |q| {
+        invalid_arg(key, q, "\"expected integer, got longstr\"")
+    })
+    .await;
+    assert_accepted(&b, key, AMQPValue::LongLongInt(MAX_EXPIRY_MS)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -606,29 +676,40 @@ async fn invalid_dead_letter_arguments_are_refused_at_declare() {
     if skip_on_warren(&b) {
         return;
     }
-    assert_refused(
-        &b,
-        "x-dead-letter-routing-key",
-        s("dead"),
-        "routing_key_but_no_dlx_defined",
-    )
+    let rk = "x-dead-letter-routing-key";
+    assert_refused(&b, rk, s("dead"), |q| {
+        invalid_arg(rk, q, "routing_key_but_no_dlx_defined")
+    })
     .await;
-    assert_refused(
-        &b,
-        "x-dead-letter-exchange",
-        int(1),
-        "{unacceptable_type,signedint}",
-    )
+    assert_refused(&b, rk, int(1), |q| {
+        invalid_arg(rk, q, "{unacceptable_type,signedint}")
+    })
     .await;
+    // A non-string exchange name has a text of its own.
+    let dlx = "x-dead-letter-exchange";
+    assert_refused(&b, dlx, int(1), |q| {
+        format!(
+            "PRECONDITION_FAILED - invalid type 'signedint' for arg '{dlx}' in queue '{q}' \
+             in vhost '/'"
+        )
+    })
+    .await;
+    assert_refused(&b, dlx, AMQPValue::Boolean(true), |q| {
+        format!(
+            "PRECONDITION_FAILED - invalid type 'bool' for arg '{dlx}' in queue '{q}' \
+             in vhost '/'"
+        )
+    })
+    .await;
+}
+
+fn no_queue(q: &str) -> String {
+    format!("NOT_FOUND - no queue '{q}' in vhost '/'")
 }
 
 // ---------------------------------------------------------------------------------------
 // x-expires
 // ---------------------------------------------------------------------------------------
-
-fn no_queue(q: &str) -> String {
-    format!("NOT_FOUND - no queue '{q}' in vhost '/'")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unused_queue_is_deleted_after_x_expires() {
@@ -707,10 +788,16 @@ async fn redeclaring_renews_the_expiry_lease() {
     }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-expires-redeclare");
-    declare_args(&ch, &q, &[("x-expires", int(400))]).await;
+    let args = || table(&[("x-expires", int(400))]);
+    try_declare(&ch, &q, args()).await.expect("queue.declare");
+    // The marker message shows every redeclare finds the same queue (a redeclare after
+    // expiry would silently create a new, empty one).
+    let pch = confirm_channel(&conn).await;
+    publish_acked(&pch, "", &q, b"marker", BasicProperties::default()).await;
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        declare_args(&ch, &q, &[("x-expires", int(400))]).await;
+        let ok = try_declare(&ch, &q, args()).await.expect("redeclare");
+        assert_eq!(ok.message_count(), 1, "the same queue, kept alive");
     }
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let res = passive(&ch, &q).await;
@@ -754,11 +841,17 @@ async fn rejected_messages_are_dead_lettered_with_an_x_death_header() {
     let pch = confirm_channel(&conn).await;
     publish_acked(&pch, &src, "orders", b"{\"id\":1}", props.clone()).await;
     let mut c = consume(&ch, &dlq, true).await;
-    let m = get(&ch, &q, false).await.expect("message in the source queue");
+    let m = get(&ch, &q, false)
+        .await
+        .expect("message in the source queue");
     reject(&m.delivery, false).await;
     let d = arrives(&mut c).await;
     assert_eq!(body(&d), "{\"id\":1}");
-    assert_eq!(d.exchange.as_str(), dlx, "delivered from the dead letter exchange");
+    assert_eq!(
+        d.exchange.as_str(),
+        dlx,
+        "delivered from the dead letter exchange"
+    );
     assert_eq!(d.routing_key.as_str(), "orders", "original routing key");
     assert!(!d.redelivered);
     assert_dead_letter_headers(
@@ -850,7 +943,9 @@ async fn requeued_rejections_purges_and_deletes_do_not_dead_letter() {
     }
     let m = get(&ch, &q, false).await.expect("a");
     reject(&m.delivery, true).await;
-    let again = get(&ch, &q, true).await.expect("requeued, not dead-lettered");
+    let again = get(&ch, &q, true)
+        .await
+        .expect("requeued, not dead-lettered");
     assert_eq!(body(&again.delivery), "a");
     assert!(again.delivery.redelivered);
     let purged = t(ch.queue_purge(q.as_str().into(), QueuePurgeOptions::default()))
@@ -892,7 +987,10 @@ async fn expired_messages_are_dead_lettered_with_reason_expired() {
     publish_acked(&pch, "", &q, b"timed out", BasicProperties::default()).await;
     let d = arrives(&mut c).await;
     assert_eq!(body(&d), "timed out");
-    assert_eq!((d.exchange.as_str(), d.routing_key.as_str()), ("", dlq.as_str()));
+    assert_eq!(
+        (d.exchange.as_str(), d.routing_key.as_str()),
+        ("", dlq.as_str())
+    );
     assert_eq!(d.properties.expiration(), &None);
     assert_dead_letter_headers(
         &d,
@@ -1005,7 +1103,10 @@ async fn reject_publish_dlx_nacks_and_dead_letters_the_refused_message() {
     let pch = confirm_channel(&conn).await;
     publish_acked(&pch, "", &q, b"fits", BasicProperties::default()).await;
     let refused = publish_confirm(&pch, "", &q, b"refused", BasicProperties::default()).await;
-    assert!(refused.is_nack(), "the publisher is nacked, got {refused:?}");
+    assert!(
+        refused.is_nack(),
+        "the publisher is nacked, got {refused:?}"
+    );
     let d = arrives(&mut c).await;
     assert_eq!(body(&d), "refused");
     assert_dead_letter_headers(
@@ -1060,7 +1161,10 @@ async fn dead_lettered_twice_has_two_x_death_entries_most_recent_first() {
     reject(&m.delivery, false).await;
     let d = arrives(&mut c).await;
     assert_eq!(body(&d), "twice");
-    assert_eq!((d.exchange.as_str(), d.routing_key.as_str()), (x2.as_str(), "k3"));
+    assert_eq!(
+        (d.exchange.as_str(), d.routing_key.as_str()),
+        (x2.as_str(), "k3")
+    );
     assert_dead_letter_headers(
         &d,
         FieldTable::default(),
@@ -1218,7 +1322,11 @@ async fn dead_lettering_routes_by_the_original_keys_including_cc_and_bcc() {
     let src = exchange(&ch, ExchangeKind::Direct).await;
     let dlx = exchange(&ch, ExchangeKind::Direct).await;
     let q = unique("q-dl-cc");
-    let (qa, qb, qc) = (unique("q-dl-cc-a"), unique("q-dl-cc-b"), unique("q-dl-cc-c"));
+    let (qa, qb, qc) = (
+        unique("q-dl-cc-a"),
+        unique("q-dl-cc-b"),
+        unique("q-dl-cc-c"),
+    );
     declare_args(&ch, &q, &[("x-dead-letter-exchange", s(&dlx))]).await;
     bind(&ch, &q, &src, "a").await;
     for (dq, key) in [(&qa, "a"), (&qb, "b"), (&qc, "c")] {

@@ -210,6 +210,7 @@ impl Channel {
             }
         }
         let persistent = view.delivery_mode == Some(2);
+        let priority = view.priority.unwrap_or(0);
         let expiration =
             match view.expiration {
                 Some(text) => Some(warren_core::message::parse_expiration(text).map_err(
@@ -248,6 +249,7 @@ impl Channel {
             body,
             persistent,
             expiration,
+            priority,
         });
         let held = HeldPublish {
             exchange,

@@ -35,6 +35,8 @@ pub struct QueueSettings {
     pub dead_letter_exchange: Option<String>,
     /// `x-dead-letter-routing-key`.
     pub dead_letter_routing_key: Option<String>,
+    /// `x-max-priority`: messages rank by their priority, up to this.
+    pub max_priority: Option<u8>,
 }
 
 /// The largest TTL/expiry RabbitMQ accepts (its timer limit), in milliseconds.
@@ -228,6 +230,7 @@ pub fn parse_queue_args(args: &FieldTable, queue: &str, vhost: &str) -> CoreResu
         expires: int("x-expires"),
         dead_letter_exchange: string("x-dead-letter-exchange"),
         dead_letter_routing_key: string("x-dead-letter-routing-key"),
+        max_priority: int("x-max-priority").map(|p| p.min(255) as u8),
     })
 }
 

@@ -191,6 +191,7 @@ fn dead_lettered(
         body: m.body.clone(),
         persistent: m.persistent,
         expiration: None,
+        priority: m.priority,
     };
     (message, keys)
 }

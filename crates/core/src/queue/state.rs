@@ -9,7 +9,7 @@ use super::backing::{Backing, Kept};
 use super::deadletter::DeadLetterer;
 use super::{ConfirmTo, GetOk, Publish, QueueRef, Settle};
 use crate::error::{CoreError, CoreResult};
-use crate::message::MessageRef;
+use crate::message::{Message, MessageRef};
 use crate::names::Name;
 use crate::outlet::{ChannelCreditRef, ChannelKey, Confirmation, ConnEvent, Delivery, Outlet};
 use crate::vhost::VHost;
@@ -69,6 +69,15 @@ struct Ready {
     paging: bool,
     /// When it expires (TTL), in ms since the Unix epoch; 0: never.
     expires_at: u64,
+    /// 255 minus its priority (`x-max-priority` queues; 255 elsewhere): `ready` is
+    /// ordered by (rank, seq), so higher priorities come first, each in order.
+    rank: u8,
+}
+
+impl Ready {
+    fn order(&self) -> (u8, u64) {
+        (self.rank, self.seq)
+    }
 }
 
 // A queued message whose content is on disk costs this entry and the store's index:
@@ -162,7 +171,7 @@ pub(crate) struct QueueState {
     paging_bytes: u64,
     /// Positions (and store ids) being paged out, oldest first: their content leaves
     /// memory once the store holds it.
-    paging: VecDeque<(u64, u64)>,
+    paging: VecDeque<(u64, u64, u8)>,
     unacked: HashMap<u64, Unacked>,
     consumers: Vec<Consumer>,
     /// Index of the consumer to try first next time (round-robin).
@@ -245,6 +254,15 @@ impl QueueState {
         };
         let wait = at.saturating_sub(now_ms());
         Some(tokio::time::Instant::now() + std::time::Duration::from_millis(wait))
+    }
+
+    /// Where a message ranks: its priority, capped at the queue's `x-max-priority`
+    /// (without one, every message ranks the same).
+    fn rank_for(&self, message: &Message) -> u8 {
+        match self.settings.max_priority {
+            Some(max) => 255 - message.priority.min(max),
+            None => 255,
+        }
     }
 
     /// When a message arriving now expires: the lower of the queue's TTL and its own.
@@ -365,7 +383,20 @@ impl QueueState {
                 kept: Kept::Durable,
                 paging: false,
                 expires_at,
+                rank: 255,
             });
+        }
+        if self.settings.max_priority.is_some() {
+            // A priority queue's order depends on each message's priority, which is
+            // in its stored properties: read them once.
+            let mut ready: Vec<Ready> = self.ready.drain(..).collect();
+            for r in &mut ready {
+                if let Ok((message, _)) = self.backing.load(r.store_id) {
+                    r.rank = self.rank_for(&message);
+                }
+            }
+            ready.sort_by_key(Ready::order);
+            self.ready = ready.into();
         }
     }
 
@@ -421,18 +452,18 @@ impl QueueState {
         }
         r.paging = true;
         self.paging_bytes += r.ram_cost();
-        self.paging.push_back((r.seq, r.store_id));
+        self.paging.push_back((r.seq, r.store_id, r.rank));
     }
 
     /// Drops from memory the content of paged-out messages the store now holds.
     fn release_paged(&mut self) {
-        while let Some(&(seq, id)) = self.paging.front() {
+        while let Some(&(seq, id, rank)) = self.paging.front() {
             if !self.backing.holds(id) {
                 break;
             }
             self.paging.pop_front();
             // Gone already (delivered, dropped) if it is not there or not paging.
-            let Ok(i) = self.ready.binary_search_by_key(&seq, |r| r.seq) else {
+            let Ok(i) = self.ready.binary_search_by_key(&(rank, seq), Ready::order) else {
                 continue;
             };
             let r = &mut self.ready[i];
@@ -515,6 +546,7 @@ impl QueueState {
             }
         }
         let expires_at = self.expiry_for(&message);
+        let rank = self.rank_for(&message);
         let index = self.insert_ready(Ready {
             seq,
             message: Some(message),
@@ -524,6 +556,7 @@ impl QueueState {
             kept,
             paging: false,
             expires_at,
+            rank,
         });
         self.page_if_over_budget(index);
         if self.settings.overflow == Overflow::DropHead {
@@ -589,16 +622,16 @@ impl QueueState {
                 self.ready.push_back(entry);
                 0
             }
-            (_, Some(last)) if last.seq < entry.seq => {
+            (_, Some(last)) if last.order() < entry.order() => {
                 self.ready.push_back(entry);
                 self.ready.len() - 1
             }
-            (Some(first), _) if entry.seq < first.seq => {
+            (Some(first), _) if entry.order() < first.order() => {
                 self.ready.push_front(entry);
                 0
             }
             _ => {
-                let pos = self.ready.partition_point(|r| r.seq < entry.seq);
+                let pos = self.ready.partition_point(|r| r.order() < entry.order());
                 self.ready.insert(pos, entry);
                 pos
             }
@@ -725,6 +758,7 @@ impl QueueState {
 
     fn requeue(&mut self, seq: u64, entry: Unacked) {
         // A requeued message keeps its deadline, as with RabbitMQ.
+        let rank = self.rank_for(&entry.message);
         self.insert_ready(Ready {
             seq,
             size: entry.message.body.len() as u32,
@@ -734,6 +768,7 @@ impl QueueState {
             kept: entry.kept,
             paging: false,
             expires_at: entry.expires_at,
+            rank,
         });
     }
 

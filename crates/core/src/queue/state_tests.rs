@@ -17,6 +17,7 @@ fn message(body: &str) -> MessageRef {
         body: Bytes::copy_from_slice(body.as_bytes()),
         persistent: false,
         expiration: None,
+        priority: 0,
     })
 }
 
