@@ -17,8 +17,8 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldArray, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Consumer, ExchangeKind};
 
-/// These tests wait for TTL, queue expiry and dead-lettering, which Warren does not have
-/// yet: against Warren they run only with `WARREN_LIFECYCLE=1`.
+/// Against Warren these tests run only with `WARREN_LIFECYCLE=1` until its TTL, queue
+/// expiry and dead-lettering match RabbitMQ; the gate goes when they do.
 fn skip_on_warren(b: &TestBroker) -> bool {
     !b.is_external() && std::env::var("WARREN_LIFECYCLE").is_err()
 }
