@@ -1,6 +1,5 @@
 //! `connection.start`'s server properties: who we are and what we can do. Clients
 //! switch features on from the capability flags, so these names are RabbitMQ's.
-//! `consumer_priorities` joins them when `x-priority` on basic.consume is honoured.
 
 use amqp_codec::{FieldTable, FieldValue};
 
@@ -11,6 +10,7 @@ pub fn server_properties() -> FieldTable {
         "exchange_exchange_bindings",
         "basic.nack",
         "consumer_cancel_notify",
+        "consumer_priorities",
         "connection.blocked",
         "authentication_failure_close",
         "per_consumer_qos",

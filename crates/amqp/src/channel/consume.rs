@@ -67,7 +67,21 @@ impl Channel {
         }
         let name = self.queue_name(m.queue.as_str())?;
         let queue = shared.vhost.queue_for(shared.id, &name)?;
+        let priority = match m.arguments.get("x-priority") {
+            None => 0,
+            Some(v) => v.as_i64().ok_or_else(|| {
+                AmqpError::new(
+                    406,
+                    format!(
+                        "invalid arg 'x-priority' for queue '{name}' in vhost '{}': \"expected integer, got {}\"",
+                        shared.vhost.name,
+                        warren_core::queue::args::type_name(v)
+                    ),
+                )
+            })?,
+        };
         let consumer = Consumer {
+            priority,
             tag: tag.clone(),
             channel: self.key,
             channel_number: self.number,

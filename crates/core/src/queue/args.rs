@@ -37,6 +37,8 @@ pub struct QueueSettings {
     pub dead_letter_routing_key: Option<String>,
     /// `x-max-priority`: messages rank by their priority, up to this.
     pub max_priority: Option<u8>,
+    /// `x-single-active-consumer`: one consumer at a time gets messages.
+    pub single_active_consumer: bool,
 }
 
 /// The largest TTL/expiry RabbitMQ accepts (its timer limit), in milliseconds.
@@ -44,7 +46,7 @@ const MAX_EXPIRY: i64 = 8_640_000_000;
 const MAX_PRIORITY: i64 = 255;
 
 /// RabbitMQ's name for an AMQP field type, as its error texts print it.
-pub(crate) fn type_name(v: &FieldValue) -> &'static str {
+pub fn type_name(v: &FieldValue) -> &'static str {
     match v {
         FieldValue::Bool(_) => "bool",
         FieldValue::I8(_) => "byte",
@@ -231,6 +233,10 @@ pub fn parse_queue_args(args: &FieldTable, queue: &str, vhost: &str) -> CoreResu
         dead_letter_exchange: string("x-dead-letter-exchange"),
         dead_letter_routing_key: string("x-dead-letter-routing-key"),
         max_priority: int("x-max-priority").map(|p| p.min(255) as u8),
+        single_active_consumer: args
+            .get("x-single-active-consumer")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
     })
 }
 

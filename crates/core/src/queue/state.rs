@@ -35,6 +35,9 @@ pub struct Consumer {
     pub outlet: Outlet,
     /// Deliveries this consumer holds unacked.
     pub unacked: u32,
+    /// `x-priority`: consumers of a higher priority get messages first; lower ones
+    /// only while all higher ones are out of room.
+    pub priority: i64,
 }
 
 impl Consumer {
@@ -923,27 +926,53 @@ impl QueueState {
         }
     }
 
-    /// The next consumer, round-robin from `next_consumer`, that may take a message now.
+    /// The consumer that may take a message now: with `x-single-active-consumer`
+    /// only the first one (the others wait their turn); otherwise round-robin from
+    /// `next_consumer` among those of the highest priority that has room.
     fn pick_consumer(&mut self) -> Option<usize> {
         let n = self.consumers.len();
-        for step in 0..n {
-            let index = (self.next_consumer + step) % n;
-            let c = &self.consumers[index];
-            if !c.has_own_room() {
-                continue;
-            }
-            // Taking credit comes last: it has a side effect.
-            if !c.transit.try_take() {
-                continue;
-            }
-            if !c.no_ack && !c.channel_credit.try_take() {
-                c.transit.untake();
-                continue;
-            }
-            self.next_consumer = (index + 1) % n;
-            return Some(index);
+        if self.settings.single_active_consumer {
+            return (n > 0 && self.take_credit(0)).then_some(0);
         }
-        None
+        let top = self.consumers.iter().map(|c| c.priority).max()?;
+        let bottom = self.consumers.iter().map(|c| c.priority).min()?;
+        let mut priority = top;
+        loop {
+            for step in 0..n {
+                let index = (self.next_consumer + step) % n;
+                if self.consumers[index].priority == priority && self.take_credit(index) {
+                    self.next_consumer = (index + 1) % n;
+                    return Some(index);
+                }
+            }
+            // The next lower priority present, if any.
+            if priority == bottom {
+                return None;
+            }
+            priority = self
+                .consumers
+                .iter()
+                .map(|c| c.priority)
+                .filter(|&p| p < priority)
+                .max()?;
+        }
+    }
+
+    /// Whether consumer `index` has room for one more delivery; if so, takes it.
+    fn take_credit(&self, index: usize) -> bool {
+        let c = &self.consumers[index];
+        if !c.has_own_room() {
+            return false;
+        }
+        // Taking credit comes last: it has a side effect.
+        if !c.transit.try_take() {
+            return false;
+        }
+        if !c.no_ack && !c.channel_credit.try_take() {
+            c.transit.untake();
+            return false;
+        }
+        true
     }
 
     /// Sends this turn's deliveries and confirms, one batch of each per connection;

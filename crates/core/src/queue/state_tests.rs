@@ -69,6 +69,7 @@ fn consumer(
             transit: Arc::new(ChannelCredit::with_limit(2000)),
             outlet: tx,
             unacked: 0,
+            priority: 0,
         })
         .expect("consumer added");
     TestConsumer {
@@ -202,6 +203,7 @@ fn exclusive_consumers_exclude_others() {
         transit: Arc::new(ChannelCredit::with_limit(10)),
         outlet: tx,
         unacked: 0,
+        priority: 0,
     });
     let err = refused.expect_err("exclusive consume refused while another consumer exists");
     assert_eq!(err.kind.reply_code(), 403);
@@ -235,6 +237,7 @@ fn a_full_transit_window_keeps_messages_in_the_queue() {
             transit: transit.clone(),
             outlet: tx,
             unacked: 0,
+            priority: 0,
         })
         .unwrap();
     publish(&mut state, &["1", "2", "3"]);
