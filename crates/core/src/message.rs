@@ -23,23 +23,54 @@ pub struct Message {
     pub expiration: Option<u64>,
     /// The `priority` property (0 when absent).
     pub priority: u8,
+    /// The `BCC` keys it was published with: removed from its headers before any
+    /// delivery, but dead-lettering routes to them again, as RabbitMQ does.
+    pub bcc: Option<Arc<[String]>>,
 }
 
-/// Parses an `expiration` property as RabbitMQ does: a non-negative integer number
-/// of milliseconds written in decimal; the error is RabbitMQ's reason text.
+/// The longest TTL RabbitMQ accepts: ten years, in milliseconds.
+pub const MAX_TTL_MS: u64 = 315_360_000_000;
+
+/// Parses an `expiration` property as RabbitMQ does (Erlang's `string:to_integer`,
+/// then range checks): an optional sign and decimal digits, nothing after them; the
+/// error is RabbitMQ's reason text.
 pub fn parse_expiration(text: &str) -> Result<u64, String> {
-    match text.parse::<i64>() {
-        Ok(ms) if ms < 0 => Err(format!("{{value_negative,{ms}}}")),
-        Ok(ms) => Ok(ms as u64),
-        Err(_) => Err("no_integer".to_string()),
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    if end == 0 {
+        return Err("no_integer".to_string());
     }
+    if end < digits.len() {
+        return Err(format!("{{leftover_string,\"{}\"}}", &digits[end..]));
+    }
+    let number = digits.trim_start_matches('0');
+    let value: u128 = if number.is_empty() {
+        0
+    } else if number.len() > 30 {
+        u128::MAX
+    } else {
+        number.parse().unwrap_or(u128::MAX)
+    };
+    if negative && value > 0 {
+        return Err(format!("{{value_negative,-{number}}}"));
+    }
+    if value > MAX_TTL_MS as u128 {
+        return Err(format!("{{value_too_large,{number}}}"));
+    }
+    Ok(value as u64)
 }
 
 pub type MessageRef = Arc<Message>;
 
 /// The first byte of a stored message: the layout version. Version 1 had no
-/// `stored at` field; it is still read.
-const STORED_VERSION: u8 = 2;
+/// `stored at`, version 2 no `BCC` keys; both are still read.
+const STORED_VERSION: u8 = 3;
 const STORED_PERSISTENT: u8 = 1;
 
 impl Message {
@@ -52,6 +83,7 @@ impl Message {
     /// | stored at    | 8, ms since the Unix epoch (TTLs count from it after a restart) |
     /// | exchange     | 1 length + UTF-8                       |
     /// | routing key  | 1 length + UTF-8                       |
+    /// | BCC keys     | 1 count, then each: 1 length + UTF-8   |
     /// | properties   | 4 length (big-endian) + encoded props  |
     /// | body         | the rest                               |
     pub fn encode_stored(&self) -> Bytes {
@@ -70,6 +102,14 @@ impl Message {
         out.extend_from_slice(self.exchange.as_bytes());
         out.push(self.routing_key.len() as u8);
         out.extend_from_slice(self.routing_key.as_bytes());
+        let bcc = self.bcc.as_deref().unwrap_or(&[]);
+        let bcc = &bcc[..bcc.len().min(255)];
+        out.push(bcc.len() as u8);
+        for key in bcc {
+            let key = &key.as_bytes()[..key.len().min(255)];
+            out.push(key.len() as u8);
+            out.extend_from_slice(key);
+        }
         out.extend_from_slice(&(self.properties.len() as u32).to_be_bytes());
         out.extend_from_slice(&self.properties);
         out.extend_from_slice(&self.body);
@@ -78,7 +118,17 @@ impl Message {
 
     /// How many bytes `encode_stored` produces.
     pub fn stored_len(&self) -> usize {
-        16 + self.exchange.len() + self.routing_key.len() + self.properties.len() + self.body.len()
+        let bcc: usize = self
+            .bcc
+            .iter()
+            .flat_map(|b| b.iter())
+            .map(|k| 1 + k.len())
+            .sum();
+        17 + bcc
+            + self.exchange.len()
+            + self.routing_key.len()
+            + self.properties.len()
+            + self.body.len()
     }
 
     /// Decodes what `encode_stored` wrote. The slices share `data`'s buffer.
@@ -98,7 +148,7 @@ impl Message {
             Ok(b)
         };
         let head = take(&mut at, 2)?;
-        if head[0] != 1 && head[0] != STORED_VERSION {
+        if !(1..=STORED_VERSION).contains(&head[0]) {
             return Err(format!("stored message version {} is unknown", head[0]));
         }
         let persistent = head[1] & STORED_PERSISTENT != 0;
@@ -115,6 +165,17 @@ impl Message {
         let len = take(&mut at, 1)?[0] as usize;
         let routing_key = ShortStr::from_bytes(take(&mut at, len)?)
             .ok_or_else(|| "stored routing key is not UTF-8".to_string())?;
+        let mut bcc = Vec::new();
+        if head[0] >= 3 {
+            let count = take(&mut at, 1)?[0];
+            for _ in 0..count {
+                let len = take(&mut at, 1)?[0] as usize;
+                let key = take(&mut at, len)?;
+                let key = std::str::from_utf8(&key)
+                    .map_err(|_| "stored BCC key is not UTF-8".to_string())?;
+                bcc.push(key.to_string());
+            }
+        }
         let len = take(&mut at, 4)?;
         let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
         let properties = take(&mut at, len)?;
@@ -132,6 +193,7 @@ impl Message {
             persistent,
             expiration,
             priority,
+            bcc: (!bcc.is_empty()).then(|| bcc.into()),
         };
         Ok((message, stored_at))
     }
@@ -151,6 +213,7 @@ mod tests {
             persistent: true,
             expiration: None,
             priority: 0,
+            bcc: Some(vec!["x".to_string(), "y.z".to_string()].into()),
         };
         let data = m.encode_stored();
         assert_eq!(data.len(), m.stored_len());
@@ -160,6 +223,7 @@ mod tests {
         assert_eq!(back.properties, m.properties);
         assert_eq!(back.body, m.body);
         assert!(back.persistent);
+        assert_eq!(back.bcc.as_deref(), m.bcc.as_deref());
         let body_start = data.len() - m.body.len();
         for cut in 0..body_start {
             assert!(

@@ -17,12 +17,6 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldArray, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Consumer, ExchangeKind};
 
-/// Against Warren these tests run only with `WARREN_LIFECYCLE=1` until its TTL, queue
-/// expiry and dead-lettering match RabbitMQ; the gate goes when they do.
-fn skip_on_warren(b: &TestBroker) -> bool {
-    !b.is_external() && std::env::var("WARREN_LIFECYCLE").is_err()
-}
-
 /// How long a test waits for something a timer makes happen (an expiry, a dead letter).
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -292,9 +286,6 @@ fn assert_dead_letter_headers(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_older_than_the_queue_ttl_are_not_delivered() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-ttl");
     declare_args(&ch, &q, &[("x-message-ttl", int(150))]).await;
@@ -313,9 +304,6 @@ async fn messages_older_than_the_queue_ttl_are_not_delivered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_messages_leave_the_queue_without_a_consumer() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-ttl-count");
     declare_args(&ch, &q, &[("x-message-ttl", int(300))]).await;
@@ -342,9 +330,6 @@ async fn expired_messages_leave_the_queue_without_a_consumer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_consumed_before_its_ttl_is_delivered_normally() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-ttl-fresh");
     declare_args(&ch, &q, &[("x-message-ttl", int(1000))]).await;
@@ -370,9 +355,6 @@ async fn an_unacked_message_past_its_ttl_expires_when_requeued() {
     // A message held by a consumer does not expire; but it keeps its expiry time, so when
     // it goes back to the queue after its TTL it expires there and then.
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-ttl-unacked");
     declare_args(&ch, &q, &[("x-message-ttl", int(150))]).await;
@@ -398,9 +380,6 @@ async fn an_unacked_message_past_its_ttl_expires_when_requeued() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_message_expiration_expires_the_message() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-exp");
     declare_queue(&ch, &q).await;
@@ -414,9 +393,6 @@ async fn per_message_expiration_expires_the_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_ttl_wins_when_lower_than_the_expiration() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-exp-queue-wins");
     declare_args(&ch, &q, &[("x-message-ttl", int(150))]).await;
@@ -430,9 +406,6 @@ async fn the_queue_ttl_wins_when_lower_than_the_expiration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_expiration_wins_when_lower_than_the_queue_ttl() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-exp-msg-wins");
     declare_args(&ch, &q, &[("x-message-ttl", int(60_000))]).await;
@@ -447,9 +420,6 @@ async fn the_expiration_wins_when_lower_than_the_queue_ttl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_message_behind_a_live_one_is_never_delivered() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-exp-behind");
     declare_queue(&ch, &q).await;
@@ -466,9 +436,6 @@ async fn an_expired_message_behind_a_live_one_is_never_delivered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiration_zero_reaches_only_a_waiting_consumer() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-exp-zero");
     declare_queue(&ch, &q).await;
@@ -491,9 +458,6 @@ async fn expiration_zero_reaches_only_a_waiting_consumer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_ttl_zero_reaches_only_a_waiting_consumer() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-ttl-zero");
     declare_args(&ch, &q, &[("x-message-ttl", int(0))]).await;
@@ -510,9 +474,6 @@ async fn message_ttl_zero_reaches_only_a_waiting_consumer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_expiration_closes_the_channel_406() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let conn = b.connect().await;
     let q = unique("q-exp-invalid");
     let cases = [
@@ -566,9 +527,6 @@ async fn an_invalid_expiration_closes_the_channel_406() {
 async fn expiration_is_parsed_like_erlang_integers() {
     // A leading '+' and leading zeros are accepted; ten years is the longest expiration.
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-exp-parse");
     declare_queue(&ch, &q).await;
@@ -624,9 +582,6 @@ const MAX_EXPIRY_MS: i64 = 315_360_000_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_message_ttl_is_refused_at_declare() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let key = "x-message-ttl";
     assert_refused(&b, key, int(-1), |q| {
         invalid_arg(key, q, "{value_negative,-1}")
@@ -650,9 +605,6 @@ async fn invalid_message_ttl_is_refused_at_declare() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_expires_is_refused_at_declare() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let key = "x-expires";
     assert_refused(&b, key, int(0), |q| invalid_arg(key, q, "{value_zero,0}")).await;
     assert_refused(&b, key, int(-1), |q| {
@@ -673,9 +625,6 @@ async fn invalid_expires_is_refused_at_declare() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_dead_letter_arguments_are_refused_at_declare() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let rk = "x-dead-letter-routing-key";
     assert_refused(&b, rk, s("dead"), |q| {
         invalid_arg(rk, q, "routing_key_but_no_dlx_defined")
@@ -716,9 +665,6 @@ async fn an_unused_queue_is_deleted_after_x_expires() {
     // Messages in the queue do not keep it alive. (Every declare, passive ones too, renews
     // the lease, so this test cannot poll.)
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-expires");
     declare_args(&ch, &q, &[("x-expires", int(200))]).await;
@@ -733,9 +679,6 @@ async fn an_unused_queue_is_deleted_after_x_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_with_a_consumer_does_not_expire() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-expires-consumer");
     declare_args(&ch, &q, &[("x-expires", int(200))]).await;
@@ -762,9 +705,6 @@ async fn a_queue_with_a_consumer_does_not_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_get_renews_the_expiry_lease() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-expires-get");
     declare_args(&ch, &q, &[("x-expires", int(400))]).await;
@@ -783,9 +723,6 @@ async fn basic_get_renews_the_expiry_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redeclaring_renews_the_expiry_lease() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-expires-redeclare");
     let args = || table(&[("x-expires", int(400))]);
@@ -812,9 +749,6 @@ async fn redeclaring_renews_the_expiry_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_messages_are_dead_lettered_with_an_x_death_header() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let src = exchange(&ch, ExchangeKind::Direct).await;
     let dlx = exchange(&ch, ExchangeKind::Direct).await;
@@ -872,9 +806,6 @@ async fn rejected_messages_are_dead_lettered_with_an_x_death_header() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nacked_messages_are_dead_lettered_with_the_dead_letter_routing_key() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let dlx = exchange(&ch, ExchangeKind::Direct).await;
     let q = unique("q-dl-nack");
@@ -921,9 +852,6 @@ async fn nacked_messages_are_dead_lettered_with_the_dead_letter_routing_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requeued_rejections_purges_and_deletes_do_not_dead_letter() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-dl-not");
     let dlq = unique("q-dl-not-target");
@@ -965,9 +893,6 @@ async fn requeued_rejections_purges_and_deletes_do_not_dead_letter() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_messages_are_dead_lettered_with_reason_expired() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-dl-ttl");
     let dlq = unique("q-dl-ttl-target");
@@ -1004,9 +929,6 @@ async fn expired_messages_are_dead_lettered_with_reason_expired() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_message_expiry_records_the_original_expiration() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-dl-exp");
     let dlq = unique("q-dl-exp-target");
@@ -1045,9 +967,6 @@ async fn per_message_expiry_records_the_original_expiration() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_length_drop_head_dead_letters_with_reason_maxlen() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-dl-maxlen");
     let dlq = unique("q-dl-maxlen-target");
@@ -1081,9 +1000,6 @@ async fn max_length_drop_head_dead_letters_with_reason_maxlen() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_publish_dlx_nacks_and_dead_letters_the_refused_message() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-dl-rpdlx");
     let dlq = unique("q-dl-rpdlx-target");
@@ -1123,9 +1039,6 @@ async fn reject_publish_dlx_nacks_and_dead_letters_the_refused_message() {
 async fn dead_lettered_twice_has_two_x_death_entries_most_recent_first() {
     // q1 --rejected--> x1 --k2--> q2 --expired--> x2 --k3--> q3
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let x1 = exchange(&ch, ExchangeKind::Direct).await;
     let x2 = exchange(&ch, ExchangeKind::Direct).await;
@@ -1182,9 +1095,6 @@ async fn rejecting_back_into_the_same_queue_increments_the_count() {
     // The queue's dead letter exchange is the default one and there is no dead letter
     // routing key, so a rejected message goes back to the queue under its original key.
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-dl-loop");
     declare_args(&ch, &q, &[("x-dead-letter-exchange", s(""))]).await;
@@ -1213,9 +1123,6 @@ async fn an_expiry_cycle_back_into_the_same_queue_drops_the_message() {
     // copy for q would close a cycle with no rejection in it, so it is dropped at once;
     // the observer gets its copy.
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let fan = exchange(&ch, ExchangeKind::Fanout).await;
     let q = unique("q-dl-cycle");
@@ -1253,9 +1160,6 @@ async fn an_expiry_cycle_through_two_queues_drops_the_message_when_it_returns() 
     // q1 --expired--> x --k2--> q2 --expired--> x --k1--> q1 (dropped: a cycle); an
     // observer bound with both keys sees both hops.
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let x = exchange(&ch, ExchangeKind::Direct).await;
     let q1 = unique("q-dl-cycle2-1");
@@ -1315,9 +1219,6 @@ fn cc_bcc() -> FieldTable {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_lettering_routes_by_the_original_keys_including_cc_and_bcc() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let src = exchange(&ch, ExchangeKind::Direct).await;
     let dlx = exchange(&ch, ExchangeKind::Direct).await;
@@ -1360,9 +1261,6 @@ async fn dead_lettering_routes_by_the_original_keys_including_cc_and_bcc() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_routing_key_replaces_cc_and_bcc_routing() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let src = exchange(&ch, ExchangeKind::Direct).await;
     let dlx = exchange(&ch, ExchangeKind::Direct).await;
@@ -1408,9 +1306,6 @@ async fn a_dead_letter_routing_key_replaces_cc_and_bcc_routing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_lettering_to_a_missing_exchange_drops_the_message() {
     let b = broker().await;
-    if skip_on_warren(&b) {
-        return;
-    }
     let (conn, ch) = b.connect_channel().await;
     let q = unique("q-dl-nowhere");
     let missing = unique("x-dl-missing");

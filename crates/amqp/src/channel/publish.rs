@@ -220,8 +220,9 @@ impl Channel {
             };
         let wants_reply_address = view.reply_to == Some(REPLY_TO_QUEUE);
         let sender_selected = view.headers.and_then(sender_selected_keys);
+        let mut bcc = None;
         let extra_keys = match sender_selected {
-            Some((keys, has_bcc)) => {
+            Some((keys, bcc_keys, has_bcc)) => {
                 if has_bcc {
                     // BCC is for the broker's eyes only.
                     let mut decoded = BasicProperties::decode(&properties)?;
@@ -229,6 +230,9 @@ impl Channel {
                         headers.remove("BCC");
                     }
                     properties = decoded.encode();
+                }
+                if !bcc_keys.is_empty() {
+                    bcc = Some(bcc_keys.into());
                 }
                 keys
             }
@@ -250,6 +254,7 @@ impl Channel {
             persistent,
             expiration,
             priority,
+            bcc,
         });
         let held = HeldPublish {
             exchange,
@@ -371,19 +376,25 @@ impl Channel {
 
 /// The routing keys in the `CC` and `BCC` headers (arrays of strings), and whether
 /// `BCC` is present. None when there are none: the common case costs a byte search.
-fn sender_selected_keys(headers: &[u8]) -> Option<(Vec<String>, bool)> {
+/// The `CC` and `BCC` keys (all of them, for routing), the `BCC` ones alone, and
+/// whether there is a `BCC` header to remove.
+fn sender_selected_keys(headers: &[u8]) -> Option<(Vec<String>, Vec<String>, bool)> {
     let mentions = |key: &[u8]| headers.windows(key.len()).any(|w| w == key);
     if !mentions(b"\x02CC") && !mentions(b"\x03BCC") {
         return None;
     }
     let table = decode_table(headers).ok()?;
-    let mut keys = Vec::new();
-    let mut has_bcc = false;
-    for name in ["CC", "BCC"] {
-        if let Some(FieldValue::Array(values)) = table.get(name) {
-            has_bcc |= name == "BCC";
-            keys.extend(values.iter().filter_map(|v| v.as_str()).map(str::to_string));
-        }
-    }
-    (has_bcc || !keys.is_empty()).then_some((keys, has_bcc))
+    let strings = |name: &str| match table.get(name) {
+        Some(FieldValue::Array(values)) => values
+            .iter()
+            .filter_map(|v| v.as_str())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let bcc: Vec<String> = strings("BCC");
+    let mut keys = strings("CC");
+    keys.extend(bcc.iter().cloned());
+    let has_bcc = matches!(table.get("BCC"), Some(FieldValue::Array(_)));
+    (has_bcc || !keys.is_empty()).then_some((keys, bcc, has_bcc))
 }

@@ -42,7 +42,7 @@ pub struct QueueSettings {
 }
 
 /// The largest TTL/expiry RabbitMQ accepts (its timer limit), in milliseconds.
-const MAX_EXPIRY: i64 = 8_640_000_000;
+const MAX_EXPIRY: i64 = 315_360_000_000;
 const MAX_PRIORITY: i64 = 255;
 
 /// RabbitMQ's name for an AMQP field type, as its error texts print it.
@@ -74,6 +74,8 @@ enum Invalid {
     Text(String),
     /// A bare term such as `{value_negative,-1}` or `invalid_overflow`.
     Term(String),
+    /// A message of its own, followed by the queue and vhost.
+    WholeText(String),
 }
 
 fn int_arg(v: &FieldValue) -> Result<i64, Invalid> {
@@ -139,7 +141,13 @@ fn check(key: &str, v: &FieldValue, args: &FieldTable) -> Result<(), Invalid> {
             expiry(i).map(|_| ())
         }
         "x-message-ttl" => expiry(int_arg(v)?).map(|_| ()),
-        "x-dead-letter-exchange" => string_arg(v).map(|_| ()),
+        "x-dead-letter-exchange" => match v {
+            FieldValue::LongStr(_) => Ok(()),
+            other => Err(Invalid::WholeText(format!(
+                "invalid type '{}' for arg 'x-dead-letter-exchange'",
+                type_name(other)
+            ))),
+        },
         "x-dead-letter-routing-key" => {
             string_arg(v)?;
             if args.get("x-dead-letter-exchange").is_none() {
@@ -207,6 +215,11 @@ pub fn parse_queue_args(args: &FieldTable, queue: &str, vhost: &str) -> CoreResu
             let reason = match invalid {
                 Invalid::Text(t) => format!("\"{t}\""),
                 Invalid::Term(t) => t,
+                Invalid::WholeText(t) => {
+                    return Err(CoreError::precondition(format!(
+                        "{t} in queue '{queue}' in vhost '{vhost}'"
+                    )))
+                }
             };
             return Err(CoreError::precondition(format!(
                 "invalid arg '{key}' for queue '{queue}' in vhost '{vhost}': {reason}"

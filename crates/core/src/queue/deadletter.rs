@@ -57,7 +57,14 @@ impl DeadLetterer {
             .map_or(0, |d| d.as_secs());
         let mut batches = PublishBatches::default();
         for d in &dead {
-            let (mut message, keys) = dead_lettered(&d.message, queue, &target.name, d.reason, now);
+            let (mut message, keys) = dead_lettered(
+                &d.message,
+                queue,
+                &target.name,
+                d.reason,
+                now,
+                routing_key.is_some(),
+            );
             if let Some(key) = routing_key {
                 message.routing_key = amqp_codec::ShortStr::from(key.to_string());
             }
@@ -116,12 +123,21 @@ fn dead_lettered(
     exchange: &Name,
     reason: DeathReason,
     now: u64,
+    new_routing_key: bool,
 ) -> (Message, Vec<String>) {
     let mut props = BasicProperties::decode(&m.properties).unwrap_or_default();
     let mut headers = props.headers.take().unwrap_or_default();
+    // x-death lists the keys it was published with (CC, not BCC); it is routed again
+    // by all of them (BCC too), unless the queue gives a new routing key, which then
+    // replaces them (and CC goes).
     let mut keys = vec![m.routing_key.to_string()];
     if let Some(FieldValue::Array(cc)) = headers.get("CC") {
         keys.extend(cc.iter().filter_map(|k| k.as_str().map(str::to_string)));
+    }
+    let listed_keys = keys.clone();
+    keys.extend(m.bcc.iter().flat_map(|b| b.iter().cloned()));
+    if new_routing_key {
+        headers.remove("CC");
     }
     let mut deaths = match headers.remove("x-death") {
         Some(FieldValue::Array(entries)) => entries,
@@ -152,15 +168,15 @@ fn dead_lettered(
             entry.insert("queue", FieldValue::long_string(queue.name.to_string()));
             entry.insert("time", FieldValue::Timestamp(now));
             entry.insert("exchange", FieldValue::long_string(m.exchange.to_string()));
-            let routing_keys = keys.iter().map(|k| FieldValue::long_string(k.clone()));
+            let routing_keys = listed_keys
+                .iter()
+                .map(|k| FieldValue::long_string(k.clone()));
             entry.insert("routing-keys", FieldValue::Array(routing_keys.collect()));
-            if reason == DeathReason::Expired {
-                if let Some(expiration) = &props.expiration {
-                    entry.insert(
-                        "original-expiration",
-                        FieldValue::long_string(expiration.to_string()),
-                    );
-                }
+            if let Some(expiration) = &props.expiration {
+                entry.insert(
+                    "original-expiration",
+                    FieldValue::long_string(expiration.to_string()),
+                );
             }
             entry
         }
@@ -192,6 +208,7 @@ fn dead_lettered(
         persistent: m.persistent,
         expiration: None,
         priority: m.priority,
+        bcc: None,
     };
     (message, keys)
 }

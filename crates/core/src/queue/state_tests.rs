@@ -18,6 +18,7 @@ fn message(body: &str) -> MessageRef {
         persistent: false,
         expiration: None,
         priority: 0,
+        bcc: None,
     })
 }
 
