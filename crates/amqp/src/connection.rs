@@ -23,6 +23,9 @@ use warren_core::{BrokerRef, ConnEvent, Outlet, User, VHostRef};
 const WRITE_BACKLOG_LIMIT: usize = 4 * 1024 * 1024;
 /// How long a closed connection's socket stays open for the client to close it.
 const LINGER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often unacknowledged deliveries are checked against the consumer timeout.
+const CONSUMER_TIMEOUT_CHECK: Duration = Duration::from_secs(1);
+
 /// How often a throttled publisher looks whether its queue has caught up.
 const THROTTLE_POLL: Duration = Duration::from_millis(1);
 /// How long to wait for `connection.close-ok` after sending `connection.close`.
@@ -156,6 +159,11 @@ impl Connection {
             (self.heartbeat / 2).max(Duration::from_millis(500))
         };
         let mut ticker = tokio::time::interval_at(Instant::now() + tick, tick);
+        let mut timeouts = tokio::time::interval_at(
+            Instant::now() + CONSUMER_TIMEOUT_CHECK,
+            CONSUMER_TIMEOUT_CHECK,
+        );
+        timeouts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Frames the client pipelined behind connection.open.
         if let Err(reason) = self.handle_input().await {
             return reason;
@@ -170,6 +178,11 @@ impl Connection {
             let congested = self.out.len() > WRITE_BACKLOG_LIMIT;
             let throttled = self.throttled();
             self.paused = throttled;
+            // An idle connection should not wake up to look at nothing.
+            let holds_deliveries = self
+                .channels
+                .values()
+                .any(|slot| matches!(slot, Slot::Open(ch) if ch.has_unacked()));
             let want_write = !self.out.is_empty();
             let close_deadline = self.closing.unwrap_or_else(|| Instant::now() + tick * 4);
             tokio::select! {
@@ -207,6 +220,11 @@ impl Connection {
                 _ = ticker.tick() => {
                     if let Some(reason) = self.heartbeat_tick() {
                         return reason;
+                    }
+                }
+                _ = timeouts.tick(), if holds_deliveries => {
+                    if let Err(error) = self.check_consumer_timeouts().await {
+                        self.start_close(error);
                     }
                 }
                 _ = tokio::time::sleep_until(close_deadline), if self.closing.is_some() => {
@@ -569,6 +587,29 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Closes (406) every channel holding a delivery unacknowledged past its timeout.
+    async fn check_consumer_timeouts(&mut self) -> AmqpResult<()> {
+        let default = self.shared.config.consumer_timeout;
+        let late: Vec<(u16, AmqpError)> = self
+            .channels
+            .iter()
+            .filter_map(|(number, slot)| match slot {
+                Slot::Open(ch) => ch.timed_out_delivery(default).map(|e| (*number, e)),
+                Slot::Closing => None,
+            })
+            .collect();
+        for (number, error) in late {
+            tracing::warn!(
+                connection = self.shared.id,
+                channel = number,
+                "{}",
+                error.text
+            );
+            self.channel_result(number, Err(error)).await?;
+        }
+        Ok(())
     }
 
     /// Checks the peer's liveness and keeps ours visible. Some(reason) to drop it.

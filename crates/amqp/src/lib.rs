@@ -28,6 +28,10 @@ pub struct AmqpConfig {
     pub handshake_timeout: Duration,
     /// Largest message body accepted (RabbitMQ's `max_message_size`).
     pub max_message_size: u64,
+    /// A delivery left unacknowledged this long closes its channel with 406
+    /// (RabbitMQ's `consumer_timeout`, 30 minutes by default); a queue's
+    /// `x-consumer-timeout` overrides it. `None` disables it.
+    pub consumer_timeout: Option<Duration>,
 }
 
 impl Default for AmqpConfig {
@@ -38,6 +42,7 @@ impl Default for AmqpConfig {
             heartbeat: 60,
             handshake_timeout: Duration::from_secs(10),
             max_message_size: 128 * 1024 * 1024,
+            consumer_timeout: Some(Duration::from_secs(30 * 60)),
         }
     }
 }

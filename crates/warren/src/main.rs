@@ -31,6 +31,10 @@ struct Args {
     /// message) before new messages go to disk; same units.
     #[arg(long, env = "WARREN_QUEUE_RAM_BUDGET", default_value = "128MiB", value_parser = parse_size)]
     queue_ram_budget: u64,
+    /// Close a channel (406) that holds a delivery unacknowledged this long, in
+    /// milliseconds (RabbitMQ's `consumer_timeout`); 0 disables it.
+    #[arg(long, env = "WARREN_CONSUMER_TIMEOUT", default_value_t = 1_800_000)]
+    consumer_timeout: u64,
     /// Log level or filter (error, warn, info, debug, trace; or e.g. `warren_amqp=debug`).
     #[arg(long, env = "WARREN_LOG", default_value = "info")]
     log_level: String,
@@ -56,6 +60,11 @@ fn main() -> anyhow::Result<()> {
             data_dir: args.data_dir,
             disk_free_limit: args.disk_free_limit,
             queue_ram_budget: args.queue_ram_budget,
+            amqp: warren_amqp::AmqpConfig {
+                consumer_timeout: (args.consumer_timeout > 0)
+                    .then(|| std::time::Duration::from_millis(args.consumer_timeout)),
+                ..warren_amqp::AmqpConfig::default()
+            },
             ..warren::Config::default()
         };
         // Handlers go in before "ready": a SIGTERM right after it must shut down cleanly.

@@ -198,6 +198,7 @@ impl Channel {
                         queue: queue.clone(),
                         seq: got.seq,
                         counted: false,
+                        delivered_at: std::time::Instant::now(),
                     });
                 }
                 let msg = &got.message;
@@ -253,6 +254,7 @@ impl Channel {
                     queue,
                     seq: d.seq,
                     counted: true,
+                    delivered_at: std::time::Instant::now(),
                 });
             }
         }

@@ -238,6 +238,42 @@ impl Channel {
         !self.outgoing.is_empty()
     }
 
+    pub fn has_unacked(&self) -> bool {
+        !self.unacked.is_empty()
+    }
+
+    /// A delivery held unacknowledged past its consumer timeout (the queue's
+    /// `x-consumer-timeout`, else `default`): the error that closes the channel.
+    pub fn timed_out_delivery(&self, default: Option<std::time::Duration>) -> Option<AmqpError> {
+        let now = std::time::Instant::now();
+        for u in &self.unacked {
+            let timeout = match u
+                .queue
+                .arguments
+                .get("x-consumer-timeout")
+                .and_then(|v| v.as_i64())
+            {
+                Some(ms) => Some(std::time::Duration::from_millis(ms.max(0) as u64)),
+                None => default,
+            };
+            if let Some(timeout) = timeout {
+                if now.duration_since(u.delivered_at) > timeout {
+                    return Some(AmqpError::new(
+                        406,
+                        format!(
+                            "delivery acknowledgement on channel {} timed out. Timeout value \
+                             used: {} ms. This timeout value can be configured, see consumers \
+                             doc guide to learn more",
+                            self.number,
+                            timeout.as_millis()
+                        ),
+                    ));
+                }
+            }
+        }
+        None
+    }
+
     /// Writes the confirms that are settled.
     pub fn flush_confirms(&mut self, out: &mut BytesMut) {
         if let Some(confirms) = &mut self.confirms {

@@ -15,6 +15,8 @@ pub(crate) struct Unacked {
     /// Whether it took credit from the channel's shared window (consumer deliveries
     /// do; basic.get does not).
     pub counted: bool,
+    /// When it was handed to the client (the consumer timeout counts from here).
+    pub delivered_at: std::time::Instant,
 }
 
 impl Channel {

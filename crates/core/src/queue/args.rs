@@ -141,6 +141,7 @@ fn check(key: &str, v: &FieldValue, args: &FieldTable) -> Result<(), Invalid> {
             expiry(i).map(|_| ())
         }
         "x-message-ttl" => expiry(int_arg(v)?).map(|_| ()),
+        "x-consumer-timeout" => non_neg_int(v).map(|_| ()),
         "x-dead-letter-exchange" => match v {
             FieldValue::LongStr(_) => Ok(()),
             other => Err(Invalid::WholeText(format!(
