@@ -50,7 +50,7 @@ impl Channel {
     pub(super) fn reject(&mut self, tag: u64, multiple: bool, requeue: bool) -> AmqpResult<()> {
         let taken = self.take_unacked(tag, multiple)?;
         let how = if requeue {
-            Settle::Requeue
+            Settle::Nack
         } else {
             Settle::Discard
         };

@@ -41,6 +41,7 @@ pub(super) fn spawn(
                 break;
             }
             state.begin_turn();
+            state.release_retries();
             if state.lease_expired() {
                 // Unused for its x-expires interval: the queue deletes itself.
                 state.discard_stored();

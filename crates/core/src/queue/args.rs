@@ -39,6 +39,9 @@ pub struct QueueSettings {
     pub max_priority: Option<u8>,
     /// `x-single-active-consumer`: one consumer at a time gets messages.
     pub single_active_consumer: bool,
+    /// `x-retry-delays`: a message nacked with requeue comes back after the delay
+    /// for its attempt (ms); after the last one it is dead-lettered or dropped.
+    pub retry_delays: Option<Vec<u64>>,
 }
 
 /// The largest TTL/expiry RabbitMQ accepts (its timer limit), in milliseconds.
@@ -142,6 +145,21 @@ fn check(key: &str, v: &FieldValue, args: &FieldTable) -> Result<(), Invalid> {
         }
         "x-message-ttl" => expiry(int_arg(v)?).map(|_| ()),
         "x-consumer-timeout" => non_neg_int(v).map(|_| ()),
+        "x-retry-delays" => match v {
+            FieldValue::Array(delays) if !delays.is_empty() => {
+                for d in delays {
+                    expiry(int_arg(d)?)?;
+                }
+                Ok(())
+            }
+            FieldValue::Array(_) => {
+                Err(Invalid::Text("expected a non-empty list of delays".into()))
+            }
+            other => Err(Invalid::Term(format!(
+                "{{unacceptable_type,{}}}",
+                type_name(other)
+            ))),
+        },
         "x-dead-letter-exchange" => match v {
             FieldValue::LongStr(_) => Ok(()),
             other => Err(Invalid::WholeText(format!(
@@ -251,6 +269,16 @@ pub fn parse_queue_args(args: &FieldTable, queue: &str, vhost: &str) -> CoreResu
             .get("x-single-active-consumer")
             .and_then(|v| v.as_bool())
             .unwrap_or(false),
+        retry_delays: match args.get("x-retry-delays") {
+            Some(FieldValue::Array(delays)) => Some(
+                delays
+                    .iter()
+                    .filter_map(|d| d.as_i64())
+                    .map(|d| d.max(0) as u64)
+                    .collect(),
+            ),
+            _ => None,
+        },
     })
 }
 

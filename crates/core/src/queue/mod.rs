@@ -30,8 +30,12 @@ pub type QueueRef = Arc<QueueHandle>;
 pub enum Settle {
     /// Acknowledged: the message is done.
     Ack,
-    /// Rejected with requeue: back to its original position, marked redelivered.
+    /// Back to its original position, marked redelivered (`basic.recover`, or a
+    /// closed channel).
     Requeue,
+    /// Rejected or nacked with requeue: as `Requeue`, except that a queue with
+    /// `x-retry-delays` redelivers it after the delay for its attempt.
+    Nack,
     /// Rejected without requeue: dropped (later: dead-lettered).
     Discard,
 }

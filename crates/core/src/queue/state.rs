@@ -13,7 +13,9 @@ use crate::message::{Message, MessageRef};
 use crate::names::Name;
 use crate::outlet::{ChannelCreditRef, ChannelKey, Confirmation, ConnEvent, Delivery, Outlet};
 use crate::vhost::VHost;
-use std::collections::{HashMap, VecDeque};
+use amqp_codec::{BasicProperties, FieldValue};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::Weak;
 use warren_store::RecoveredMessage;
 
@@ -191,6 +193,8 @@ pub(crate) struct QueueState {
     last_used: u64,
     /// Messages to dead-letter (or drop) at the end of the turn.
     dead: Vec<Dead>,
+    /// Nacked messages waiting out their retry delay, by (due time, position).
+    retrying: BTreeMap<(u64, u64), Ready>,
     dead_letterer: DeadLetterer,
 }
 
@@ -217,6 +221,7 @@ impl QueueState {
             now: now_ms(),
             last_used: now_ms(),
             dead: Vec::new(),
+            retrying: BTreeMap::new(),
             dead_letterer: DeadLetterer::new(owner),
         }
     }
@@ -251,10 +256,8 @@ impl QueueState {
             Some(ms) if self.consumers.is_empty() => Some(self.last_used + ms),
             _ => None,
         };
-        let at = match (head, lease) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b)?,
-        };
+        let retry = self.retrying.keys().next().map(|(due, _)| *due);
+        let at = [head, lease, retry].into_iter().flatten().min()?;
         let wait = at.saturating_sub(now_ms());
         Some(tokio::time::Instant::now() + std::time::Duration::from_millis(wait))
     }
@@ -482,7 +485,8 @@ impl QueueState {
 
     pub(crate) fn counts(&self) -> QueueCounts {
         QueueCounts {
-            ready: self.ready.len() as u32,
+            // Messages waiting for a retry are still the queue's.
+            ready: (self.ready.len() + self.retrying.len()) as u32,
             unacked: self.unacked.len() as u32,
             consumers: self.consumers.len() as u32,
         }
@@ -709,7 +713,8 @@ impl QueueState {
             }
             self.release_consumer_slot(&entry);
             match how {
-                Settle::Requeue => self.requeue(seq, entry),
+                Settle::Nack if self.settings.retry_delays.is_some() => self.retry(seq, entry),
+                Settle::Requeue | Settle::Nack => self.requeue(seq, entry),
                 Settle::Ack => self.backing.gone(entry.kept, seq),
                 Settle::Discard if self.settings.dead_letter_exchange.is_some() => {
                     self.dead.push(Dead {
@@ -721,6 +726,75 @@ impl QueueState {
                 }
                 Settle::Discard => self.backing.gone(entry.kept, seq),
             }
+        }
+    }
+
+    /// A nack with requeue on a queue with `x-retry-delays`: the message waits out the
+    /// delay for its attempt, then is ready again with `x-retry-attempt` (1 for the
+    /// first retry) and `x-retry-delay` headers; past the last delay it dies
+    /// (`rejected`).
+    fn retry(&mut self, seq: u64, entry: Unacked) {
+        let delays = self.settings.retry_delays.as_deref().unwrap_or(&[]);
+        let mut props = BasicProperties::decode(&entry.message.properties).unwrap_or_default();
+        let mut headers = props.headers.take().unwrap_or_default();
+        let done = headers
+            .get("x-retry-attempt")
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0)
+            .max(0) as usize;
+        let Some(&delay) = delays.get(done) else {
+            if self.settings.dead_letter_exchange.is_some() {
+                self.dead.push(Dead {
+                    seq,
+                    message: entry.message,
+                    kept: entry.kept,
+                    reason: DeathReason::Rejected,
+                });
+            } else {
+                self.backing.gone(entry.kept, seq);
+            }
+            return;
+        };
+        headers.insert("x-retry-attempt", FieldValue::I64(done as i64 + 1));
+        headers.insert("x-retry-delay", FieldValue::I64(delay as i64));
+        props.headers = Some(headers);
+        let m = &entry.message;
+        let message = Arc::new(Message {
+            exchange: m.exchange.clone(),
+            routing_key: m.routing_key.clone(),
+            properties: props.encode(),
+            body: m.body.clone(),
+            persistent: m.persistent,
+            expiration: m.expiration,
+            priority: m.priority,
+            bcc: m.bcc.clone(),
+        });
+        let rank = self.rank_for(&message);
+        let due = self.now + delay;
+        self.retrying.insert(
+            (due, seq),
+            Ready {
+                seq,
+                size: message.body.len() as u32,
+                message: Some(message),
+                store_id: entry.store_id,
+                redelivered: true,
+                kept: entry.kept,
+                paging: false,
+                expires_at: entry.expires_at,
+                rank,
+            },
+        );
+    }
+
+    /// Retries whose delay is over go back to the ready messages.
+    pub(crate) fn release_retries(&mut self) {
+        while let Some(entry) = self.retrying.first_entry() {
+            if entry.key().0 > self.now {
+                break;
+            }
+            let ready = entry.remove();
+            self.insert_ready(ready);
         }
     }
 
@@ -833,7 +907,9 @@ impl QueueState {
 
     pub(crate) fn purge(&mut self) -> u32 {
         let n = self.ready.len() as u32;
-        for r in self.ready.drain(..) {
+        let retrying = std::mem::take(&mut self.retrying).into_values();
+        let n = n + retrying.len() as u32;
+        for r in self.ready.drain(..).chain(retrying) {
             self.backing.gone(r.kept, r.seq);
         }
         self.ready_bytes = 0;
