@@ -42,6 +42,8 @@ pub struct QueueSettings {
     /// `x-retry-delays`: a message nacked with requeue comes back after the delay
     /// for its attempt (ms); after the last one it is dead-lettered or dropped.
     pub retry_delays: Option<Vec<u64>>,
+    /// `x-message-deduplication`: duplicates of messages in the queue are dropped.
+    pub deduplicate: bool,
 }
 
 /// The largest TTL/expiry RabbitMQ accepts (its timer limit), in milliseconds.
@@ -145,6 +147,13 @@ fn check(key: &str, v: &FieldValue, args: &FieldTable) -> Result<(), Invalid> {
         }
         "x-message-ttl" => expiry(int_arg(v)?).map(|_| ()),
         "x-consumer-timeout" => non_neg_int(v).map(|_| ()),
+        "x-message-deduplication" => match v {
+            FieldValue::Bool(_) => Ok(()),
+            other => Err(Invalid::Term(format!(
+                "{{unacceptable_type,{}}}",
+                type_name(other)
+            ))),
+        },
         "x-retry-delays" => match v {
             FieldValue::Array(delays) if !delays.is_empty() => {
                 for d in delays {
@@ -267,6 +276,10 @@ pub fn parse_queue_args(args: &FieldTable, queue: &str, vhost: &str) -> CoreResu
         max_priority: int("x-max-priority").map(|p| p.min(255) as u8),
         single_active_consumer: args
             .get("x-single-active-consumer")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
+        deduplicate: args
+            .get("x-message-deduplication")
             .and_then(|v| v.as_bool())
             .unwrap_or(false),
         retry_delays: match args.get("x-retry-delays") {

@@ -6,6 +6,7 @@ mod actor;
 pub mod args;
 mod backing;
 mod deadletter;
+mod dedup;
 mod state;
 #[cfg(test)]
 mod state_tests;

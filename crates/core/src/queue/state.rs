@@ -7,6 +7,7 @@
 use super::args::{parse_queue_args, Overflow, QueueSettings};
 use super::backing::{Backing, Kept};
 use super::deadletter::DeadLetterer;
+use super::dedup::Dedup;
 use super::{ConfirmTo, GetOk, Publish, QueueRef, Settle};
 use crate::error::{CoreError, CoreResult};
 use crate::message::{Message, MessageRef};
@@ -195,6 +196,8 @@ pub(crate) struct QueueState {
     dead: Vec<Dead>,
     /// Nacked messages waiting out their retry delay, by (due time, position).
     retrying: BTreeMap<(u64, u64), Ready>,
+    /// `x-message-deduplication`: the keys of the messages in the queue.
+    dedup: Option<Dedup>,
     dead_letterer: DeadLetterer,
 }
 
@@ -204,6 +207,7 @@ impl QueueState {
         let settings =
             parse_queue_args(&queue.arguments, &queue.name, &queue.vhost).unwrap_or_default();
         let backing = Backing::new(queue.id(), queue.page_store().cloned());
+        let settings_dedup = settings.deduplicate;
         QueueState {
             queue,
             settings,
@@ -222,6 +226,7 @@ impl QueueState {
             last_used: now_ms(),
             dead: Vec::new(),
             retrying: BTreeMap::new(),
+            dedup: settings_dedup.then(Dedup::default),
             dead_letterer: DeadLetterer::new(owner),
         }
     }
@@ -327,10 +332,28 @@ impl QueueState {
                     self.queue,
                     r.seq
                 );
-                self.backing.gone(r.kept, r.seq);
+                self.gone(r.kept, r.seq);
                 true
             }
         }
+    }
+
+    /// Position `seq` has left the queue for good.
+    fn gone(&mut self, kept: Kept, seq: u64) {
+        if let Some(dedup) = &mut self.dedup {
+            dedup.forget(seq);
+        }
+        self.backing.gone(kept, seq);
+    }
+
+    /// A consumer took position `seq` (for good, with `no_ack`).
+    fn taken(&mut self, kept: Kept, seq: u64, no_ack: bool) {
+        if no_ack {
+            if let Some(dedup) = &mut self.dedup {
+                dedup.forget(seq);
+            }
+        }
+        self.backing.taken(kept, seq, no_ack);
     }
 
     /// Dead-letters (or drops) this turn's dead messages.
@@ -349,7 +372,7 @@ impl QueueState {
             None => dead.iter().map(|d| (d.kept, d.seq)).collect(),
         };
         for (kept, seq) in gone {
-            self.backing.gone(kept, seq);
+            self.gone(kept, seq);
         }
     }
 
@@ -357,7 +380,7 @@ impl QueueState {
     /// has a dead-letter exchange, dropped otherwise.
     fn die(&mut self, r: Ready, reason: DeathReason) {
         if self.settings.dead_letter_exchange.is_none() {
-            self.backing.gone(r.kept, r.seq);
+            self.gone(r.kept, r.seq);
             return;
         }
         let Some(message) = self.load(&r) else {
@@ -392,13 +415,19 @@ impl QueueState {
                 rank: 255,
             });
         }
-        if self.settings.max_priority.is_some() {
-            // A priority queue's order depends on each message's priority, which is
-            // in its stored properties: read them once.
+        if self.settings.max_priority.is_some() || self.dedup.is_some() {
+            // A priority queue's order depends on each message's priority, and a
+            // deduplicating queue needs each message's key, both in its stored
+            // properties: read them once.
             let mut ready: Vec<Ready> = self.ready.drain(..).collect();
             for r in &mut ready {
                 if let Ok((message, _)) = self.backing.load(r.store_id) {
                     r.rank = self.rank_for(&message);
+                    if let Some(dedup) = &mut self.dedup {
+                        if let Some(key) = Dedup::key(&message) {
+                            dedup.remember(r.seq, key);
+                        }
+                    }
                 }
             }
             ready.sort_by_key(Ready::order);
@@ -425,7 +454,7 @@ impl QueueState {
                     self.queue,
                     r.seq
                 );
-                self.backing.gone(r.kept, r.seq);
+                self.gone(r.kept, r.seq);
                 None
             }
         }
@@ -532,6 +561,14 @@ impl QueueState {
         } else {
             Kept::No
         };
+        let dedup_key = self.dedup.as_ref().and_then(|_| Dedup::key(&message));
+        if let (Some(dedup), Some(key)) = (&self.dedup, &dedup_key) {
+            if dedup.is_duplicate(key) {
+                // Dropped, and still confirmed: the queue has this message already.
+                self.backing.gone(kept, seq);
+                return true;
+            }
+        }
         if self.settings.overflow != Overflow::DropHead && self.would_overflow(size) {
             // A waiting consumer may take what is ready and make room: RabbitMQ
             // delivers before it counts.
@@ -547,10 +584,13 @@ impl QueueState {
                         reason: DeathReason::MaxLen,
                     });
                 } else {
-                    self.backing.gone(kept, seq);
+                    self.gone(kept, seq);
                 }
                 return false;
             }
+        }
+        if let (Some(dedup), Some(key)) = (&mut self.dedup, dedup_key) {
+            dedup.remember(seq, key);
         }
         let expires_at = self.expiry_for(&message);
         let rank = self.rank_for(&message);
@@ -715,7 +755,7 @@ impl QueueState {
             match how {
                 Settle::Nack if self.settings.retry_delays.is_some() => self.retry(seq, entry),
                 Settle::Requeue | Settle::Nack => self.requeue(seq, entry),
-                Settle::Ack => self.backing.gone(entry.kept, seq),
+                Settle::Ack => self.gone(entry.kept, seq),
                 Settle::Discard if self.settings.dead_letter_exchange.is_some() => {
                     self.dead.push(Dead {
                         seq,
@@ -724,7 +764,7 @@ impl QueueState {
                         reason: DeathReason::Rejected,
                     })
                 }
-                Settle::Discard => self.backing.gone(entry.kept, seq),
+                Settle::Discard => self.gone(entry.kept, seq),
             }
         }
     }
@@ -751,7 +791,7 @@ impl QueueState {
                     reason: DeathReason::Rejected,
                 });
             } else {
-                self.backing.gone(entry.kept, seq);
+                self.gone(entry.kept, seq);
             }
             return;
         };
@@ -859,7 +899,7 @@ impl QueueState {
             kept,
             expires_at,
         } = self.pop_loaded()?;
-        self.backing.taken(kept, seq, no_ack);
+        self.taken(kept, seq, no_ack);
         if !no_ack {
             self.unacked.insert(
                 seq,
@@ -906,11 +946,11 @@ impl QueueState {
     }
 
     pub(crate) fn purge(&mut self) -> u32 {
-        let n = self.ready.len() as u32;
+        let ready = std::mem::take(&mut self.ready);
         let retrying = std::mem::take(&mut self.retrying).into_values();
-        let n = n + retrying.len() as u32;
-        for r in self.ready.drain(..).chain(retrying) {
-            self.backing.gone(r.kept, r.seq);
+        let n = (ready.len() + retrying.len()) as u32;
+        for r in ready.into_iter().chain(retrying) {
+            self.gone(r.kept, r.seq);
         }
         self.ready_bytes = 0;
         self.ram_bytes = 0;
@@ -972,7 +1012,9 @@ impl QueueState {
                 break;
             };
             let consumer = &mut self.consumers[index];
-            self.backing.taken(kept, seq, consumer.no_ack);
+            let no_ack = consumer.no_ack;
+            self.taken(kept, seq, no_ack);
+            let consumer = &mut self.consumers[index];
             if !consumer.no_ack {
                 consumer.unacked += 1;
                 self.unacked.insert(
