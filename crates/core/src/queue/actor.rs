@@ -32,10 +32,15 @@ pub(super) fn spawn(
             let deadline = state.next_deadline();
             let received = match deadline {
                 None => mailbox.recv_many(&mut commands, BATCH).await,
-                Some(at) => tokio::select! {
-                    n = mailbox.recv_many(&mut commands, BATCH) => n,
-                    _ = tokio::time::sleep_until(at) => usize::MAX,
-                },
+                // Boxed: most queues never wait on a timer, and an idle queue's task
+                // should not carry one inline.
+                Some(at) => {
+                    let timer = Box::pin(tokio::time::sleep_until(at));
+                    tokio::select! {
+                        n = mailbox.recv_many(&mut commands, BATCH) => n,
+                        _ = timer => usize::MAX,
+                    }
+                }
             };
             if received == 0 {
                 break;

@@ -20,7 +20,8 @@ use warren_store::Record;
 /// What a queue needs to dead-letter: where to, and a publisher with its caches.
 pub(crate) struct DeadLetterer {
     owner: Weak<VHost>,
-    publisher: Option<Publisher>,
+    /// Made at the first dead letter (boxed: most queues never need one).
+    publisher: Option<Box<Publisher>>,
     route_buf: Vec<QueueRef>,
 }
 
@@ -47,7 +48,9 @@ impl DeadLetterer {
         let Some(vhost) = self.owner.upgrade() else {
             return gone;
         };
-        let publisher = self.publisher.get_or_insert_with(|| Publisher::new(vhost));
+        let publisher = self
+            .publisher
+            .get_or_insert_with(|| Box::new(Publisher::new(vhost)));
         // A dead-letter exchange that does not exist: the messages are dropped.
         let Ok(target) = publisher.exchange(exchange) else {
             return gone;

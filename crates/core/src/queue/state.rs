@@ -197,7 +197,7 @@ pub(crate) struct QueueState {
     /// Nacked messages waiting out their retry delay, by (due time, position).
     retrying: BTreeMap<(u64, u64), Ready>,
     /// `x-message-deduplication`: the keys of the messages in the queue.
-    dedup: Option<Dedup>,
+    dedup: Option<Box<Dedup>>,
     dead_letterer: DeadLetterer,
 }
 
@@ -226,7 +226,7 @@ impl QueueState {
             last_used: now_ms(),
             dead: Vec::new(),
             retrying: BTreeMap::new(),
-            dedup: settings_dedup.then(Dedup::default),
+            dedup: settings_dedup.then(Box::<Dedup>::default),
             dead_letterer: DeadLetterer::new(owner),
         }
     }
@@ -966,7 +966,7 @@ impl QueueState {
                 self.queue.name, self.queue.vhost
             )));
         }
-        if if_empty && !self.ready.is_empty() {
+        if if_empty && !(self.ready.is_empty() && self.retrying.is_empty()) {
             return Err(CoreError::precondition(format!(
                 "queue '{}' in vhost '{}' not empty",
                 self.queue.name, self.queue.vhost
