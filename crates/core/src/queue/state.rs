@@ -756,16 +756,23 @@ impl QueueState {
                 Settle::Nack if self.settings.retry_delays.is_some() => self.retry(seq, entry),
                 Settle::Requeue | Settle::Nack => self.requeue(seq, entry),
                 Settle::Ack => self.gone(entry.kept, seq),
-                Settle::Discard if self.settings.dead_letter_exchange.is_some() => {
-                    self.dead.push(Dead {
-                        seq,
-                        message: entry.message,
-                        kept: entry.kept,
-                        reason: DeathReason::Rejected,
-                    })
-                }
-                Settle::Discard => self.gone(entry.kept, seq),
+                Settle::Discard => self.rejected(seq, entry),
             }
+        }
+    }
+
+    /// Rejected for good: dead-lettered when the queue has a dead-letter exchange,
+    /// dropped otherwise.
+    fn rejected(&mut self, seq: u64, entry: Unacked) {
+        if self.settings.dead_letter_exchange.is_some() {
+            self.dead.push(Dead {
+                seq,
+                message: entry.message,
+                kept: entry.kept,
+                reason: DeathReason::Rejected,
+            });
+        } else {
+            self.gone(entry.kept, seq);
         }
     }
 
@@ -783,16 +790,7 @@ impl QueueState {
             .unwrap_or(0)
             .max(0) as usize;
         let Some(&delay) = delays.get(done) else {
-            if self.settings.dead_letter_exchange.is_some() {
-                self.dead.push(Dead {
-                    seq,
-                    message: entry.message,
-                    kept: entry.kept,
-                    reason: DeathReason::Rejected,
-                });
-            } else {
-                self.gone(entry.kept, seq);
-            }
+            self.rejected(seq, entry);
             return;
         };
         headers.insert("x-retry-attempt", FieldValue::I64(done as i64 + 1));
@@ -809,22 +807,25 @@ impl QueueState {
             priority: m.priority,
             bcc: m.bcc.clone(),
         });
-        let rank = self.rank_for(&message);
         let due = self.now + delay;
-        self.retrying.insert(
-            (due, seq),
-            Ready {
-                seq,
-                size: message.body.len() as u32,
-                message: Some(message),
-                store_id: entry.store_id,
-                redelivered: true,
-                kept: entry.kept,
-                paging: false,
-                expires_at: entry.expires_at,
-                rank,
-            },
-        );
+        let ready = self.back_to_ready(seq, entry, message);
+        self.retrying.insert((due, seq), ready);
+    }
+
+    /// An unacked message as a ready one again (redelivered, its deadline kept, as
+    /// with RabbitMQ), with `message` as its content.
+    fn back_to_ready(&self, seq: u64, entry: Unacked, message: MessageRef) -> Ready {
+        Ready {
+            seq,
+            size: message.body.len() as u32,
+            rank: self.rank_for(&message),
+            message: Some(message),
+            store_id: entry.store_id,
+            redelivered: true,
+            kept: entry.kept,
+            paging: false,
+            expires_at: entry.expires_at,
+        }
     }
 
     /// Retries whose delay is over go back to the ready messages.
@@ -874,19 +875,9 @@ impl QueueState {
     }
 
     fn requeue(&mut self, seq: u64, entry: Unacked) {
-        // A requeued message keeps its deadline, as with RabbitMQ.
-        let rank = self.rank_for(&entry.message);
-        self.insert_ready(Ready {
-            seq,
-            size: entry.message.body.len() as u32,
-            message: Some(entry.message),
-            store_id: entry.store_id,
-            redelivered: true,
-            kept: entry.kept,
-            paging: false,
-            expires_at: entry.expires_at,
-            rank,
-        });
+        let message = entry.message.clone();
+        let ready = self.back_to_ready(seq, entry, message);
+        self.insert_ready(ready);
     }
 
     pub(crate) fn get(&mut self, channel: ChannelKey, no_ack: bool) -> Option<GetOk> {
