@@ -82,8 +82,14 @@ impl DeadLetterer {
                     }
                 }
             }
+            // Decoded once per message, not once per queue it reaches.
+            let cycle = if d.reason == DeathReason::Rejected {
+                Vec::new()
+            } else {
+                cycle_queues(&message)
+            };
             for q in queues.drain(..) {
-                if d.reason != DeathReason::Rejected && is_cycle(&message, &q.name) {
+                if cycle.iter().any(|c| c == &*q.name) {
                     tracing::debug!("{queue:?}: dead-letter cycle to {q:?}; message dropped there");
                     continue;
                 }
@@ -216,25 +222,28 @@ fn dead_lettered(
     (message, keys)
 }
 
-/// Whether `queue` appears in the message's deaths with no rejection since.
-fn is_cycle(message: &Message, queue: &str) -> bool {
+/// The queues the message died in since its last rejection (most recent first):
+/// dead-lettering it back into one of them would be a cycle. Empty after a
+/// rejection anywhere on the way.
+fn cycle_queues(message: &Message) -> Vec<String> {
     let Ok(props) = BasicProperties::decode(&message.properties) else {
-        return false;
+        return Vec::new();
     };
     let Some(FieldValue::Array(deaths)) = props.headers.as_ref().and_then(|h| h.get("x-death"))
     else {
-        return false;
+        return Vec::new();
     };
+    let mut queues = Vec::new();
     for death in deaths {
         let FieldValue::Table(t) = death else {
             continue;
         };
         if t.get("reason").and_then(|v| v.as_str()) == Some("rejected") {
-            return false;
+            break;
         }
-        if t.get("queue").and_then(|v| v.as_str()) == Some(queue) {
-            return true;
+        if let Some(q) = t.get("queue").and_then(|v| v.as_str()) {
+            queues.push(q.to_string());
         }
     }
-    false
+    queues
 }
