@@ -127,6 +127,11 @@ impl Broker {
         self.vhosts.read().get(name).cloned()
     }
 
+    /// Every vhost (for listings; in no particular order).
+    pub fn vhosts(&self) -> Vec<VHostRef> {
+        self.vhosts.read().values().cloned().collect()
+    }
+
     pub fn add_user(&self, name: &str, password: &str, tags: Vec<String>, loopback_only: bool) {
         let user = User {
             name: Name::from(name),

@@ -10,8 +10,10 @@ mod dedup;
 mod state;
 #[cfg(test)]
 mod state_tests;
+pub mod stats;
 
 pub use state::{Consumer, QueueCounts};
+pub use stats::{QueueStats, QueueStatsSnapshot};
 
 use crate::error::CoreResult;
 use crate::message::MessageRef;
@@ -147,6 +149,8 @@ pub struct QueueHandle {
     ram_budget: u64,
     /// Over budget: new messages go to disk (publishers then also wait for the store).
     over_budget: AtomicBool,
+    /// Counters the actor refreshes once per turn, for listings.
+    pub stats: QueueStats,
 }
 
 /// What a queue keeps in memory by default before paging out (see
@@ -197,6 +201,7 @@ impl QueueHandle {
             persistent,
             ram_budget,
             over_budget: AtomicBool::new(false),
+            stats: QueueStats::default(),
         });
         actor::spawn(handle.clone(), owner, rx, recovered, on_auto_delete);
         handle
@@ -222,6 +227,7 @@ impl QueueHandle {
             persistent: false,
             ram_budget: DEFAULT_RAM_BUDGET,
             over_budget: AtomicBool::new(false),
+            stats: QueueStats::default(),
         })
     }
 

@@ -1,0 +1,120 @@
+//! The endpoints, one module per resource, and the route table.
+
+mod bindings;
+mod exchanges;
+mod health;
+mod messages;
+mod overview;
+mod queues;
+mod vhosts;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::ApiState;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use warren_core::VHostRef;
+
+pub fn routes(_state: ApiState) -> Router<ApiState> {
+    Router::new()
+        .route("/api/overview", get(overview::overview))
+        .route("/api/whoami", get(overview::whoami))
+        .route("/api/nodes", get(overview::nodes))
+        .route("/api/nodes/{name}", get(overview::node))
+        .route("/api/vhosts", get(vhosts::list_all))
+        .route("/api/vhosts/{vhost}", get(vhosts::one))
+        .route("/api/exchanges", get(exchanges::list_all))
+        .route("/api/exchanges/{vhost}", get(exchanges::list_vhost))
+        .route(
+            "/api/exchanges/{vhost}/{name}",
+            get(exchanges::one)
+                .put(exchanges::declare)
+                .delete(exchanges::remove),
+        )
+        .route(
+            "/api/exchanges/{vhost}/{name}/bindings/source",
+            get(bindings::exchange_source),
+        )
+        .route(
+            "/api/exchanges/{vhost}/{name}/bindings/destination",
+            get(bindings::exchange_destination),
+        )
+        .route(
+            "/api/exchanges/{vhost}/{name}/publish",
+            post(messages::publish),
+        )
+        .route("/api/queues", get(queues::list_all))
+        .route("/api/queues/{vhost}", get(queues::list_vhost))
+        .route(
+            "/api/queues/{vhost}/{name}",
+            get(queues::one).put(queues::declare).delete(queues::remove),
+        )
+        .route("/api/queues/{vhost}/{name}/bindings", get(bindings::queue))
+        .route("/api/queues/{vhost}/{name}/contents", delete(queues::purge))
+        .route("/api/queues/{vhost}/{name}/get", post(messages::get))
+        .route("/api/bindings", get(bindings::list_all))
+        .route("/api/bindings/{vhost}", get(bindings::list_vhost))
+        .route(
+            "/api/bindings/{vhost}/e/{source}/{kind}/{destination}",
+            get(bindings::between).post(bindings::create),
+        )
+        .route(
+            "/api/bindings/{vhost}/e/{source}/{kind}/{destination}/{props}",
+            get(bindings::one).delete(bindings::remove),
+        )
+        .route("/api/health/checks/alarms", get(health::alarms))
+        .route("/api/health/checks/local-alarms", get(health::alarms))
+        .route("/api/aliveness-test/{vhost}", get(health::aliveness))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+/// The vhost named in a path, if it exists and the caller may use it.
+pub(crate) fn vhost_for(state: &ApiState, caller: &Caller, name: &str) -> ApiResult<VHostRef> {
+    let vhost = state.broker.vhost(name).ok_or_else(ApiError::not_found)?;
+    if !state.broker.may_access(&caller.0, &vhost) {
+        return Err(ApiError::not_authorised(
+            "User not authorised to access virtual host",
+        ));
+    }
+    Ok(vhost)
+}
+
+/// The vhosts a listing covers: all the caller may use, or the one named.
+pub(crate) fn vhosts_for(
+    state: &ApiState,
+    caller: &Caller,
+    name: Option<&str>,
+) -> ApiResult<Vec<VHostRef>> {
+    match name {
+        Some(name) => Ok(vec![vhost_for(state, caller, name)?]),
+        None => Ok(state
+            .broker
+            .vhosts()
+            .into_iter()
+            .filter(|v| state.broker.may_access(&caller.0, v))
+            .collect()),
+    }
+}
+
+/// RabbitMQ's API calls the default exchange `amq.default` in paths.
+pub(crate) fn exchange_name(path_name: &str) -> &str {
+    if path_name == "amq.default" {
+        ""
+    } else {
+        path_name
+    }
+}
+
+/// A boolean query flag such as `if-unused=true`.
+pub(crate) fn query_flag(params: &crate::listing::Params, key: &str) -> bool {
+    params.get(key).is_some_and(|v| v == "true")
+}
