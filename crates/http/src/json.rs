@@ -36,6 +36,15 @@ pub fn parse_body<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     } else {
         body
     };
+    // serde would take an array for a struct: RabbitMQ's bodies are objects.
+    if text.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<Value>(text) {
+            Ok(other) => {
+                ApiError::bad_request(format!("the body must be a JSON object, not {other}"))
+            }
+            Err(e) => ApiError::bad_request(format!("not_json: {e}")),
+        });
+    }
     serde_json::from_slice(text).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
             ApiError::bad_request(format!("not_json: {e}"))

@@ -28,9 +28,11 @@ pub struct TestApi {
 }
 
 pub async fn start() -> TestApi {
-    let server = t(warren::start(warren::Config::for_tests()))
-        .await
-        .expect("warren starts");
+    start_with(warren::Config::for_tests()).await
+}
+
+pub async fn start_with(config: warren::Config) -> TestApi {
+    let server = t(warren::start(config)).await.expect("warren starts");
     let http = server.http_addr().expect("the HTTP API is on");
     TestApi { server, http }
 }
