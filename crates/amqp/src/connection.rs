@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub frame_max: u32,
     pub capabilities: ClientCapabilities,
     pub config: AmqpConfig,
+    /// This connection in the broker's registry (the management API's listings).
+    pub registration: warren_core::registry::ConnectionRegistration,
 }
 
 enum Slot {
@@ -95,6 +97,26 @@ pub(crate) async fn run(
     let (outlet, mut inbox) = mpsc::unbounded_channel();
     let id = broker.register_connection(outlet.clone());
     let client = client_name(&negotiated.client_properties);
+    let local = stream.local_addr().unwrap_or(peer);
+    let registration = broker.registry.register(
+        id,
+        warren_core::registry::ConnectionInfo {
+            name: warren_core::registry::ConnectionInfo::name_for(peer, local),
+            peer,
+            local,
+            user: negotiated.user.name.clone(),
+            vhost: negotiated.vhost.name.clone(),
+            client_properties: negotiated.client_properties.clone(),
+            connected_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            protocol: "AMQP 0-9-1",
+            auth_mechanism: negotiated.mechanism.clone(),
+            frame_max: negotiated.frame_max,
+            channel_max: negotiated.channel_max,
+            heartbeat: negotiated.heartbeat,
+        },
+    );
     tracing::info!(
         connection = id,
         %peer,
@@ -113,6 +135,7 @@ pub(crate) async fn run(
             frame_max: negotiated.frame_max,
             capabilities: negotiated.capabilities,
             config,
+            registration,
         },
         stream,
         rbuf,
@@ -263,7 +286,8 @@ impl Connection {
             }
             match self.stream.try_read_buf(&mut self.rbuf) {
                 Ok(0) => return Ok(false),
-                Ok(_) => {
+                Ok(n) => {
+                    self.shared.registration.received(n);
                     self.last_read = Instant::now();
                     if self.rbuf.len() >= 256 * 1024 {
                         return Ok(true);
@@ -280,6 +304,7 @@ impl Connection {
         while !self.out.is_empty() {
             match self.stream.try_write(&self.out) {
                 Ok(n) => {
+                    self.shared.registration.sent(n);
                     let _ = self.out.split_to(n);
                     self.last_write = Instant::now();
                 }

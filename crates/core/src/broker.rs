@@ -32,6 +32,8 @@ pub struct Broker {
     storage: Option<StorageRef>,
     /// The disk alarm: free space under the limit, or the store found the disk full.
     disk_alarm: AtomicBool,
+    /// Live connections, channels and consumers, for the management API.
+    pub registry: Arc<crate::registry::Registry>,
 }
 
 impl Broker {
@@ -53,6 +55,7 @@ impl Broker {
             reply_to: ReplyRegistry::default(),
             storage,
             disk_alarm: AtomicBool::new(false),
+            registry: Arc::default(),
         };
         broker.add_vhost("/");
         broker.add_user("guest", "guest", vec!["administrator".into()], true);
@@ -199,6 +202,20 @@ impl Broker {
     /// A broker-wide unique id for a channel (its `ChannelKey`).
     pub fn next_channel_id(&self) -> u64 {
         self.next_channel.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Asks one connection to close with `code` and `text` (the management API's
+    /// DELETE); false when there is no such connection.
+    pub fn close_connection(&self, id: u64, code: u16, text: &str) -> bool {
+        match self.connections.lock().get(&id) {
+            Some(outlet) => outlet
+                .send(ConnEvent::Close {
+                    code,
+                    text: text.to_string(),
+                })
+                .is_ok(),
+            None => false,
+        }
     }
 
     /// Asks every connection to close with `code` and `text` (e.g. 320 on shutdown).

@@ -12,6 +12,7 @@ pub mod names;
 pub mod outlet;
 pub mod publish_batch;
 pub mod queue;
+pub mod registry;
 pub mod reply_to;
 pub mod storage;
 pub mod vhost;

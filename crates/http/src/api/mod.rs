@@ -1,6 +1,7 @@
 //! The endpoints, one module per resource, and the route table.
 
 mod bindings;
+mod connections;
 mod exchanges;
 mod health;
 mod messages;
@@ -62,6 +63,27 @@ pub fn routes(_state: ApiState) -> Router<ApiState> {
             "/api/bindings/{vhost}/e/{source}/{kind}/{destination}/{props}",
             get(bindings::one).delete(bindings::remove),
         )
+        .route("/api/connections", get(connections::list_all))
+        .route(
+            "/api/connections/{name}",
+            get(connections::one).delete(connections::close),
+        )
+        .route(
+            "/api/connections/{name}/channels",
+            get(connections::connection_channels),
+        )
+        .route(
+            "/api/vhosts/{vhost}/connections",
+            get(connections::list_vhost),
+        )
+        .route("/api/channels", get(connections::channels))
+        .route("/api/channels/{name}", get(connections::channel))
+        .route(
+            "/api/vhosts/{vhost}/channels",
+            get(connections::vhost_channels),
+        )
+        .route("/api/consumers", get(connections::consumers))
+        .route("/api/consumers/{vhost}", get(connections::vhost_consumers))
         .route("/api/health/checks/alarms", get(health::alarms))
         .route("/api/health/checks/local-alarms", get(health::alarms))
         .route("/api/aliveness-test/{vhost}", get(health::aliveness))

@@ -77,7 +77,7 @@ pub async fn overview(
             "messages_unacknowledged": unacked, "messages_unacknowledged_details": rate(r.unacked),
         },
         "object_totals": {
-            "channels": 0,
+            "channels": state.broker.registry.connections().iter().map(|c| c.channels().len()).sum::<usize>(),
             "connections": state.broker.connection_count(),
             "consumers": consumers,
             "exchanges": exchanges,
