@@ -24,6 +24,7 @@
 //! | 6   | Unbind          | as Bind                                                            |
 //! | 7   | SetPolicy       | `u8` kind (`1` policy, `2` operator policy), `str` name, `str` pattern, `u8` apply-to (`1` queues, `2` exchanges, `3` all), `u64` priority (two's complement), `table` definition |
 //! | 8   | ClearPolicy     | `u8` kind, `str` name                                              |
+//! | 9   | DeclareExchange of a delayed exchange (`x-delayed-message`) | as tag 1 (the type is the routing type, from `x-delayed-type`), then `u64` the store id of its held messages |
 //!
 //! Field types: `u8` one byte; `u64` 8 bytes big-endian; `str` a u32 big-endian byte
 //! length then that many bytes of UTF-8; `bool` one byte, `0` or `1` (other values are
@@ -60,6 +61,7 @@ const CMD_BIND: u8 = 5;
 const CMD_UNBIND: u8 = 6;
 const CMD_SET_POLICY: u8 = 7;
 const CMD_CLEAR_POLICY: u8 = 8;
+const CMD_DECLARE_DELAYED_EXCHANGE: u8 = 9;
 
 const DEST_QUEUE: u8 = 1;
 const DEST_EXCHANGE: u8 = 2;
@@ -167,13 +169,19 @@ pub fn decode(bytes: &[u8]) -> Result<MetaRecord, DecodeError> {
 fn put_command(buf: &mut BytesMut, command: &Command) {
     match command {
         Command::DeclareExchange(spec) => {
-            buf.put_u8(CMD_DECLARE_EXCHANGE);
+            buf.put_u8(match spec.delayed {
+                None => CMD_DECLARE_EXCHANGE,
+                Some(_) => CMD_DECLARE_DELAYED_EXCHANGE,
+            });
             put_str(buf, &spec.name);
             put_str(buf, spec.kind.as_str());
             put_bool(buf, spec.durable);
             put_bool(buf, spec.auto_delete);
             put_bool(buf, spec.internal);
             encode_table(buf, &spec.arguments);
+            if let Some(store_id) = spec.delayed {
+                buf.put_u64(store_id);
+            }
         }
         Command::DeleteExchange { name } => {
             buf.put_u8(CMD_DELETE_EXCHANGE);
@@ -268,7 +276,7 @@ fn put_bool(buf: &mut BytesMut, b: bool) {
 fn read_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
     let at = r.pos;
     Ok(match r.u8("command tag")? {
-        CMD_DECLARE_EXCHANGE => {
+        tag @ (CMD_DECLARE_EXCHANGE | CMD_DECLARE_DELAYED_EXCHANGE) => {
             let name = r.name("exchange name")?;
             let kind_at = r.pos;
             let kind_name = r.str("exchange type")?;
@@ -282,6 +290,10 @@ fn read_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
                 auto_delete: r.bool("auto-delete flag")?,
                 internal: r.bool("internal flag")?,
                 arguments: r.table("exchange arguments")?,
+                delayed: match tag {
+                    CMD_DECLARE_DELAYED_EXCHANGE => Some(r.u64("delayed store id")?),
+                    _ => None,
+                },
             })
         }
         CMD_DELETE_EXCHANGE => Command::DeleteExchange {
@@ -519,6 +531,7 @@ mod tests {
                 } else {
                     FieldTable::new()
                 },
+                delayed: None,
             }));
         }
         out.push(Command::DeclareExchange(ExchangeSpec {
@@ -528,6 +541,7 @@ mod tests {
             auto_delete: true,
             internal: true,
             arguments: rich_table(),
+            delayed: Some(u64::MAX - 7),
         }));
         out.push(Command::DeleteExchange {
             name: Name::from("ex-direct"),
@@ -649,6 +663,7 @@ mod tests {
         assert_eq!(a.auto_delete, b.auto_delete);
         assert_eq!(a.internal, b.internal);
         assert_eq!(a.arguments, b.arguments);
+        assert_eq!(a.delayed, b.delayed);
     }
 
     fn assert_queue_eq(a: &QueueSpec, b: &QueueSpec) {
@@ -883,6 +898,7 @@ mod tests {
                 auto_delete: false,
                 internal: false,
                 arguments: FieldTable::new(),
+                delayed: None,
             }),
         };
         let mut b = encode(&exchange);

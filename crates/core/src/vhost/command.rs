@@ -3,6 +3,7 @@
 //! changes the vhost's topology. Persistence (replaying a log), definitions import and
 //! cluster replication feed the same commands through the same function.
 
+use super::delayed::Delayer;
 use super::exchange::{Dest, Exchange, ExchangeSpec};
 use super::VHost;
 use crate::names::Name;
@@ -76,7 +77,21 @@ impl Meta {
         match cmd {
             Command::DeclareExchange(spec) => {
                 if !self.exchanges.contains_key(&spec.name) {
-                    let exchange = Exchange::new(spec);
+                    let delayer = spec.delayed.map(|store_id| {
+                        let recovered = match (&self.storage, spec.durable) {
+                            (Some(storage), true) => storage.take_recovered(store_id),
+                            _ => Vec::new(),
+                        };
+                        Delayer::spawn(
+                            vhost.clone(),
+                            spec.name.clone(),
+                            self.storage.as_ref().map(|s| s.store().clone()),
+                            store_id,
+                            spec.durable,
+                            recovered,
+                        )
+                    });
+                    let exchange = Exchange::new(spec, delayer);
                     exchange.reapply_policies(&self.policies);
                     self.exchanges.insert(exchange.name.clone(), exchange);
                 }
@@ -208,6 +223,9 @@ impl Meta {
             return;
         };
         exchange.mark_deleted();
+        if let Some(delayer) = exchange.delayer() {
+            delayer.delete();
+        }
         // Bindings from it: destinations that are exchanges lose an inbound binding.
         for (_, _, dest) in exchange.router.read().bindings() {
             if let Dest::Exchange(e) = dest {

@@ -36,6 +36,9 @@ pub struct ExchangeSpec {
     pub auto_delete: bool,
     pub internal: bool,
     pub arguments: FieldTable,
+    /// `x-delayed-message` exchanges: the store id of the messages they hold (`kind`
+    /// is then the routing type from `x-delayed-type`).
+    pub delayed: Option<u64>,
 }
 
 pub struct Exchange {
@@ -46,6 +49,9 @@ pub struct Exchange {
     pub auto_delete: bool,
     pub internal: bool,
     pub arguments: FieldTable,
+    /// The actor holding delayed messages (`x-delayed-message` exchanges).
+    delayer: Option<super::delayed::Delayer>,
+    delay_store: Option<u64>,
     /// Where unroutable messages go: the `alternate-exchange` argument, else the
     /// policy's; and the name of the policy in force.
     policy: RwLock<ExchangePolicy>,
@@ -58,6 +64,9 @@ pub struct Exchange {
     deleted: AtomicBool,
 }
 
+/// The exchange type of RabbitMQ's delayed-message plugin.
+pub const DELAYED_TYPE: &str = "x-delayed-message";
+
 /// What policies decide for an exchange.
 struct ExchangePolicy {
     alternate: Option<Name>,
@@ -67,7 +76,7 @@ struct ExchangePolicy {
 static NEXT_EXCHANGE_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Exchange {
-    pub(crate) fn new(spec: ExchangeSpec) -> ExchangeRef {
+    pub(crate) fn new(spec: ExchangeSpec, delayer: Option<super::delayed::Delayer>) -> ExchangeRef {
         let alternate = crate::policy::alternate_exchange(&spec.arguments, None);
         Arc::new(Exchange {
             id: NEXT_EXCHANGE_ID.fetch_add(1, Ordering::Relaxed),
@@ -78,6 +87,8 @@ impl Exchange {
             auto_delete: spec.auto_delete,
             internal: spec.internal,
             arguments: spec.arguments,
+            delayer,
+            delay_store: spec.delayed,
             policy: RwLock::new(ExchangePolicy {
                 alternate,
                 policy: None,
@@ -86,6 +97,20 @@ impl Exchange {
             deleted: AtomicBool::new(false),
         })
     }
+    /// The type a client declared: `x-delayed-message` for a delayed exchange.
+    pub fn type_name(&self) -> &'static str {
+        if self.delay_store.is_some() {
+            DELAYED_TYPE
+        } else {
+            self.kind.as_str()
+        }
+    }
+
+    /// The actor holding this exchange's delayed messages, if it is one.
+    pub fn delayer(&self) -> Option<&super::delayed::Delayer> {
+        self.delayer.as_ref()
+    }
+
     /// Where messages this exchange cannot route go.
     pub fn alternate(&self) -> Option<Name> {
         self.policy.read().alternate.clone()
@@ -119,6 +144,7 @@ impl Exchange {
             auto_delete: self.auto_delete,
             internal: self.internal,
             arguments: self.arguments.clone(),
+            delayed: self.delay_store,
         }
     }
     /// The nameless default exchange routes by queue name; it has no table.

@@ -5,13 +5,14 @@
 //! exchanges' own read locks, so steady-state traffic never takes the vhost lock.
 
 mod command;
+pub mod delayed;
 mod exchange;
 mod ops;
 mod policies;
 mod route;
 
 pub use command::{BindingSpec, Command, DestName};
-pub use exchange::{Dest, Exchange, ExchangeRef, ExchangeSpec};
+pub use exchange::{Dest, Exchange, ExchangeRef, ExchangeSpec, DELAYED_TYPE};
 pub use ops::{ExchangeDeclare, QueueDeclare, QueueDeclared};
 pub use route::Publisher;
 
@@ -64,6 +65,7 @@ impl VHost {
                 auto_delete: false,
                 internal: *internal,
                 arguments: FieldTable::new(),
+                delayed: None,
             }));
         }
         vhost
@@ -153,6 +155,16 @@ impl VHost {
         }
         commands.extend(bindings);
         commands
+    }
+
+    /// Lets every delayed exchange route its due messages: recovery has rebuilt the
+    /// queues and bindings they route to.
+    pub fn start_delayed(&self) {
+        for exchange in self.exchanges() {
+            if let Some(delayer) = exchange.delayer() {
+                delayer.start();
+            }
+        }
     }
 
     /// A fresh queue id (from the store when there is one: never reused).

@@ -2,7 +2,7 @@
 //! Every protocol adapter and the management API call these, so a rule is written once.
 
 use super::command::{BindingSpec, Command, DestName};
-use super::exchange::ExchangeSpec;
+use super::exchange::{ExchangeSpec, DELAYED_TYPE};
 use super::{check_exclusive, VHost};
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::exchange::{validate_binding_args, ExchangeKind};
@@ -83,6 +83,27 @@ fn bool_text(b: bool) -> &'static str {
     }
 }
 
+fn unknown_type(name: &str) -> CoreError {
+    CoreError::new(
+        ErrorKind::CommandInvalid,
+        format!("unknown exchange type '{name}'"),
+    )
+}
+
+/// The routing type of a delayed exchange, from `x-delayed-type`, with the
+/// delayed-message plugin's texts.
+fn delayed_routing_kind(arguments: &FieldTable) -> CoreResult<ExchangeKind> {
+    match arguments.get("x-delayed-type").and_then(|v| v.as_str()) {
+        Some(DELAYED_TYPE) => Err(CoreError::precondition(
+            "Invalid argument, 'x-delayed-message' can't be used for 'x-delayed-type'",
+        )),
+        Some(name) => ExchangeKind::parse(name).ok_or_else(|| unknown_type(name)),
+        None => Err(CoreError::precondition(
+            "Invalid argument, 'x-delayed-type' must be an existing exchange type",
+        )),
+    }
+}
+
 impl VHost {
     pub async fn declare_exchange(&self, d: ExchangeDeclare<'_>) -> CoreResult<()> {
         if d.name.is_empty() {
@@ -91,12 +112,12 @@ impl VHost {
         if d.passive {
             return self.exchange_or_404(d.name).map(|_| ());
         }
-        let kind = ExchangeKind::parse(d.kind).ok_or_else(|| {
-            CoreError::new(
-                ErrorKind::CommandInvalid,
-                format!("unknown exchange type '{}'", d.kind),
-            )
-        })?;
+        let delayed = d.kind == DELAYED_TYPE;
+        let kind = if delayed {
+            delayed_routing_kind(&d.arguments)?
+        } else {
+            ExchangeKind::parse(d.kind).ok_or_else(|| unknown_type(d.kind))?
+        };
         if let Some(existing) = self.exchange(d.name) {
             let inequivalent = |arg: &str, received: &str, current: &str| {
                 CoreError::precondition(format!(
@@ -104,8 +125,8 @@ impl VHost {
                     d.name, self.name
                 ))
             };
-            if existing.kind != kind {
-                return Err(inequivalent("type", kind.as_str(), existing.kind.as_str()));
+            if existing.type_name() != d.kind {
+                return Err(inequivalent("type", d.kind, existing.type_name()));
             }
             if existing.durable != d.durable {
                 return Err(inequivalent(
@@ -129,7 +150,7 @@ impl VHost {
                 ));
             }
             check_args_equivalent(
-                &["alternate-exchange"],
+                &["alternate-exchange", "x-delayed-type"],
                 &d.arguments,
                 &existing.arguments,
                 || format!("exchange '{}' in vhost '{}'", d.name, self.name),
@@ -147,8 +168,12 @@ impl VHost {
             auto_delete: d.auto_delete,
             internal: d.internal,
             arguments: d.arguments,
+            delayed: delayed.then(|| self.new_queue_id()),
         }))
         .await?;
+        if let Some(delayer) = self.exchange(d.name).as_ref().and_then(|e| e.delayer()) {
+            delayer.start();
+        }
         Ok(())
     }
 
