@@ -104,9 +104,9 @@ async fn main() -> lapin::Result<()> {
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let rss_before = rss_mb(&broker);
 
-    // Due times: the window starts after publishing ends (estimated at 30k/s plus a
+    // Due times: the window starts after publishing ends (estimated at 15k/s plus a
     // margin), each message's slot shuffled so due order differs from publish order.
-    let publish_estimate_ms = (n as u64 / 30) + 5_000;
+    let publish_estimate_ms = (n as u64 / 15) + 5_000;
     let start_ms = now_ms() + publish_estimate_ms;
     let mut slots: Vec<u64> = (0..n as u64).collect();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
@@ -185,7 +185,9 @@ async fn main() -> lapin::Result<()> {
     let mut early = 0u64;
     let deadline = Instant::now() + Duration::from_millis(left_ms + window_s * 1000 + 60_000);
     while lateness.len() < n && Instant::now() < deadline {
-        let next = tokio::time::timeout(Duration::from_secs(30), consumer.next()).await;
+        // Nothing arrives before the first due time; after it, a 30 s gap means stuck.
+        let wait = Duration::from_millis(start_ms.saturating_sub(now_ms()) + 30_000);
+        let next = tokio::time::timeout(wait, consumer.next()).await;
         let Ok(Some(Ok(d))) = next else { break };
         let due = u64::from_be_bytes(d.data[..8].try_into().unwrap());
         let late = now_ms() as i64 - due as i64;

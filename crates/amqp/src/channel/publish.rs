@@ -287,6 +287,13 @@ impl Channel {
         let key = message.routing_key.as_str();
         let routed = if exchange.is_default() && key.starts_with(REPLY_TO_PREFIX) {
             self.deliver_direct_reply(key, &message, shared)
+        } else if !exchange.admit(&message.properties) {
+            // A duplicate at a deduplication exchange: dropped, and confirmed (the
+            // broker has dealt with it), never returned.
+            if let Some(confirms) = &mut self.confirms {
+                confirms.published(0);
+            }
+            true
         } else {
             let mut queues = std::mem::take(&mut self.route_buf);
             queues.clear();

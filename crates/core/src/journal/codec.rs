@@ -24,7 +24,7 @@
 //! | 6   | Unbind          | as Bind                                                            |
 //! | 7   | SetPolicy       | `u8` kind (`1` policy, `2` operator policy), `str` name, `str` pattern, `u8` apply-to (`1` queues, `2` exchanges, `3` all), `u64` priority (two's complement), `table` definition |
 //! | 8   | ClearPolicy     | `u8` kind, `str` name                                              |
-//! | 9   | DeclareExchange of a delayed exchange (`x-delayed-message`) | as tag 1 (the type is the routing type, from `x-delayed-type`), then `u64` the store id of its held messages |
+//! | 9   | DeclareExchange of a plugin type | as tag 1 (the type is the routing type: `x-delayed-type`'s, or `fanout`), then `u8` plugin type (`1` `x-delayed-message`, `2` `x-message-deduplication`) and `u64` the store id of what it keeps |
 //!
 //! Field types: `u8` one byte; `u64` 8 bytes big-endian; `str` a u32 big-endian byte
 //! length then that many bytes of UTF-8; `bool` one byte, `0` or `1` (other values are
@@ -43,7 +43,7 @@ use crate::exchange::ExchangeKind;
 use crate::names::Name;
 use crate::policy::{ApplyTo, PolicyKind, PolicySpec};
 use crate::queue::QueueSpec;
-use crate::vhost::{BindingSpec, Command, DestName, ExchangeSpec};
+use crate::vhost::{BindingSpec, Command, DestName, ExchangeSpec, PluginType};
 use amqp_codec::{decode_table, encode_table, FieldTable};
 use bytes::{BufMut, BytesMut};
 use std::fmt;
@@ -61,7 +61,7 @@ const CMD_BIND: u8 = 5;
 const CMD_UNBIND: u8 = 6;
 const CMD_SET_POLICY: u8 = 7;
 const CMD_CLEAR_POLICY: u8 = 8;
-const CMD_DECLARE_DELAYED_EXCHANGE: u8 = 9;
+const CMD_DECLARE_PLUGIN_EXCHANGE: u8 = 9;
 
 const DEST_QUEUE: u8 = 1;
 const DEST_EXCHANGE: u8 = 2;
@@ -169,9 +169,9 @@ pub fn decode(bytes: &[u8]) -> Result<MetaRecord, DecodeError> {
 fn put_command(buf: &mut BytesMut, command: &Command) {
     match command {
         Command::DeclareExchange(spec) => {
-            buf.put_u8(match spec.delayed {
+            buf.put_u8(match spec.plugin {
                 None => CMD_DECLARE_EXCHANGE,
-                Some(_) => CMD_DECLARE_DELAYED_EXCHANGE,
+                Some(_) => CMD_DECLARE_PLUGIN_EXCHANGE,
             });
             put_str(buf, &spec.name);
             put_str(buf, spec.kind.as_str());
@@ -179,8 +179,12 @@ fn put_command(buf: &mut BytesMut, command: &Command) {
             put_bool(buf, spec.auto_delete);
             put_bool(buf, spec.internal);
             encode_table(buf, &spec.arguments);
-            if let Some(store_id) = spec.delayed {
-                buf.put_u64(store_id);
+            if let Some(plugin) = spec.plugin {
+                buf.put_u8(match plugin {
+                    PluginType::Delayed { .. } => 1,
+                    PluginType::Deduplication { .. } => 2,
+                });
+                buf.put_u64(plugin.store());
             }
         }
         Command::DeleteExchange { name } => {
@@ -242,6 +246,20 @@ fn policy_kind_tag(kind: PolicyKind) -> u8 {
     }
 }
 
+fn read_plugin_type(r: &mut Reader<'_>) -> Result<PluginType, DecodeError> {
+    let at = r.pos;
+    let tag = r.u8("exchange plugin type")?;
+    let store = r.u64("exchange store id")?;
+    match tag {
+        1 => Ok(PluginType::Delayed { store }),
+        2 => Ok(PluginType::Deduplication { store }),
+        other => Err(DecodeError::new(
+            at,
+            format!("unknown exchange plugin type {other}"),
+        )),
+    }
+}
+
 fn read_policy_kind(r: &mut Reader<'_>) -> Result<PolicyKind, DecodeError> {
     let at = r.pos;
     match r.u8("policy kind")? {
@@ -276,7 +294,7 @@ fn put_bool(buf: &mut BytesMut, b: bool) {
 fn read_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
     let at = r.pos;
     Ok(match r.u8("command tag")? {
-        tag @ (CMD_DECLARE_EXCHANGE | CMD_DECLARE_DELAYED_EXCHANGE) => {
+        tag @ (CMD_DECLARE_EXCHANGE | CMD_DECLARE_PLUGIN_EXCHANGE) => {
             let name = r.name("exchange name")?;
             let kind_at = r.pos;
             let kind_name = r.str("exchange type")?;
@@ -290,8 +308,8 @@ fn read_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
                 auto_delete: r.bool("auto-delete flag")?,
                 internal: r.bool("internal flag")?,
                 arguments: r.table("exchange arguments")?,
-                delayed: match tag {
-                    CMD_DECLARE_DELAYED_EXCHANGE => Some(r.u64("delayed store id")?),
+                plugin: match tag {
+                    CMD_DECLARE_PLUGIN_EXCHANGE => Some(read_plugin_type(r)?),
                     _ => None,
                 },
             })
@@ -531,7 +549,7 @@ mod tests {
                 } else {
                     FieldTable::new()
                 },
-                delayed: None,
+                plugin: None,
             }));
         }
         out.push(Command::DeclareExchange(ExchangeSpec {
@@ -541,7 +559,18 @@ mod tests {
             auto_delete: true,
             internal: true,
             arguments: rich_table(),
-            delayed: Some(u64::MAX - 7),
+            plugin: Some(PluginType::Delayed {
+                store: u64::MAX - 7,
+            }),
+        }));
+        out.push(Command::DeclareExchange(ExchangeSpec {
+            name: Name::from("dedup"),
+            kind: ExchangeKind::Fanout,
+            durable: true,
+            auto_delete: false,
+            internal: false,
+            arguments: rich_table(),
+            plugin: Some(PluginType::Deduplication { store: 3 }),
         }));
         out.push(Command::DeleteExchange {
             name: Name::from("ex-direct"),
@@ -663,7 +692,7 @@ mod tests {
         assert_eq!(a.auto_delete, b.auto_delete);
         assert_eq!(a.internal, b.internal);
         assert_eq!(a.arguments, b.arguments);
-        assert_eq!(a.delayed, b.delayed);
+        assert_eq!(a.plugin, b.plugin);
     }
 
     fn assert_queue_eq(a: &QueueSpec, b: &QueueSpec) {
@@ -898,7 +927,7 @@ mod tests {
                 auto_delete: false,
                 internal: false,
                 arguments: FieldTable::new(),
-                delayed: None,
+                plugin: None,
             }),
         };
         let mut b = encode(&exchange);

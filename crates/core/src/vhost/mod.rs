@@ -5,6 +5,7 @@
 //! exchanges' own read locks, so steady-state traffic never takes the vhost lock.
 
 mod command;
+pub mod dedup_exchange;
 pub mod delayed;
 mod exchange;
 mod ops;
@@ -12,7 +13,7 @@ mod policies;
 mod route;
 
 pub use command::{BindingSpec, Command, DestName};
-pub use exchange::{Dest, Exchange, ExchangeRef, ExchangeSpec, DELAYED_TYPE};
+pub use exchange::{Dest, Exchange, ExchangeRef, ExchangeSpec, PluginType, DELAYED_TYPE};
 pub use ops::{ExchangeDeclare, QueueDeclare, QueueDeclared};
 pub use route::Publisher;
 
@@ -65,7 +66,7 @@ impl VHost {
                 auto_delete: false,
                 internal: *internal,
                 arguments: FieldTable::new(),
-                delayed: None,
+                plugin: None,
             }));
         }
         vhost

@@ -2,7 +2,8 @@
 //! Every protocol adapter and the management API call these, so a rule is written once.
 
 use super::command::{BindingSpec, Command, DestName};
-use super::exchange::{ExchangeSpec, DELAYED_TYPE};
+use super::dedup_exchange::{self, DEDUP_TYPE};
+use super::exchange::{ExchangeSpec, PluginType, DELAYED_TYPE};
 use super::{check_exclusive, VHost};
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::exchange::{validate_binding_args, ExchangeKind};
@@ -112,11 +113,13 @@ impl VHost {
         if d.passive {
             return self.exchange_or_404(d.name).map(|_| ());
         }
-        let delayed = d.kind == DELAYED_TYPE;
-        let kind = if delayed {
-            delayed_routing_kind(&d.arguments)?
-        } else {
-            ExchangeKind::parse(d.kind).ok_or_else(|| unknown_type(d.kind))?
+        let kind = match d.kind {
+            DELAYED_TYPE => delayed_routing_kind(&d.arguments)?,
+            DEDUP_TYPE => {
+                dedup_exchange::settings(&d.arguments)?;
+                ExchangeKind::Fanout
+            }
+            other => ExchangeKind::parse(other).ok_or_else(|| unknown_type(other))?,
         };
         if let Some(existing) = self.exchange(d.name) {
             let inequivalent = |arg: &str, received: &str, current: &str| {
@@ -150,7 +153,13 @@ impl VHost {
                 ));
             }
             check_args_equivalent(
-                &["alternate-exchange", "x-delayed-type"],
+                &[
+                    "alternate-exchange",
+                    "x-delayed-type",
+                    "x-cache-size",
+                    "x-cache-ttl",
+                    "x-cache-persistence",
+                ],
                 &d.arguments,
                 &existing.arguments,
                 || format!("exchange '{}' in vhost '{}'", d.name, self.name),
@@ -168,7 +177,15 @@ impl VHost {
             auto_delete: d.auto_delete,
             internal: d.internal,
             arguments: d.arguments,
-            delayed: delayed.then(|| self.new_queue_id()),
+            plugin: match d.kind {
+                DELAYED_TYPE => Some(PluginType::Delayed {
+                    store: self.new_queue_id(),
+                }),
+                DEDUP_TYPE => Some(PluginType::Deduplication {
+                    store: self.new_queue_id(),
+                }),
+                _ => None,
+            },
         }))
         .await?;
         if let Some(delayer) = self.exchange(d.name).as_ref().and_then(|e| e.delayer()) {
