@@ -102,6 +102,9 @@ impl Broker {
             recovery.discarded_messages = storage.discard_unclaimed();
         }
         for vhost in self.vhosts.read().values() {
+            vhost.start_delayed();
+        }
+        for vhost in self.vhosts.read().values() {
             for queue in vhost.queues() {
                 if queue.store().is_some() {
                     recovery.queues += 1;

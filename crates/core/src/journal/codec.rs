@@ -22,6 +22,9 @@
 //! | 4   | DeleteQueue     | `str` name                                                         |
 //! | 5   | Bind            | `str` source, `u8` destination kind (`1` queue, `2` exchange), `str` destination, `str` routing_key, `table` arguments |
 //! | 6   | Unbind          | as Bind                                                            |
+//! | 7   | SetPolicy       | `u8` kind (`1` policy, `2` operator policy), `str` name, `str` pattern, `u8` apply-to (`1` queues, `2` exchanges, `3` all), `u64` priority (two's complement), `table` definition |
+//! | 8   | ClearPolicy     | `u8` kind, `str` name                                              |
+//! | 9   | DeclareExchange of a plugin type | as tag 1 (the type is the routing type: `x-delayed-type`'s, or `fanout`), then `u8` plugin type (`1` `x-delayed-message`, `2` `x-message-deduplication`) and `u64` the store id of what it keeps |
 //!
 //! Field types: `u8` one byte; `u64` 8 bytes big-endian; `str` a u32 big-endian byte
 //! length then that many bytes of UTF-8; `bool` one byte, `0` or `1` (other values are
@@ -38,8 +41,9 @@
 
 use crate::exchange::ExchangeKind;
 use crate::names::Name;
+use crate::policy::{ApplyTo, PolicyKind, PolicySpec};
 use crate::queue::QueueSpec;
-use crate::vhost::{BindingSpec, Command, DestName, ExchangeSpec};
+use crate::vhost::{BindingSpec, Command, DestName, ExchangeSpec, PluginType};
 use amqp_codec::{decode_table, encode_table, FieldTable};
 use bytes::{BufMut, BytesMut};
 use std::fmt;
@@ -55,6 +59,9 @@ const CMD_DECLARE_QUEUE: u8 = 3;
 const CMD_DELETE_QUEUE: u8 = 4;
 const CMD_BIND: u8 = 5;
 const CMD_UNBIND: u8 = 6;
+const CMD_SET_POLICY: u8 = 7;
+const CMD_CLEAR_POLICY: u8 = 8;
+const CMD_DECLARE_PLUGIN_EXCHANGE: u8 = 9;
 
 const DEST_QUEUE: u8 = 1;
 const DEST_EXCHANGE: u8 = 2;
@@ -162,13 +169,23 @@ pub fn decode(bytes: &[u8]) -> Result<MetaRecord, DecodeError> {
 fn put_command(buf: &mut BytesMut, command: &Command) {
     match command {
         Command::DeclareExchange(spec) => {
-            buf.put_u8(CMD_DECLARE_EXCHANGE);
+            buf.put_u8(match spec.plugin {
+                None => CMD_DECLARE_EXCHANGE,
+                Some(_) => CMD_DECLARE_PLUGIN_EXCHANGE,
+            });
             put_str(buf, &spec.name);
             put_str(buf, spec.kind.as_str());
             put_bool(buf, spec.durable);
             put_bool(buf, spec.auto_delete);
             put_bool(buf, spec.internal);
             encode_table(buf, &spec.arguments);
+            if let Some(plugin) = spec.plugin {
+                buf.put_u8(match plugin {
+                    PluginType::Delayed { .. } => 1,
+                    PluginType::Deduplication { .. } => 2,
+                });
+                buf.put_u64(plugin.store());
+            }
         }
         Command::DeleteExchange { name } => {
             buf.put_u8(CMD_DELETE_EXCHANGE);
@@ -201,6 +218,54 @@ fn put_command(buf: &mut BytesMut, command: &Command) {
             buf.put_u8(CMD_UNBIND);
             put_binding(buf, spec);
         }
+        Command::SetPolicy { kind, spec } => {
+            buf.put_u8(CMD_SET_POLICY);
+            buf.put_u8(policy_kind_tag(*kind));
+            put_str(buf, &spec.name);
+            put_str(buf, &spec.pattern);
+            buf.put_u8(match spec.apply_to {
+                ApplyTo::Queues => 1,
+                ApplyTo::Exchanges => 2,
+                ApplyTo::All => 3,
+            });
+            buf.put_u64(spec.priority as u64);
+            encode_table(buf, &spec.definition);
+        }
+        Command::ClearPolicy { kind, name } => {
+            buf.put_u8(CMD_CLEAR_POLICY);
+            buf.put_u8(policy_kind_tag(*kind));
+            put_str(buf, name);
+        }
+    }
+}
+
+fn policy_kind_tag(kind: PolicyKind) -> u8 {
+    match kind {
+        PolicyKind::Regular => 1,
+        PolicyKind::Operator => 2,
+    }
+}
+
+fn read_plugin_type(r: &mut Reader<'_>) -> Result<PluginType, DecodeError> {
+    let at = r.pos;
+    let tag = r.u8("exchange plugin type")?;
+    let store = r.u64("exchange store id")?;
+    match tag {
+        1 => Ok(PluginType::Delayed { store }),
+        2 => Ok(PluginType::Deduplication { store }),
+        other => Err(DecodeError::new(
+            at,
+            format!("unknown exchange plugin type {other}"),
+        )),
+    }
+}
+
+fn read_policy_kind(r: &mut Reader<'_>) -> Result<PolicyKind, DecodeError> {
+    let at = r.pos;
+    match r.u8("policy kind")? {
+        1 => Ok(PolicyKind::Regular),
+        2 => Ok(PolicyKind::Operator),
+        other => Err(DecodeError::new(at, format!("unknown policy kind {other}"))),
     }
 }
 
@@ -229,7 +294,7 @@ fn put_bool(buf: &mut BytesMut, b: bool) {
 fn read_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
     let at = r.pos;
     Ok(match r.u8("command tag")? {
-        CMD_DECLARE_EXCHANGE => {
+        tag @ (CMD_DECLARE_EXCHANGE | CMD_DECLARE_PLUGIN_EXCHANGE) => {
             let name = r.name("exchange name")?;
             let kind_at = r.pos;
             let kind_name = r.str("exchange type")?;
@@ -243,6 +308,10 @@ fn read_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
                 auto_delete: r.bool("auto-delete flag")?,
                 internal: r.bool("internal flag")?,
                 arguments: r.table("exchange arguments")?,
+                plugin: match tag {
+                    CMD_DECLARE_PLUGIN_EXCHANGE => Some(read_plugin_type(r)?),
+                    _ => None,
+                },
             })
         }
         CMD_DELETE_EXCHANGE => Command::DeleteExchange {
@@ -261,6 +330,37 @@ fn read_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
         },
         CMD_BIND => Command::Bind(read_binding(r)?),
         CMD_UNBIND => Command::Unbind(read_binding(r)?),
+        CMD_SET_POLICY => {
+            let kind = read_policy_kind(r)?;
+            let name = r.name("policy name")?;
+            let pattern = r.str("policy pattern")?.to_owned();
+            let at = r.pos;
+            let apply_to = match r.u8("policy apply-to")? {
+                1 => ApplyTo::Queues,
+                2 => ApplyTo::Exchanges,
+                3 => ApplyTo::All,
+                other => {
+                    return Err(DecodeError::new(
+                        at,
+                        format!("unknown policy apply-to {other}"),
+                    ))
+                }
+            };
+            Command::SetPolicy {
+                kind,
+                spec: PolicySpec {
+                    name,
+                    pattern,
+                    apply_to,
+                    priority: r.u64("policy priority")? as i64,
+                    definition: r.table("policy definition")?,
+                },
+            }
+        }
+        CMD_CLEAR_POLICY => Command::ClearPolicy {
+            kind: read_policy_kind(r)?,
+            name: r.name("policy name")?,
+        },
         tag => {
             return Err(DecodeError::new(
                 at,
@@ -449,6 +549,7 @@ mod tests {
                 } else {
                     FieldTable::new()
                 },
+                plugin: None,
             }));
         }
         out.push(Command::DeclareExchange(ExchangeSpec {
@@ -458,6 +559,18 @@ mod tests {
             auto_delete: true,
             internal: true,
             arguments: rich_table(),
+            plugin: Some(PluginType::Delayed {
+                store: u64::MAX - 7,
+            }),
+        }));
+        out.push(Command::DeclareExchange(ExchangeSpec {
+            name: Name::from("dedup"),
+            kind: ExchangeKind::Fanout,
+            durable: true,
+            auto_delete: false,
+            internal: false,
+            arguments: rich_table(),
+            plugin: Some(PluginType::Deduplication { store: 3 }),
         }));
         out.push(Command::DeleteExchange {
             name: Name::from("ex-direct"),
@@ -533,6 +646,30 @@ mod tests {
             routing_key: "ignored".into(),
             arguments: rich_table(),
         }));
+        out.push(Command::SetPolicy {
+            kind: PolicyKind::Regular,
+            spec: PolicySpec {
+                name: Name::from("limits ü"),
+                pattern: "^orders\\.".into(),
+                apply_to: ApplyTo::Queues,
+                priority: -3,
+                definition: rich_table(),
+            },
+        });
+        out.push(Command::SetPolicy {
+            kind: PolicyKind::Operator,
+            spec: PolicySpec {
+                name: Name::from("cap"),
+                pattern: ".*".into(),
+                apply_to: ApplyTo::All,
+                priority: i64::MAX,
+                definition: FieldTable::new(),
+            },
+        });
+        out.push(Command::ClearPolicy {
+            kind: PolicyKind::Operator,
+            name: Name::from("cap"),
+        });
         out
     }
 
@@ -555,6 +692,7 @@ mod tests {
         assert_eq!(a.auto_delete, b.auto_delete);
         assert_eq!(a.internal, b.internal);
         assert_eq!(a.arguments, b.arguments);
+        assert_eq!(a.plugin, b.plugin);
     }
 
     fn assert_queue_eq(a: &QueueSpec, b: &QueueSpec) {
@@ -596,6 +734,20 @@ mod tests {
             }
             (Command::Bind(x), Command::Bind(y)) => assert_binding_eq(x, y),
             (Command::Unbind(x), Command::Unbind(y)) => assert_binding_eq(x, y),
+            (
+                Command::SetPolicy { kind: ka, spec: x },
+                Command::SetPolicy { kind: kb, spec: y },
+            ) => {
+                assert_eq!(ka, kb);
+                assert_eq!(x, y);
+            }
+            (
+                Command::ClearPolicy { kind: ka, name: x },
+                Command::ClearPolicy { kind: kb, name: y },
+            ) => {
+                assert_eq!(ka, kb);
+                assert_eq!(x, y);
+            }
             (x, y) => panic!("command kind changed: {x:?} became {y:?}"),
         }
     }
@@ -604,7 +756,7 @@ mod tests {
     fn every_command_round_trips() {
         let records = records();
         // Every command variant and both destination kinds are covered.
-        let mut seen = [false; 8];
+        let mut seen = [false; 10];
         for record in &records {
             let MetaRecord::VHost { command, .. } = record;
             let i = match command {
@@ -616,6 +768,8 @@ mod tests {
                     DestName::Queue(_) => 4,
                     DestName::Exchange(_) => 5,
                 },
+                Command::SetPolicy { .. } => 8,
+                Command::ClearPolicy { .. } => 9,
             };
             seen[i] = true;
             if let Command::Unbind(_) = command {
@@ -773,6 +927,7 @@ mod tests {
                 auto_delete: false,
                 internal: false,
                 arguments: FieldTable::new(),
+                plugin: None,
             }),
         };
         let mut b = encode(&exchange);

@@ -82,6 +82,11 @@ impl DeadLetterer {
                     }
                 }
             }
+            for (exchange, delay) in publisher.take_delayed() {
+                if let Some(delayer) = exchange.delayer() {
+                    delayer.hold(message.clone(), delay, None);
+                }
+            }
             // Decoded once per message, not once per queue it reaches.
             let cycle = if d.reason == DeathReason::Rejected {
                 Vec::new()

@@ -5,12 +5,15 @@
 //! exchanges' own read locks, so steady-state traffic never takes the vhost lock.
 
 mod command;
+pub mod dedup_exchange;
+pub mod delayed;
 mod exchange;
 mod ops;
+mod policies;
 mod route;
 
 pub use command::{BindingSpec, Command, DestName};
-pub use exchange::{Dest, Exchange, ExchangeRef, ExchangeSpec};
+pub use exchange::{Dest, Exchange, ExchangeRef, ExchangeSpec, PluginType, DELAYED_TYPE};
 pub use ops::{ExchangeDeclare, QueueDeclare, QueueDeclared};
 pub use route::Publisher;
 
@@ -18,6 +21,7 @@ use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::exchange::ExchangeKind;
 use crate::journal::codec::MetaRecord;
 use crate::names::Name;
+use crate::policy::PolicyKind;
 use crate::queue::QueueRef;
 use crate::storage::StorageRef;
 use amqp_codec::FieldTable;
@@ -62,6 +66,7 @@ impl VHost {
                 auto_delete: false,
                 internal: *internal,
                 arguments: FieldTable::new(),
+                plugin: None,
             }));
         }
         vhost
@@ -106,6 +111,8 @@ impl VHost {
                     && !meta.queues.contains_key(&spec.name)
             }
             Command::DeleteQueue { name } => durable_queue(name),
+            // Policies are always durable, as RabbitMQ's runtime parameters are.
+            Command::SetPolicy { .. } | Command::ClearPolicy { .. } => true,
             Command::Bind(b) | Command::Unbind(b) => {
                 durable_exchange(&b.source)
                     && match &b.destination {
@@ -120,7 +127,13 @@ impl VHost {
     /// then queues, then bindings (for a metadata snapshot).
     pub fn durable_commands(&self) -> Vec<Command> {
         let meta = self.meta.lock();
+        // Policies first, so that recovered queues start with their settings.
         let mut commands = Vec::new();
+        for kind in [PolicyKind::Regular, PolicyKind::Operator] {
+            for spec in meta.policies.list(kind) {
+                commands.push(Command::SetPolicy { kind, spec });
+            }
+        }
         let mut bindings = Vec::new();
         for e in meta.exchanges.values().filter(|e| e.durable) {
             commands.push(Command::DeclareExchange(e.spec()));
@@ -143,6 +156,16 @@ impl VHost {
         }
         commands.extend(bindings);
         commands
+    }
+
+    /// Lets every delayed exchange route its due messages: recovery has rebuilt the
+    /// queues and bindings they route to.
+    pub fn start_delayed(&self) {
+        for exchange in self.exchanges() {
+            if let Some(delayer) = exchange.delayer() {
+                delayer.start();
+            }
+        }
     }
 
     /// A fresh queue id (from the store when there is one: never reused).

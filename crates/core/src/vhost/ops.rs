@@ -2,7 +2,8 @@
 //! Every protocol adapter and the management API call these, so a rule is written once.
 
 use super::command::{BindingSpec, Command, DestName};
-use super::exchange::ExchangeSpec;
+use super::dedup_exchange::{self, DEDUP_TYPE};
+use super::exchange::{ExchangeSpec, PluginType, DELAYED_TYPE};
 use super::{check_exclusive, VHost};
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::exchange::{validate_binding_args, ExchangeKind};
@@ -83,6 +84,27 @@ fn bool_text(b: bool) -> &'static str {
     }
 }
 
+fn unknown_type(name: &str) -> CoreError {
+    CoreError::new(
+        ErrorKind::CommandInvalid,
+        format!("unknown exchange type '{name}'"),
+    )
+}
+
+/// The routing type of a delayed exchange, from `x-delayed-type`, with the
+/// delayed-message plugin's texts.
+fn delayed_routing_kind(arguments: &FieldTable) -> CoreResult<ExchangeKind> {
+    match arguments.get("x-delayed-type").and_then(|v| v.as_str()) {
+        Some(DELAYED_TYPE) => Err(CoreError::precondition(
+            "Invalid argument, 'x-delayed-message' can't be used for 'x-delayed-type'",
+        )),
+        Some(name) => ExchangeKind::parse(name).ok_or_else(|| unknown_type(name)),
+        None => Err(CoreError::precondition(
+            "Invalid argument, 'x-delayed-type' must be an existing exchange type",
+        )),
+    }
+}
+
 impl VHost {
     pub async fn declare_exchange(&self, d: ExchangeDeclare<'_>) -> CoreResult<()> {
         if d.name.is_empty() {
@@ -91,12 +113,14 @@ impl VHost {
         if d.passive {
             return self.exchange_or_404(d.name).map(|_| ());
         }
-        let kind = ExchangeKind::parse(d.kind).ok_or_else(|| {
-            CoreError::new(
-                ErrorKind::CommandInvalid,
-                format!("unknown exchange type '{}'", d.kind),
-            )
-        })?;
+        let kind = match d.kind {
+            DELAYED_TYPE => delayed_routing_kind(&d.arguments)?,
+            DEDUP_TYPE => {
+                dedup_exchange::settings(&d.arguments)?;
+                ExchangeKind::Fanout
+            }
+            other => ExchangeKind::parse(other).ok_or_else(|| unknown_type(other))?,
+        };
         if let Some(existing) = self.exchange(d.name) {
             let inequivalent = |arg: &str, received: &str, current: &str| {
                 CoreError::precondition(format!(
@@ -104,8 +128,8 @@ impl VHost {
                     d.name, self.name
                 ))
             };
-            if existing.kind != kind {
-                return Err(inequivalent("type", kind.as_str(), existing.kind.as_str()));
+            if existing.type_name() != d.kind {
+                return Err(inequivalent("type", d.kind, existing.type_name()));
             }
             if existing.durable != d.durable {
                 return Err(inequivalent(
@@ -129,7 +153,13 @@ impl VHost {
                 ));
             }
             check_args_equivalent(
-                &["alternate-exchange"],
+                &[
+                    "alternate-exchange",
+                    "x-delayed-type",
+                    "x-cache-size",
+                    "x-cache-ttl",
+                    "x-cache-persistence",
+                ],
                 &d.arguments,
                 &existing.arguments,
                 || format!("exchange '{}' in vhost '{}'", d.name, self.name),
@@ -147,8 +177,20 @@ impl VHost {
             auto_delete: d.auto_delete,
             internal: d.internal,
             arguments: d.arguments,
+            plugin: match d.kind {
+                DELAYED_TYPE => Some(PluginType::Delayed {
+                    store: self.new_queue_id(),
+                }),
+                DEDUP_TYPE => Some(PluginType::Deduplication {
+                    store: self.new_queue_id(),
+                }),
+                _ => None,
+            },
         }))
         .await?;
+        if let Some(delayer) = self.exchange(d.name).as_ref().and_then(|e| e.delayer()) {
+            delayer.start();
+        }
         Ok(())
     }
 

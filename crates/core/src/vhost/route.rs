@@ -24,6 +24,9 @@ pub struct Publisher {
     pending: Vec<ExchangeRef>,
     visited: Vec<ExchangeRef>,
     matched: Vec<Dest>,
+    /// Delayed exchanges the last routes reached with a positive `x-delay`, and the
+    /// delay: the message waits there instead of going on (`take_delayed`).
+    delayed: Vec<(ExchangeRef, u64)>,
 }
 
 impl Publisher {
@@ -35,6 +38,7 @@ impl Publisher {
             pending: Vec::new(),
             visited: Vec::new(),
             matched: Vec::new(),
+            delayed: Vec::new(),
         }
     }
 
@@ -81,12 +85,45 @@ impl Publisher {
     ///
     /// `properties` are the message's encoded AMQP properties; their headers table is
     /// decoded only if a headers exchange is on the way.
+    ///
+    /// A delayed exchange on the way (`x-delayed-message`) keeps a message with a
+    /// positive `x-delay` header instead: the caller hands it over to each exchange
+    /// `take_delayed` returns.
     pub fn route(
         &mut self,
         exchange: &ExchangeRef,
         routing_key: &str,
         properties: &[u8],
         out: &mut Vec<QueueRef>,
+    ) {
+        self.route_from(exchange, routing_key, properties, out, false);
+    }
+
+    /// As `route`, for a message a delayed exchange held and now lets go: that
+    /// exchange routes it at once (others further on still delay it).
+    pub fn route_released(
+        &mut self,
+        exchange: &ExchangeRef,
+        routing_key: &str,
+        properties: &[u8],
+        out: &mut Vec<QueueRef>,
+    ) {
+        self.route_from(exchange, routing_key, properties, out, true);
+    }
+
+    /// The delayed exchanges the routes since the last call stopped at, with the
+    /// message's delay.
+    pub fn take_delayed(&mut self) -> Vec<(ExchangeRef, u64)> {
+        std::mem::take(&mut self.delayed)
+    }
+
+    fn route_from(
+        &mut self,
+        exchange: &ExchangeRef,
+        routing_key: &str,
+        properties: &[u8],
+        out: &mut Vec<QueueRef>,
+        released: bool,
     ) {
         if exchange.is_default() {
             if let Some(q) = self.queue_by_name(routing_key) {
@@ -103,6 +140,15 @@ impl Publisher {
                 continue;
             }
             self.visited.push(current.clone());
+            if current.delayer().is_some() && !(released && &current == exchange) {
+                let headers = headers.get_or_insert_with(|| decode_headers(properties));
+                if let Some(delay) = super::delayed::delay_of(headers) {
+                    if !self.delayed.iter().any(|(e, _)| e == &current) {
+                        self.delayed.push((current, delay));
+                    }
+                    continue;
+                }
+            }
             self.matched.clear();
             if current.kind == ExchangeKind::Headers && headers.is_none() {
                 headers = Some(decode_headers(properties));
@@ -112,7 +158,7 @@ impl Publisher {
                 .read()
                 .route(routing_key, headers.as_ref(), &mut self.matched);
             if self.matched.is_empty() {
-                if let Some(alternate) = current.alternate.clone() {
+                if let Some(alternate) = current.alternate() {
                     if let Ok(ae) = self.exchange(&alternate) {
                         self.pending.push(ae);
                     }
