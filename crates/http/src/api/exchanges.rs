@@ -35,12 +35,13 @@ pub(crate) fn exchange_json(vhost: &str, e: &ExchangeRef) -> Value {
     json!({
         "name": &*e.name,
         "vhost": vhost,
-        "type": e.kind.as_str(),
+        "type": e.type_name(),
         "durable": e.durable,
         "auto_delete": e.auto_delete,
         "internal": e.internal,
         "arguments": table_to_json(&e.arguments),
         "user_who_performed_action": if builtin { "rmq-internal" } else { "" },
+        "policy": e.policy_name().map(|p| p.to_string()),
     })
 }
 

@@ -2,6 +2,10 @@
 
 mod bindings;
 mod connections;
+mod definitions;
+// Every field of the file is parsed (so its shape is checked), some not yet applied.
+#[allow(dead_code)]
+mod definitions_model;
 mod exchanges;
 mod health;
 mod messages;
@@ -84,6 +88,14 @@ pub fn routes(_state: ApiState) -> Router<ApiState> {
         )
         .route("/api/consumers", get(connections::consumers))
         .route("/api/consumers/{vhost}", get(connections::vhost_consumers))
+        .route(
+            "/api/definitions",
+            get(definitions::export_all).post(definitions::import_all),
+        )
+        .route(
+            "/api/definitions/{vhost}",
+            get(definitions::export_vhost_defs).post(definitions::import_vhost),
+        )
         .route("/api/health/checks/alarms", get(health::alarms))
         .route("/api/health/checks/local-alarms", get(health::alarms))
         .route("/api/aliveness-test/{vhost}", get(health::aliveness))

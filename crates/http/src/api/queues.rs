@@ -47,6 +47,16 @@ pub(crate) fn queue_json(state: &ApiState, q: &QueueRef) -> Value {
         .and_then(|v| v.as_str())
         .unwrap_or("classic")
         .to_string();
+    let applied = q.applied_policies();
+    let policy = applied
+        .as_ref()
+        .and_then(|a| a.policy.as_ref().map(|p| p.to_string()));
+    let operator_policy = applied
+        .as_ref()
+        .and_then(|a| a.operator_policy.as_ref().map(|p| p.to_string()));
+    let effective = applied
+        .as_ref()
+        .map_or_else(|| json!({}), |a| table_to_json(&a.definition));
     json!({
         "name": &*q.name,
         "vhost": &*q.vhost,
@@ -57,9 +67,9 @@ pub(crate) fn queue_json(state: &ApiState, q: &QueueRef) -> Value {
         "node": &*state.node,
         "type": queue_type,
         "state": "running",
-        "policy": null,
-        "operator_policy": null,
-        "effective_policy_definition": {},
+        "policy": policy,
+        "operator_policy": operator_policy,
+        "effective_policy_definition": effective,
         "exclusive_consumer_tag": null,
         "single_active_consumer_tag": null,
         "consumers": s.consumers,
