@@ -19,6 +19,119 @@ pub trait Listed {
         ""
     }
     fn to_json(&self) -> Value;
+    /// Appends the item's JSON to `out`. Items of big listings override it to
+    /// serialise without building a `Value`.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let _ = serde_json::to_writer(out, &self.to_json());
+    }
+    /// The field at `path` (for `sort`); items of big listings override it to
+    /// answer common fields without building their JSON.
+    fn sort_value(&self, path: &[&str]) -> Option<Value> {
+        lookup(&self.to_json(), path).cloned()
+    }
+}
+
+/// A listing serialised straight to bytes (see `list_fast`).
+pub struct Listing(pub Vec<u8>);
+
+impl axum::response::IntoResponse for Listing {
+    fn into_response(self) -> axum::response::Response {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
+/// `list`, serialised item by item into one buffer: no `Value` per item unless
+/// `columns` asks for a selection. For listings of 100,000 queues.
+pub fn list_fast<T: Listed>(mut items: Vec<T>, params: &Params) -> ApiResult<Listing> {
+    let paging = paging(params)?;
+    let sort = params.get("sort").filter(|s| !s.is_empty());
+    let reverse = flag(params, "sort_reverse");
+    let columns: Option<Vec<String>> = params.get("columns").map(|c| {
+        c.split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect()
+    });
+    let total = items.len();
+    if let Some(filter) = paging.as_ref().and_then(|p| p.filter.as_ref()) {
+        items.retain(|i| filter.matches(i.name()));
+    }
+    let filtered = items.len();
+    match sort.map(String::as_str) {
+        None | Some("name") => {
+            items.sort_unstable_by(|a, b| (a.vhost(), a.name()).cmp(&(b.vhost(), b.name())));
+        }
+        Some(field) => {
+            let path: Vec<&str> = field.split('.').collect();
+            let mut keyed: Vec<(Option<Value>, T)> = items
+                .into_iter()
+                .map(|i| (i.sort_value(&path), i))
+                .collect();
+            keyed.sort_by(|a, b| compare(a.0.as_ref(), b.0.as_ref()));
+            items = keyed.into_iter().map(|(_, i)| i).collect();
+        }
+    }
+    if sort.is_some() && reverse {
+        items.reverse();
+    }
+    let window = paging
+        .as_ref()
+        .map_or(0..filtered, |p| page_window(p, filtered));
+    let shown = &items[window];
+    let mut out = Vec::with_capacity(64 + shown.len() * 700);
+    let write_items = |out: &mut Vec<u8>| {
+        out.push(b'[');
+        for (n, item) in shown.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            match &columns {
+                Some(columns) => {
+                    let _ = serde_json::to_writer(&mut *out, &select(&item.to_json(), columns));
+                }
+                None => item.write_json(out),
+            }
+        }
+        out.push(b']');
+    };
+    let Some(p) = paging else {
+        write_items(&mut out);
+        return Ok(Listing(out));
+    };
+    let page_count = (filtered as u64).div_ceil(p.page_size);
+    if p.page > page_count && filtered > 0 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "page_out_of_range",
+            format!(
+                "Page out of range, page: {} page size: {}, len: {filtered}",
+                p.page, p.page_size
+            ),
+        ));
+    }
+    out.extend_from_slice(
+        format!(
+            "{{\"filtered_count\":{filtered},\"item_count\":{},\"items\":",
+            shown.len()
+        )
+        .as_bytes(),
+    );
+    write_items(&mut out);
+    out.extend_from_slice(
+        format!(
+            ",\"page\":{},\"page_count\":{page_count},\"page_size\":{},\"total_count\":{total}}}",
+            p.page, p.page_size
+        )
+        .as_bytes(),
+    );
+    Ok(Listing(out))
 }
 
 pub type Params = HashMap<String, String>;

@@ -7,13 +7,13 @@
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, P, Q};
-use crate::json::{json_to_table, rate, table_to_json, Json};
-use crate::listing::{list, Listed};
+use crate::json::{json_to_table, table_to_json, Json};
+use crate::listing::{list_fast, Listed, Listing};
 use crate::ApiState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Extension;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use warren_core::vhost::QueueDeclare;
 use warren_core::QueueRef;
@@ -36,60 +36,145 @@ impl Listed for QueueItem<'_> {
     fn to_json(&self) -> Value {
         queue_json(self.state, &self.queue)
     }
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let _ = serde_json::to_writer(out, &queue_view(self.state, &self.queue));
+    }
+    fn sort_value(&self, path: &[&str]) -> Option<Value> {
+        self.counter(path).or_else(|| {
+            let json = self.to_json();
+            path.iter().try_fold(&json, |v, k| v.get(k)).cloned()
+        })
+    }
 }
 
-pub(crate) fn queue_json(state: &ApiState, q: &QueueRef) -> Value {
+/// `{"rate": r}`.
+#[derive(Serialize)]
+struct Rate {
+    rate: f64,
+}
+
+#[derive(Serialize)]
+struct MessageStats {
+    publish: u64,
+    publish_details: Rate,
+    deliver_get: u64,
+    deliver_get_details: Rate,
+    ack: u64,
+    ack_details: Rate,
+    redeliver: u64,
+    redeliver_details: Rate,
+}
+
+/// A queue as the API shows it, serialised without an intermediate `Value`.
+#[derive(Serialize)]
+struct QueueView<'a> {
+    name: &'a str,
+    vhost: &'a str,
+    durable: bool,
+    auto_delete: bool,
+    exclusive: bool,
+    arguments: Value,
+    node: &'a str,
+    #[serde(rename = "type")]
+    queue_type: &'a str,
+    state: &'static str,
+    policy: Option<String>,
+    operator_policy: Option<String>,
+    effective_policy_definition: Value,
+    exclusive_consumer_tag: Option<String>,
+    single_active_consumer_tag: Option<String>,
+    consumers: u32,
+    messages: u64,
+    messages_details: Rate,
+    messages_ready: u32,
+    messages_ready_details: Rate,
+    messages_unacknowledged: u32,
+    messages_unacknowledged_details: Rate,
+    message_stats: MessageStats,
+}
+
+fn queue_view<'a>(state: &'a ApiState, q: &'a QueueRef) -> QueueView<'a> {
     let s = q.stats.snapshot();
     let r = state.rates.queue(q.id());
+    let applied = q.applied_policies();
     let queue_type = q
         .arguments
         .get("x-queue-type")
         .and_then(|v| v.as_str())
-        .unwrap_or("classic")
-        .to_string();
-    let applied = q.applied_policies();
-    let policy = applied
-        .as_ref()
-        .and_then(|a| a.policy.as_ref().map(|p| p.to_string()));
-    let operator_policy = applied
-        .as_ref()
-        .and_then(|a| a.operator_policy.as_ref().map(|p| p.to_string()));
-    let effective = applied
-        .as_ref()
-        .map_or_else(|| json!({}), |a| table_to_json(&a.definition));
-    json!({
-        "name": &*q.name,
-        "vhost": &*q.vhost,
-        "durable": q.durable,
-        "auto_delete": q.auto_delete,
-        "exclusive": q.exclusive_owner.is_some(),
-        "arguments": table_to_json(&q.arguments),
-        "node": &*state.node,
-        "type": queue_type,
-        "state": "running",
-        "policy": policy,
-        "operator_policy": operator_policy,
-        "effective_policy_definition": effective,
-        "exclusive_consumer_tag": null,
-        "single_active_consumer_tag": null,
-        "consumers": s.consumers,
-        "messages": s.ready as u64 + s.unacked as u64,
-        "messages_details": rate(r.messages),
-        "messages_ready": s.ready,
-        "messages_ready_details": rate(r.ready),
-        "messages_unacknowledged": s.unacked,
-        "messages_unacknowledged_details": rate(r.unacked),
-        "message_stats": {
-            "publish": s.published,
-            "publish_details": rate(r.publish),
-            "deliver_get": s.delivered,
-            "deliver_get_details": rate(r.deliver_get),
-            "ack": s.acked,
-            "ack_details": rate(r.ack),
-            "redeliver": s.redelivered,
-            "redeliver_details": rate(r.redeliver),
+        .unwrap_or("classic");
+    QueueView {
+        name: &q.name,
+        vhost: &q.vhost,
+        durable: q.durable,
+        auto_delete: q.auto_delete,
+        exclusive: q.exclusive_owner.is_some(),
+        arguments: table_to_json(&q.arguments),
+        node: &state.node,
+        queue_type,
+        state: "running",
+        policy: applied
+            .as_ref()
+            .and_then(|a| a.policy.as_ref().map(|p| p.to_string())),
+        operator_policy: applied
+            .as_ref()
+            .and_then(|a| a.operator_policy.as_ref().map(|p| p.to_string())),
+        effective_policy_definition: applied
+            .as_ref()
+            .map_or_else(|| json!({}), |a| table_to_json(&a.definition)),
+        exclusive_consumer_tag: None,
+        single_active_consumer_tag: None,
+        consumers: s.consumers,
+        messages: s.ready as u64 + s.unacked as u64,
+        messages_details: Rate { rate: r.messages },
+        messages_ready: s.ready,
+        messages_ready_details: Rate { rate: r.ready },
+        messages_unacknowledged: s.unacked,
+        messages_unacknowledged_details: Rate { rate: r.unacked },
+        message_stats: MessageStats {
+            publish: s.published,
+            publish_details: Rate { rate: r.publish },
+            deliver_get: s.delivered,
+            deliver_get_details: Rate {
+                rate: r.deliver_get,
+            },
+            ack: s.acked,
+            ack_details: Rate { rate: r.ack },
+            redeliver: s.redelivered,
+            redeliver_details: Rate { rate: r.redeliver },
         },
-    })
+    }
+}
+
+pub(crate) fn queue_json(state: &ApiState, q: &QueueRef) -> Value {
+    serde_json::to_value(queue_view(state, q)).unwrap_or(Value::Null)
+}
+
+impl QueueItem<'_> {
+    /// Common sort fields straight from the counters.
+    fn counter(&self, path: &[&str]) -> Option<Value> {
+        let s = self.queue.stats.snapshot();
+        let rate = |f: fn(&crate::rates::Rates) -> f64| {
+            Some(json!(f(&self.state.rates.queue(self.queue.id()))))
+        };
+        match path {
+            ["messages"] => Some(json!(s.ready as u64 + s.unacked as u64)),
+            ["messages_ready"] => Some(json!(s.ready)),
+            ["messages_unacknowledged"] => Some(json!(s.unacked)),
+            ["consumers"] => Some(json!(s.consumers)),
+            ["durable"] => Some(json!(self.queue.durable)),
+            ["auto_delete"] => Some(json!(self.queue.auto_delete)),
+            ["vhost"] => Some(json!(&*self.queue.vhost)),
+            ["message_stats", "publish"] => Some(json!(s.published)),
+            ["message_stats", "deliver_get"] => Some(json!(s.delivered)),
+            ["message_stats", "ack"] => Some(json!(s.acked)),
+            ["message_stats", "redeliver"] => Some(json!(s.redelivered)),
+            ["messages_details", "rate"] => rate(|r| r.messages),
+            ["message_stats", "publish_details", "rate"] => rate(|r| r.publish),
+            ["message_stats", "deliver_get_details", "rate"] => rate(|r| r.deliver_get),
+            ["message_stats", "ack_details", "rate"] => rate(|r| r.ack),
+            _ => None,
+        }
+    }
 }
 
 fn items<'a>(
@@ -112,8 +197,8 @@ pub async fn list_all(
     State(state): State<ApiState>,
     Extension(caller): Extension<Caller>,
     Q(params): Q,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(list(items(&state, &caller, None)?, &params)?))
+) -> ApiResult<Listing> {
+    list_fast(items(&state, &caller, None)?, &params)
 }
 
 pub async fn list_vhost(
@@ -121,8 +206,8 @@ pub async fn list_vhost(
     Extension(caller): Extension<Caller>,
     P(vhost): P<String>,
     Q(params): Q,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(list(items(&state, &caller, Some(&vhost))?, &params)?))
+) -> ApiResult<Listing> {
+    list_fast(items(&state, &caller, Some(&vhost))?, &params)
 }
 
 pub(crate) fn find(
