@@ -10,6 +10,7 @@ mod exchanges;
 mod health;
 mod messages;
 mod overview;
+mod policies;
 mod queues;
 mod vhosts;
 
@@ -95,6 +96,25 @@ pub fn routes(_state: ApiState) -> Router<ApiState> {
         .route(
             "/api/definitions/{vhost}",
             get(definitions::export_vhost_defs).post(definitions::import_vhost),
+        )
+        .route("/api/policies", get(policies::regular::list_all))
+        .route("/api/policies/{vhost}", get(policies::regular::list_vhost))
+        .route(
+            "/api/policies/{vhost}/{name}",
+            get(policies::regular::get)
+                .put(policies::regular::put)
+                .delete(policies::regular::delete),
+        )
+        .route("/api/operator-policies", get(policies::operator::list_all))
+        .route(
+            "/api/operator-policies/{vhost}",
+            get(policies::operator::list_vhost),
+        )
+        .route(
+            "/api/operator-policies/{vhost}/{name}",
+            get(policies::operator::get)
+                .put(policies::operator::put)
+                .delete(policies::operator::delete),
         )
         .route("/api/health/checks/alarms", get(health::alarms))
         .route("/api/health/checks/local-alarms", get(health::alarms))
