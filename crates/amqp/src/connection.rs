@@ -100,6 +100,17 @@ pub(crate) async fn run(
         user: negotiated.user.name.clone(),
         vhost: negotiated.vhost.name.clone(),
     });
+    if negotiated.vhost.is_deleted() {
+        // Deleted between the handshake and the registration, so its closing missed
+        // this connection.
+        let _ = outlet.send(ConnEvent::Close {
+            code: 320,
+            text: format!(
+                "CONNECTION_FORCED - vhost '{}' is deleted",
+                negotiated.vhost.name
+            ),
+        });
+    }
     let client = client_name(&negotiated.client_properties);
     tracing::info!(
         connection = id,

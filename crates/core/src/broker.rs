@@ -204,8 +204,13 @@ impl Broker {
         records
     }
 
+    /// The vhost of that name; none while it is being deleted.
     pub fn vhost(&self, name: &str) -> Option<VHostRef> {
-        self.vhosts.read().get(name).map(|e| e.vhost.clone())
+        self.vhosts
+            .read()
+            .get(name)
+            .map(|e| e.vhost.clone())
+            .filter(|v| !v.is_deleted())
     }
 
     /// The vhost of that name, created (without settings) if missing.
@@ -222,8 +227,12 @@ impl Broker {
     }
 
     /// Checks a username and password; the user on success. A user without a
-    /// password hash never logs in with a password.
+    /// password hash never logs in with a password, and a blank password is refused
+    /// whatever the hash (RabbitMQ's internal backend does the same).
     pub fn authenticate(&self, name: &str, password: &str) -> Option<User> {
+        if password.is_empty() {
+            return None;
+        }
         let access = self.access.read();
         let user = access.users.get(name)?;
         user.password.verify(password).then(|| User {

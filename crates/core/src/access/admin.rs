@@ -255,6 +255,8 @@ impl Broker {
     /// then the vhost with its exchanges, bindings and permissions.
     pub async fn delete_vhost(&self, name: &str) -> CoreResult<()> {
         let vhost = self.vhost(name).ok_or_else(|| no_vhost(name))?;
+        // From now on nobody opens it and open connections change nothing in it.
+        vhost.mark_deleting();
         let text = format!("CONNECTION_FORCED - vhost '{name}' is deleted");
         self.close_connections_where(|c| &*c.vhost == name, 320, &text);
         for queue in vhost.queues() {

@@ -155,10 +155,16 @@ impl VHost {
         commands
     }
 
+    /// The vhost is being deleted: new connections cannot open it, and commands
+    /// from connections still on it are refused.
+    pub(crate) fn mark_deleting(&self) {
+        self.deleted.store(true, Ordering::Release);
+    }
+
     /// The broker removed this vhost. Queues still in it (replay of a deletion
     /// whose queue records were not all logged) stop.
     pub(crate) fn mark_deleted(&self) {
-        self.deleted.store(true, Ordering::Release);
+        self.mark_deleting();
         let left: Vec<QueueRef> = self.meta.lock().queues.values().cloned().collect();
         for queue in left {
             self.forget_queue(&queue);
