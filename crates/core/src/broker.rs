@@ -2,8 +2,8 @@
 //! vhosts and permissions is in `crate::access::admin`.
 
 use crate::access::{
-    Access, AccessState, BrokerCommand, HashingAlgorithm, PasswordHash, Permission, User,
-    VHostSettings,
+    Access, AccessState, BrokerCommand, HashingAlgorithm, PasswordHash, Permission, TopicGrants,
+    User, VHostSettings,
 };
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::journal::codec::{self, MetaRecord};
@@ -246,14 +246,13 @@ impl Broker {
     /// NOT_ALLOWED when the user has no permissions there (RabbitMQ's text).
     pub fn access(&self, user: &str, vhost: &str) -> CoreResult<Access> {
         let access = self.access.read();
-        match access
-            .permissions
-            .get(&(Name::from(user), Name::from(vhost)))
-        {
+        let key = (Name::from(user), Name::from(vhost));
+        match access.permissions.get(&key) {
             Some(permission) => Ok(Access::new(
-                Name::from(user),
-                Name::from(vhost),
+                key.0.clone(),
+                key.1.clone(),
                 permission.clone(),
+                TopicGrants::compile(user, vhost, access.topic_permissions.get(&key)),
             )),
             None => Err(CoreError::new(
                 ErrorKind::NotAllowed,

@@ -743,3 +743,87 @@ async fn a_fresh_broker_has_guest_with_everything_on_the_default_vhost() {
     );
     assert!(core.vhosts().iter().any(|v| v.name == "/"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_permissions_restrict_routing_keys_on_topic_exchanges() {
+    let Some((b, core)) = setup().await else {
+        return;
+    };
+    let user = unique("topic");
+    user_with(&core, &user, Some((".*", ".*", ".*"))).await;
+    core.set_topic_permissions(&user, "/", "amq.topic", "^{username}\\.", "^r\\.")
+        .await
+        .unwrap();
+    let (conn, ch) = channel_as(&b, &user).await;
+    let q = declare_temp_queue(&ch).await;
+    // Publishing with the user's own prefix is allowed and delivered.
+    let bind = |ch: Channel, q: String, key: String| async move {
+        t(ch.queue_bind(
+            q.as_str().into(),
+            "amq.topic".into(),
+            key.as_str().into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        ))
+        .await
+    };
+    bind(ch.clone(), q.clone(), "r.#".into())
+        .await
+        .expect("read allows r.*");
+    let (_g, gch) = guest_channel(&b).await;
+    let gq = declare_temp_queue(&gch).await;
+    t(gch.queue_bind(
+        gq.as_str().into(),
+        "amq.topic".into(),
+        format!("{user}.#").as_str().into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    publish(&ch, "amq.topic", &format!("{user}.ok"), b"mine").await;
+    assert_eq!(
+        &get(&gch, &gq).await.expect("delivered").delivery.data[..],
+        b"mine"
+    );
+
+    let w = watch(&ch).await;
+    publish(&ch, "amq.topic", "eve.x", b"refused").await;
+    expect_async_channel_error(
+        &conn,
+        &ch,
+        w,
+        403,
+        &format!(
+            "ACCESS_REFUSED - access to topic 'eve.x' in exchange 'amq.topic' in vhost '/' \
+             refused for user '{user}'"
+        ),
+    )
+    .await;
+    let ch = new_channel(&conn).await;
+    let q = declare_temp_queue(&ch).await;
+    assert_channel_error(
+        bind(ch, q, "other".into()).await,
+        403,
+        &format!(
+            "ACCESS_REFUSED - access to topic 'other' in exchange 'amq.topic' in vhost '/' \
+             refused for user '{user}'"
+        ),
+    );
+    // Other exchange types are not restricted by topic permissions.
+    let ch = new_channel(&conn).await;
+    publish(&ch, "amq.direct", "eve.x", b"fine").await;
+    assert_connection_usable(&conn).await;
+    assert_eq!(
+        core.topic_permissions()
+            .iter()
+            .filter(|p| p.user == user)
+            .map(|p| (p.exchange.as_str(), p.write.as_str(), p.read.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("amq.topic", "^{username}\\.", "^r\\.")]
+    );
+    core.clear_topic_permissions(&user, "/", None)
+        .await
+        .unwrap();
+    assert!(core.topic_permissions().iter().all(|p| p.user != user));
+}

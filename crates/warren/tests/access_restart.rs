@@ -1,4 +1,5 @@
-//! Users, password hashes, tags, vhosts and permissions survive a restart, and so do
+//! Users, password hashes, tags, vhosts, permissions and topic permissions survive a
+//! restart, and so do
 //! their deletions: a deleted guest stays deleted, a deleted vhost does not come back
 //! with its queues. Each test runs a broker on its own data directory, stops it and
 //! starts a new one there. The first restart replays the metadata log written since
@@ -84,7 +85,12 @@ async fn users_hashes_tags_vhosts_and_permissions_survive_a_restart() {
         .await
         .unwrap();
     core.clear_permissions("bob", "staging").await.unwrap();
+    core.set_topic_permissions("alice", "staging", "amq.topic", "^{username}\\.", ".*")
+        .await
+        .unwrap();
     let users_before = core.users();
+    let topics_before = core.topic_permissions();
+    assert_eq!(topics_before.len(), 1);
     let permissions_before = core.permissions();
     let vhosts_before = core.vhosts();
     drop(core);
@@ -94,6 +100,7 @@ async fn users_hashes_tags_vhosts_and_permissions_survive_a_restart() {
     let core = server.broker().clone();
     assert_eq!(core.users(), users_before, "users, hashes and tags");
     assert_eq!(core.permissions(), permissions_before);
+    assert_eq!(core.topic_permissions(), topics_before);
     assert_eq!(core.vhosts(), vhosts_before);
     assert_eq!(core.vhost_info("staging").unwrap().settings, settings);
     assert_eq!(core.user("bob").unwrap().password_hash, md5);

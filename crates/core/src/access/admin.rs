@@ -5,6 +5,7 @@
 
 use super::command::{BrokerCommand, VHostSettings};
 use super::permissions::Permission;
+use super::topics::TopicPermission;
 use super::users::{PasswordInput, UserInfo, UserRecord};
 use crate::broker::{Broker, VHostEntry};
 use crate::error::{CoreError, CoreResult, ErrorKind};
@@ -19,6 +20,16 @@ pub struct PermissionInfo {
     pub user: String,
     pub vhost: String,
     pub configure: String,
+    pub write: String,
+    pub read: String,
+}
+
+/// One user's topic permissions on one exchange, as the management API lists them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicPermissionInfo {
+    pub user: String,
+    pub vhost: String,
+    pub exchange: String,
     pub write: String,
     pub read: String,
 }
@@ -85,6 +96,9 @@ impl Broker {
                 let mut access = self.access.write();
                 access.users.remove(&name);
                 access.permissions.retain(|(user, _), _| *user != name);
+                access
+                    .topic_permissions
+                    .retain(|(user, _), _| *user != name);
             }
             BrokerCommand::SetUserTags { name, tags } => {
                 if let Some(user) = self.access.write().users.get_mut(&name) {
@@ -108,10 +122,12 @@ impl Broker {
             }
             BrokerCommand::DeleteVHost { name } => {
                 let removed = self.vhosts.write().remove(&name);
-                self.access
-                    .write()
-                    .permissions
+                let mut access = self.access.write();
+                access.permissions.retain(|(_, vhost), _| *vhost != name);
+                access
+                    .topic_permissions
                     .retain(|(_, vhost), _| *vhost != name);
+                drop(access);
                 if let Some(entry) = removed {
                     entry.vhost.mark_deleted();
                 }
@@ -128,6 +144,40 @@ impl Broker {
             }
             BrokerCommand::ClearPermissions { user, vhost } => {
                 self.access.write().permissions.remove(&(user, vhost));
+            }
+            BrokerCommand::SetTopicPermissions {
+                user,
+                vhost,
+                exchange,
+                permission,
+            } => {
+                self.access
+                    .write()
+                    .topic_permissions
+                    .entry((user, vhost))
+                    .or_default()
+                    .insert(exchange, permission);
+            }
+            BrokerCommand::ClearTopicPermissions {
+                user,
+                vhost,
+                exchange,
+            } => {
+                let mut access = self.access.write();
+                let key = (user, vhost);
+                match exchange {
+                    None => {
+                        access.topic_permissions.remove(&key);
+                    }
+                    Some(exchange) => {
+                        if let Some(set) = access.topic_permissions.get_mut(&key) {
+                            set.remove(&exchange);
+                            if set.is_empty() {
+                                access.topic_permissions.remove(&key);
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -156,6 +206,16 @@ impl Broker {
                 vhost: vhost.clone(),
                 permission: permission.clone(),
             });
+        }
+        for ((user, vhost), set) in &access.topic_permissions {
+            for (exchange, permission) in set {
+                commands.push(BrokerCommand::SetTopicPermissions {
+                    user: user.clone(),
+                    vhost: vhost.clone(),
+                    exchange: exchange.clone(),
+                    permission: permission.clone(),
+                });
+            }
         }
         commands
     }
@@ -348,6 +408,81 @@ impl Broker {
             })
             .collect();
         out.sort_by(|a, b| (&a.vhost, &a.user).cmp(&(&b.vhost, &b.user)));
+        out
+    }
+
+    /// Sets a user's topic permissions on one exchange of a vhost (replacing any).
+    /// They restrict routing keys on topic exchanges only, as in RabbitMQ.
+    pub async fn set_topic_permissions(
+        &self,
+        user: &str,
+        vhost: &str,
+        exchange: &str,
+        write: &str,
+        read: &str,
+    ) -> CoreResult<()> {
+        if !self.access.read().users.contains_key(user) {
+            return Err(no_user(user));
+        }
+        if self.vhost(vhost).is_none() {
+            return Err(no_vhost(vhost));
+        }
+        let permission = TopicPermission::new(write, read)?;
+        self.commit_broker(BrokerCommand::SetTopicPermissions {
+            user: Name::from(user),
+            vhost: Name::from(vhost),
+            exchange: Name::from(exchange),
+            permission,
+        })
+        .await
+    }
+
+    /// Removes a user's topic permissions in a vhost: on one exchange, or (None) on
+    /// all of them.
+    pub async fn clear_topic_permissions(
+        &self,
+        user: &str,
+        vhost: &str,
+        exchange: Option<&str>,
+    ) -> CoreResult<()> {
+        let key = (Name::from(user), Name::from(vhost));
+        let exists = self
+            .access
+            .read()
+            .topic_permissions
+            .get(&key)
+            .is_some_and(|set| exchange.is_none_or(|x| set.contains_key(x)));
+        if !exists {
+            return Err(CoreError::new(
+                ErrorKind::NotFound,
+                format!("no topic permissions for user '{user}' in vhost '{vhost}'"),
+            ));
+        }
+        self.commit_broker(BrokerCommand::ClearTopicPermissions {
+            user: key.0,
+            vhost: key.1,
+            exchange: exchange.map(Name::from),
+        })
+        .await
+    }
+
+    /// Every topic permission, sorted by vhost, user, exchange.
+    pub fn topic_permissions(&self) -> Vec<TopicPermissionInfo> {
+        let access = self.access.read();
+        let mut out: Vec<TopicPermissionInfo> = access
+            .topic_permissions
+            .iter()
+            .flat_map(|((user, vhost), set)| {
+                set.iter().map(move |(exchange, p)| TopicPermissionInfo {
+                    user: user.to_string(),
+                    vhost: vhost.to_string(),
+                    exchange: exchange.to_string(),
+                    write: p.write.clone(),
+                    read: p.read.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.vhost, &a.user, &a.exchange).cmp(&(&b.vhost, &b.user, &b.exchange)));
         out
     }
 }

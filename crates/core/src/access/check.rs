@@ -8,7 +8,9 @@
 //! closes the connection.
 
 use super::permissions::{Perm, Permission};
+use super::topics::TopicGrants;
 use crate::error::{CoreError, CoreResult};
+use crate::exchange::ExchangeKind;
 use crate::names::Name;
 use std::sync::Arc;
 
@@ -35,14 +37,22 @@ pub struct Access {
     vhost: Name,
     /// `None`: the broker itself acting (no restriction).
     permission: Option<Arc<Permission>>,
+    /// Topic permissions; empty for most users, and then free to check.
+    topics: Arc<TopicGrants>,
 }
 
 impl Access {
-    pub(crate) fn new(user: Name, vhost: Name, permission: Arc<Permission>) -> Access {
+    pub(crate) fn new(
+        user: Name,
+        vhost: Name,
+        permission: Arc<Permission>,
+        topics: TopicGrants,
+    ) -> Access {
         Access {
             user,
             vhost,
             permission: Some(permission),
+            topics: Arc::new(topics),
         }
     }
 
@@ -53,6 +63,7 @@ impl Access {
             user: Name::from(""),
             vhost: Name::from(vhost),
             permission: None,
+            topics: Arc::default(),
         }
     }
 
@@ -106,6 +117,23 @@ impl Access {
     pub fn read(&self, kind: ResourceKind, name: &str) -> CoreResult<()> {
         self.check(Perm::Read, kind, name)
     }
+
+    /// The topic permission (`Perm::Write` to publish, `Perm::Read` to bind from) on
+    /// `routing_key` through `exchange`. Only topic exchanges are checked; a user
+    /// without topic permissions passes at the cost of one branch.
+    pub fn check_topic(
+        &self,
+        perm: Perm,
+        kind: ExchangeKind,
+        exchange: &str,
+        routing_key: &str,
+    ) -> CoreResult<()> {
+        if self.topics.is_empty() || kind != ExchangeKind::Topic {
+            return Ok(());
+        }
+        self.topics
+            .check(perm, exchange, routing_key, &self.user, &self.vhost)
+    }
 }
 
 #[cfg(test)]
@@ -118,6 +146,7 @@ mod tests {
             Name::from("bob"),
             Name::from("/"),
             Arc::new(Permission::new(configure, write, read).unwrap()),
+            TopicGrants::default(),
         )
     }
 

@@ -4,6 +4,7 @@
 
 use super::password::PasswordHash;
 use super::permissions::Permission;
+use super::topics::TopicPermission;
 use crate::names::Name;
 use std::sync::Arc;
 
@@ -54,5 +55,17 @@ pub enum BrokerCommand {
     ClearPermissions {
         user: Name,
         vhost: Name,
+    },
+    SetTopicPermissions {
+        user: Name,
+        vhost: Name,
+        exchange: Name,
+        permission: TopicPermission,
+    },
+    /// `exchange: None` clears the user's topic permissions on every exchange.
+    ClearTopicPermissions {
+        user: Name,
+        vhost: Name,
+        exchange: Option<Name>,
     },
 }

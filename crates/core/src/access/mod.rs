@@ -5,6 +5,8 @@
 //! * `users`: the user record, the authenticated [`User`] of a connection, and how a
 //!   password is given ([`PasswordInput`]).
 //! * `permissions`: the configure/write/read expressions of a user in a vhost.
+//! * `topics`: topic permissions, write/read expressions on the routing keys of a
+//!   topic exchange.
 //! * `check`: [`Access`], the one place an operation is authorized; protocol
 //!   adapters resolve it per connection with [`Broker::access`] and ask it before
 //!   each operation (the vhost's topology operations take it as an argument).
@@ -30,6 +32,9 @@
 //! async fn set_permissions(&self, user: &str, vhost: &str, configure: &str, write: &str, read: &str) -> CoreResult<()>
 //! async fn clear_permissions(&self, user: &str, vhost: &str) -> CoreResult<()>
 //! fn permissions(&self) -> Vec<PermissionInfo>
+//! async fn set_topic_permissions(&self, user: &str, vhost: &str, exchange: &str, write: &str, read: &str) -> CoreResult<()>
+//! async fn clear_topic_permissions(&self, user: &str, vhost: &str, exchange: Option<&str>) -> CoreResult<()>   // None: every exchange
+//! fn topic_permissions(&self) -> Vec<TopicPermissionInfo>
 //! fn authenticate(&self, name: &str, password: &str) -> Option<User>
 //! fn access(&self, user: &str, vhost: &str) -> CoreResult<Access>       // 530 when the user has no permissions there
 //! fn close_connection(&self, id: u64, code: u16, text: &str) -> bool
@@ -43,13 +48,15 @@ mod check;
 mod command;
 mod password;
 mod permissions;
+mod topics;
 mod users;
 
-pub use admin::{PermissionInfo, VHostInfo};
+pub use admin::{PermissionInfo, TopicPermissionInfo, VHostInfo};
 pub use check::{Access, ResourceKind};
 pub use command::{BrokerCommand, VHostSettings};
 pub use password::{HashingAlgorithm, PasswordHash};
 pub use permissions::{Pattern, Perm, Permission};
+pub use topics::{TopicGrants, TopicPermission};
 pub use users::{parse_tags, PasswordInput, User, UserInfo, UserRecord};
 
 use crate::names::Name;
@@ -62,4 +69,6 @@ pub(crate) struct AccessState {
     pub users: HashMap<Name, UserRecord>,
     /// By (user, vhost).
     pub permissions: HashMap<(Name, Name), Arc<Permission>>,
+    /// By (user, vhost), then by exchange.
+    pub topic_permissions: HashMap<(Name, Name), HashMap<Name, TopicPermission>>,
 }

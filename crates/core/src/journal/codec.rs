@@ -36,6 +36,8 @@
 //! | 6   | DeleteVHost      | `str` name                                                        |
 //! | 7   | SetPermissions   | `str` user, `str` vhost, `str` configure, `str` write, `str` read |
 //! | 8   | ClearPermissions | `str` user, `str` vhost                                           |
+//! | 9   | SetTopicPermissions | `str` user, `str` vhost, `str` exchange, `str` write, `str` read |
+//! | 10  | ClearTopicPermissions | `str` user, `str` vhost, `optstr` exchange (absent: all)   |
 //!
 //! The hashing algorithm byte: `1` SHA-256, `2` SHA-512, `3` MD5. The password hash
 //! is salt ++ digest as RabbitMQ stores it (empty: the user has no password).
@@ -63,7 +65,9 @@
 //! and tags it does not know, and any record that is truncated or has bytes left over,
 //! with a [`DecodeError`] naming the byte offset.
 
-use crate::access::{BrokerCommand, HashingAlgorithm, PasswordHash, Permission, VHostSettings};
+use crate::access::{
+    BrokerCommand, HashingAlgorithm, PasswordHash, Permission, TopicPermission, VHostSettings,
+};
 use crate::exchange::ExchangeKind;
 use crate::names::Name;
 use crate::queue::QueueSpec;
@@ -88,6 +92,8 @@ const BCMD_ADD_VHOST: u8 = 5;
 const BCMD_DELETE_VHOST: u8 = 6;
 const BCMD_SET_PERMISSIONS: u8 = 7;
 const BCMD_CLEAR_PERMISSIONS: u8 = 8;
+const BCMD_SET_TOPIC_PERMISSIONS: u8 = 9;
+const BCMD_CLEAR_TOPIC_PERMISSIONS: u8 = 10;
 
 const HASH_SHA256: u8 = 1;
 const HASH_SHA512: u8 = 2;
@@ -356,13 +362,7 @@ fn put_broker_command(buf: &mut BytesMut, command: &BrokerCommand) {
             put_str(buf, name);
             put_str(buf, &settings.description);
             put_strs(buf, &settings.tags);
-            match &settings.default_queue_type {
-                None => buf.put_u8(0),
-                Some(t) => {
-                    buf.put_u8(1);
-                    put_str(buf, t);
-                }
-            }
+            put_opt_str(buf, settings.default_queue_type.as_deref());
         }
         BrokerCommand::DeleteVHost { name } => {
             buf.put_u8(BCMD_DELETE_VHOST);
@@ -385,6 +385,29 @@ fn put_broker_command(buf: &mut BytesMut, command: &BrokerCommand) {
             put_str(buf, user);
             put_str(buf, vhost);
         }
+        BrokerCommand::SetTopicPermissions {
+            user,
+            vhost,
+            exchange,
+            permission,
+        } => {
+            buf.put_u8(BCMD_SET_TOPIC_PERMISSIONS);
+            put_str(buf, user);
+            put_str(buf, vhost);
+            put_str(buf, exchange);
+            put_str(buf, &permission.write);
+            put_str(buf, &permission.read);
+        }
+        BrokerCommand::ClearTopicPermissions {
+            user,
+            vhost,
+            exchange,
+        } => {
+            buf.put_u8(BCMD_CLEAR_TOPIC_PERMISSIONS);
+            put_str(buf, user);
+            put_str(buf, vhost);
+            put_opt_str(buf, exchange.as_deref());
+        }
     }
 }
 
@@ -397,6 +420,16 @@ fn put_password(buf: &mut BytesMut, password: &PasswordHash) {
     let bytes = password.as_bytes();
     buf.put_u32(u32::try_from(bytes.len()).expect("password hash longer than 4 GiB"));
     buf.put_slice(bytes);
+}
+
+fn put_opt_str(buf: &mut BytesMut, s: Option<&str>) {
+    match s {
+        None => buf.put_u8(0),
+        Some(s) => {
+            buf.put_u8(1);
+            put_str(buf, s);
+        }
+    }
 }
 
 fn put_strs(buf: &mut BytesMut, strs: &[String]) {
@@ -429,17 +462,7 @@ fn read_broker_command(r: &mut Reader<'_>) -> Result<BrokerCommand, DecodeError>
             let name = r.name("vhost name")?;
             let description = r.str("vhost description")?.to_owned();
             let tags = r.strs("vhost tags")?;
-            let presence_at = r.pos;
-            let default_queue_type = match r.u8("default queue type")? {
-                0 => None,
-                1 => Some(r.str("default queue type")?.to_owned()),
-                other => {
-                    return Err(DecodeError::new(
-                        presence_at,
-                        format!("default queue type presence byte is {other}, not 0 or 1"),
-                    ))
-                }
-            };
+            let default_queue_type = r.opt_str("default queue type")?;
             BrokerCommand::AddVHost {
                 name,
                 settings: VHostSettings {
@@ -470,6 +493,27 @@ fn read_broker_command(r: &mut Reader<'_>) -> Result<BrokerCommand, DecodeError>
         BCMD_CLEAR_PERMISSIONS => BrokerCommand::ClearPermissions {
             user: r.name("user name")?,
             vhost: r.name("vhost name")?,
+        },
+        BCMD_SET_TOPIC_PERMISSIONS => {
+            let user = r.name("user name")?;
+            let vhost = r.name("vhost name")?;
+            let exchange = r.name("exchange name")?;
+            let at = r.pos;
+            let write = r.str("topic write permission")?;
+            let read = r.str("topic read permission")?;
+            let permission =
+                TopicPermission::new(write, read).map_err(|e| DecodeError::new(at, e.message))?;
+            BrokerCommand::SetTopicPermissions {
+                user,
+                vhost,
+                exchange,
+                permission,
+            }
+        }
+        BCMD_CLEAR_TOPIC_PERMISSIONS => BrokerCommand::ClearTopicPermissions {
+            user: r.name("user name")?,
+            vhost: r.name("vhost name")?,
+            exchange: r.opt_str("exchange name")?.map(Name::from),
         },
         tag => {
             return Err(DecodeError::new(
@@ -585,6 +629,19 @@ impl<'a> Reader<'a> {
         let raw = self.take(len, what)?;
         std::str::from_utf8(raw)
             .map_err(|e| DecodeError::new(at, format!("{what} is not UTF-8: {e}")))
+    }
+
+    /// A presence byte, then a string when it is 1.
+    fn opt_str(&mut self, what: &str) -> Result<Option<String>, DecodeError> {
+        let at = self.pos;
+        match self.u8(what)? {
+            0 => Ok(None),
+            1 => Ok(Some(self.str(what)?.to_owned())),
+            other => Err(DecodeError::new(
+                at,
+                format!("{what} presence byte is {other}, not 0 or 1"),
+            )),
+        }
     }
 
     /// A u32 count, then that many strings. The count is not trusted for allocation.
@@ -1094,6 +1151,22 @@ mod tests {
             BrokerCommand::ClearPermissions {
                 user: Name::from("bob"),
                 vhost: Name::from("/"),
+            },
+            BrokerCommand::SetTopicPermissions {
+                user: Name::from("bob"),
+                vhost: Name::from("/"),
+                exchange: Name::from("amq.topic"),
+                permission: TopicPermission::new("^{username}\\.", "").unwrap(),
+            },
+            BrokerCommand::ClearTopicPermissions {
+                user: Name::from("bob"),
+                vhost: Name::from("/"),
+                exchange: Some(Name::from("amq.topic")),
+            },
+            BrokerCommand::ClearTopicPermissions {
+                user: Name::from("bob"),
+                vhost: Name::from("/"),
+                exchange: None,
             },
         ]
     }

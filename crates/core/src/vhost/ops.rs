@@ -6,7 +6,7 @@
 use super::command::{BindingSpec, Command, DestName};
 use super::exchange::ExchangeSpec;
 use super::{check_exclusive, VHost};
-use crate::access::{Access, ResourceKind};
+use crate::access::{Access, Perm, ResourceKind};
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::exchange::{validate_binding_args, ExchangeKind};
 use crate::names::{generated_name, Name};
@@ -352,6 +352,9 @@ impl VHost {
         }
         access.read(ResourceKind::Exchange, &source)?;
         let source_exchange = self.exchange(&source);
+        if let Some(x) = &source_exchange {
+            access.check_topic(Perm::Read, x.kind, &source, &routing_key)?;
+        }
         let dest_exists = match &destination {
             DestName::Queue(q) => match self.queue(q) {
                 Some(queue) => {
