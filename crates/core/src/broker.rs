@@ -14,7 +14,7 @@ use crate::storage::StorageRef;
 use crate::vhost::{VHost, VHostRef};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub type BrokerRef = Arc<Broker>;
@@ -47,7 +47,7 @@ pub struct Broker {
     pub reply_to: ReplyRegistry,
     pub(crate) storage: Option<StorageRef>,
     /// The disk alarm: free space under the limit, or the store found the disk full.
-    disk_alarm: AtomicBool,
+    alarms: crate::alarms::Alarms,
 }
 
 impl Broker {
@@ -71,7 +71,7 @@ impl Broker {
             next_channel: AtomicU64::new(1),
             reply_to: ReplyRegistry::default(),
             storage,
-            disk_alarm: AtomicBool::new(false),
+            alarms: crate::alarms::Alarms::default(),
         };
         let broker = Arc::new(broker);
         if let Some(storage) = &broker.storage {
@@ -269,10 +269,8 @@ impl Broker {
     pub fn register_connection(&self, entry: ConnectionEntry) -> u64 {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let mut connections = self.connections.lock();
-        if self.disk_alarm() {
-            let _ = entry
-                .outlet
-                .send(ConnEvent::Alarm(Some(DISK_ALARM_REASON.into())));
+        if let Some(reason) = self.alarms.reason() {
+            let _ = entry.outlet.send(ConnEvent::Alarm(Some(reason.into())));
         }
         connections.insert(id, entry);
         id
@@ -322,27 +320,16 @@ impl Broker {
             .collect()
     }
 
-    /// Whether the disk alarm is on: publishing connections are blocked.
-    pub fn disk_alarm(&self) -> bool {
-        self.disk_alarm.load(Ordering::Acquire)
+    pub(crate) fn alarms(&self) -> &crate::alarms::Alarms {
+        &self.alarms
     }
 
-    /// Raises or clears the disk alarm, telling every connection when it changes.
-    pub fn set_disk_alarm(&self, on: bool) {
-        let connections = self.connections.lock();
-        if self.disk_alarm.swap(on, Ordering::AcqRel) == on {
-            return;
-        }
-        if on {
-            tracing::warn!("disk alarm: free disk space is low; publishers are blocked");
-        } else {
-            tracing::info!("disk alarm cleared; publishers may go on");
-        }
-        for entry in connections.values() {
-            let _ = entry
-                .outlet
-                .send(ConnEvent::Alarm(on.then(|| DISK_ALARM_REASON.into())));
-        }
+    /// The connection registry, locked: alarm changes are made and sent while it
+    /// is held, so a connection registering meanwhile misses none.
+    pub(crate) fn connections_locked(
+        &self,
+    ) -> parking_lot::MutexGuard<'_, HashMap<u64, ConnectionEntry>> {
+        self.connections.lock()
     }
 
     pub fn unregister_connection(&self, id: u64) {
@@ -369,8 +356,7 @@ impl Broker {
     }
 }
 
-/// The `connection.blocked` reason RabbitMQ gives for its disk alarm.
-pub const DISK_ALARM_REASON: &str = "low on disk";
+pub use crate::alarms::DISK_ALARM_REASON;
 
 /// What `Broker::recover` rebuilt.
 #[derive(Debug, Default, Clone, Copy)]

@@ -3,6 +3,7 @@
 //! sees a frame.
 
 pub mod access;
+pub mod alarms;
 pub mod broker;
 pub mod error;
 pub mod exchange;
