@@ -60,7 +60,7 @@ impl RateBook {
     pub fn sample(&self, broker: &BrokerRef) {
         let now = Instant::now();
         let mut current = HashMap::new();
-        for vhost in broker.vhosts() {
+        for vhost in broker.live_vhosts() {
             for queue in vhost.queues() {
                 current.insert(queue.id(), queue.stats.snapshot());
             }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+pub mod memory;
+
 use warren_amqp::AmqpConfig;
 use warren_core::storage::{Storage, StorageRef};
 use warren_core::{Broker, BrokerRef};
@@ -33,6 +35,9 @@ pub struct Config {
     /// Publishers are blocked while the data directory's file system has less free
     /// space than this (bytes; RabbitMQ's `disk_free_limit`, 50 MB by default).
     pub disk_free_limit: u64,
+    /// Publishers are blocked while the broker's memory in use is above this
+    /// (RabbitMQ's `vm_memory_high_watermark`, 0.4 of total memory by default).
+    pub memory_high_watermark: memory::Watermark,
     pub amqp: AmqpConfig,
 }
 
@@ -46,6 +51,7 @@ impl Default for Config {
             remove_data_dir: false,
             queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
+            memory_high_watermark: memory::Watermark::default(),
             amqp: AmqpConfig::default(),
         }
     }
@@ -74,6 +80,7 @@ impl Config {
             remove_data_dir: true,
             queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
+            memory_high_watermark: memory::Watermark::default(),
             amqp: AmqpConfig::default(),
         }
     }
@@ -171,6 +178,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         broker.clone(),
         config.data_dir.clone(),
         config.disk_free_limit,
+        shutdown_rx.clone(),
+    )));
+    let memory_limit = config.memory_high_watermark.bytes();
+    tracing::info!("memory high watermark {} MB", memory_limit >> 20);
+    listeners.push(tokio::spawn(memory::watch_memory(
+        broker.clone(),
+        memory_limit,
         shutdown_rx.clone(),
     )));
     for listener in bind_all(&config.bind, config.amqp_port)? {
@@ -298,6 +312,9 @@ async fn recover(broker: &BrokerRef, storage: &StorageRef, recovered: Recovered)
         report.bytes / 1_000_000,
         report.elapsed,
     );
+    if replay.created_defaults {
+        tracing::info!("new data directory: created vhost '/' and user 'guest'");
+    }
     if replay.skipped > 0 {
         tracing::error!("{} metadata records could not be read", replay.skipped);
     }

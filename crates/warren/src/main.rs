@@ -30,6 +30,10 @@ struct Args {
     /// this: bytes, or with a unit (kB, MB, GB, KiB, MiB, GiB).
     #[arg(long, env = "WARREN_DISK_FREE_LIMIT", default_value = "50MB", value_parser = parse_size)]
     disk_free_limit: u64,
+    /// Block publishers while the broker's memory in use is above this: a fraction
+    /// of total memory (`0.4`, RabbitMQ's default) or a size (`2GiB`).
+    #[arg(long, env = "WARREN_VM_MEMORY_HIGH_WATERMARK", default_value = "0.4", value_parser = parse_watermark)]
+    vm_memory_high_watermark: warren::memory::Watermark,
     /// What each queue keeps of its ready messages in memory (bodies plus ~256 B per
     /// message) before new messages go to disk; same units.
     #[arg(long, env = "WARREN_QUEUE_RAM_BUDGET", default_value = "128MiB", value_parser = parse_size)]
@@ -63,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             bind: args.bind,
             data_dir: args.data_dir,
             disk_free_limit: args.disk_free_limit,
+            memory_high_watermark: args.vm_memory_high_watermark,
             queue_ram_budget: args.queue_ram_budget,
             amqp: warren_amqp::AmqpConfig {
                 consumer_timeout: (args.consumer_timeout > 0)
@@ -100,6 +105,10 @@ fn raise_open_file_limit() {
             }
         }
     }
+}
+
+fn parse_watermark(text: &str) -> Result<warren::memory::Watermark, String> {
+    warren::memory::parse_watermark(text, parse_size)
 }
 
 /// A size such as `50000000`, `50MB` or `1GiB`.

@@ -26,10 +26,9 @@ async fn no_or_wrong_credentials_get_401_with_a_challenge() {
 #[tokio::test]
 async fn tags_decide_what_a_user_may_see() {
     let api = start().await;
-    let broker = api.server.broker();
-    broker.add_user("plain", "pw", vec![], false);
-    broker.add_user("mgmt", "pw", vec!["management".into()], false);
-    broker.add_user("mon", "pw", vec!["monitoring".into()], false);
+    api.add_user("plain", &[]).await;
+    api.add_user("mgmt", &["management"]).await;
+    api.add_user("mon", &["monitoring"]).await;
 
     // No management tag: nothing at all (RabbitMQ: 401 "Not management user").
     let reply = api

@@ -236,9 +236,7 @@ async fn delete_without_a_reason_uses_rabbitmqs_default() {
 #[tokio::test]
 async fn users_see_only_their_own_connections_unless_monitoring() {
     let api = start().await;
-    api.server
-        .broker()
-        .add_user("mgmt", "pw", vec!["management".into()], false);
+    api.add_user("mgmt", &["management"]).await;
     let _conn = api.amqp().await;
     let mine = api
         .raw("GET", "/api/connections", None, Some(("mgmt", "pw")))

@@ -77,6 +77,26 @@ async fn a_rabbitmq_export_imports_unchanged() {
         json!({"kind": "work", "x-match": "any"})
     );
 
+    // The user came with RabbitMQ's password hash: the password set there works.
+    let me = api
+        .raw(
+            "GET",
+            "/api/whoami",
+            None,
+            Some(("wz-defs-user", "wz-secret")),
+        )
+        .await;
+    assert_eq!(
+        me.json(),
+        json!({"name": "wz-defs-user", "tags": ["management"]})
+    );
+    let perms = api.get_ok("/api/definitions").await["permissions"].clone();
+    assert!(perms
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["user"] == "wz-defs-user" && p["write"] == "^wz"));
+
     // Importing the same file again changes nothing and succeeds.
     assert_eq!(
         import(&api, "/api/definitions", RABBITMQ_FILE).await.status,
@@ -248,9 +268,7 @@ async fn bad_definitions_are_refused_whole() {
 #[tokio::test]
 async fn definitions_need_an_administrator() {
     let api = start().await;
-    api.server
-        .broker()
-        .add_user("mon", "pw", vec!["monitoring".into()], false);
+    api.add_user("mon", &["monitoring"]).await;
     let reply = api
         .raw("GET", "/api/definitions", None, Some(("mon", "pw")))
         .await;

@@ -129,9 +129,8 @@ async fn bad_policies_get_rabbitmqs_validation_texts() {
 #[tokio::test]
 async fn policies_need_a_policymaker_and_operator_policies_an_administrator() {
     let api = start().await;
-    let broker = api.server.broker();
-    broker.add_user("mgmt", "pw", vec!["management".into()], false);
-    broker.add_user("pm", "pw", vec!["policymaker".into()], false);
+    api.add_user("mgmt", &["management"]).await;
+    api.add_user("pm", &["policymaker"]).await;
     let reply = api
         .raw("GET", "/api/policies", None, Some(("mgmt", "pw")))
         .await;

@@ -82,7 +82,7 @@ impl Channel {
             number,
             key,
             registration: shared.registration.open_channel(number),
-            publisher: Publisher::new(shared.vhost.clone()),
+            publisher: Publisher::new(shared.vhost.clone(), shared.access.clone()),
             content: None,
             last_queue: None,
             consumers: HashMap::new(),

@@ -15,6 +15,7 @@ use amqp_codec::{
 };
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
+use warren_core::access::Perm;
 use warren_core::reply_to::{REPLY_TO_PREFIX, REPLY_TO_QUEUE};
 use warren_core::vhost::ExchangeRef;
 use warren_core::{ConnEvent, Delivery, Message, MessageRef};
@@ -196,6 +197,12 @@ impl Channel {
                 ),
             ));
         }
+        shared.access.check_topic(
+            Perm::Write,
+            exchange.kind,
+            &exchange.name,
+            m.routing_key.as_str(),
+        )?;
         let mut properties = header.properties;
         let view = scan_properties(&properties)?;
         if let Some(user_id) = view.user_id {

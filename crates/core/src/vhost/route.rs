@@ -2,10 +2,13 @@
 //!
 //! A `Publisher` belongs to one channel (or one MQTT/STOMP session) and caches name
 //! lookups, so steady-state publishing takes no vhost-wide lock: only the read locks
-//! of the exchanges the message passes through.
+//! of the exchanges the message passes through. Its cache holds only exchanges the
+//! publisher may write to, so the write permission is checked once per exchange name,
+//! not once per message.
 
 use super::exchange::{Dest, ExchangeRef};
 use super::VHostRef;
+use crate::access::{Access, ResourceKind};
 use crate::error::{CoreError, CoreResult};
 use crate::exchange::ExchangeKind;
 use crate::queue::QueueRef;
@@ -18,6 +21,7 @@ const CACHE_LIMIT: usize = 1024;
 
 pub struct Publisher {
     vhost: VHostRef,
+    access: Access,
     exchanges: HashMap<Box<str>, ExchangeRef>,
     queues: HashMap<Box<str>, QueueRef>,
     /// Scratch space reused across routes.
@@ -30,9 +34,10 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(vhost: VHostRef) -> Publisher {
+    pub fn new(vhost: VHostRef, access: Access) -> Publisher {
         Publisher {
             vhost,
+            access,
             exchanges: HashMap::new(),
             queues: HashMap::new(),
             pending: Vec::new(),
@@ -46,13 +51,15 @@ impl Publisher {
         &self.vhost
     }
 
-    /// The exchange to publish to; 404 when it does not exist.
+    /// The exchange to publish to: 403 without write permission on it (checked first,
+    /// as RabbitMQ does), 404 when it does not exist.
     pub fn exchange(&mut self, name: &str) -> CoreResult<ExchangeRef> {
         if let Some(e) = self.exchanges.get(name) {
             if !e.is_deleted() {
                 return Ok(e.clone());
             }
         }
+        self.access.write(ResourceKind::Exchange, name)?;
         let e = self
             .vhost
             .exchange(name)

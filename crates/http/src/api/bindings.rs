@@ -20,7 +20,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use warren_core::names::Name;
-use warren_core::vhost::{Dest, DestName};
+use warren_core::vhost::{BindingSpec, Dest, DestName};
 use warren_core::VHostRef;
 
 #[derive(Clone)]
@@ -333,12 +333,17 @@ pub async fn create(
         DestName::Queue(q) => v.queue(q).and_then(|q| q.exclusive_owner),
         DestName::Exchange(_) => None,
     };
-    v.bind(
-        owner.unwrap_or(super::queues::NO_CONNECTION),
-        dest,
-        &source,
-        &c.routing_key,
+    let access = super::vhost_access(&state, &caller, &vhost)?.1;
+    let spec = BindingSpec {
+        source: source.clone(),
+        destination: dest,
+        routing_key: c.routing_key.clone(),
         arguments,
+    };
+    v.bind(
+        &access,
+        owner.unwrap_or(super::queues::NO_CONNECTION),
+        spec,
         false,
     )
     .await?;
@@ -390,12 +395,17 @@ pub async fn remove(
         DestName::Queue(q) => v.queue(q).and_then(|q| q.exclusive_owner),
         DestName::Exchange(_) => None,
     };
+    let access = super::vhost_access(&state, &caller, &path.0)?.1;
+    let spec = BindingSpec {
+        source: item.source.clone(),
+        destination: dest,
+        routing_key: item.routing_key.clone(),
+        arguments: item.arguments,
+    };
     v.bind(
+        &access,
         owner.unwrap_or(super::queues::NO_CONNECTION),
-        dest,
-        &item.source,
-        &item.routing_key,
-        item.arguments,
+        spec,
         true,
     )
     .await?;

@@ -5,8 +5,8 @@
 //! ends, policies, equivalence with what already exists) before anything changes; only
 //! then is it applied, through the same core operations AMQP clients use.
 //!
-//! Users, permissions and topic permissions are read and checked for shape; they are
-//! applied once the core keeps users with hashes (see docs/http-api.md).
+//! Users come with RabbitMQ's password hashes (`password_hash` and
+//! `hashing_algorithm`), so a RabbitMQ export keeps its passwords.
 
 use super::definitions_model::*;
 use crate::auth::{Caller, Level};
@@ -20,10 +20,11 @@ use axum::http::StatusCode;
 use axum::Extension;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
+use warren_core::access::VHostSettings;
 use warren_core::exchange::{validate_binding_args, ExchangeKind};
 use warren_core::policy::{ApplyTo, Policy, PolicyKind, PolicySpec};
-use warren_core::vhost::{DestName, ExchangeDeclare, QueueDeclare};
-use warren_core::VHostRef;
+use warren_core::vhost::{BindingSpec, DestName, ExchangeDeclare, QueueDeclare};
+use warren_core::{Access, PasswordInput, VHostRef};
 
 fn header() -> serde_json::Map<String, Value> {
     let v = super::overview::RABBITMQ_VERSION;
@@ -121,20 +122,60 @@ pub async fn export_all(
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<Value>> {
     caller.require(Level::Administrator)?;
-    let mut vhosts = state.broker.vhosts();
+    let mut vhosts = state.broker.live_vhosts();
     vhosts.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = Exported::default();
     for v in &vhosts {
         export_vhost(v, true, &mut out);
     }
+    let broker = &state.broker;
     let mut m = header();
-    m.insert("users".into(), json!([]));
-    m.insert(
-        "vhosts".into(),
-        vhosts.iter().map(|v| json!({"name": &*v.name})).collect(),
-    );
-    m.insert("permissions".into(), json!([]));
-    m.insert("topic_permissions".into(), json!([]));
+    let users: Vec<Value> = broker
+        .users()
+        .into_iter()
+        .map(|u| {
+            json!({
+                "name": u.name,
+                "password_hash": u.password_hash,
+                "hashing_algorithm": u.hashing_algorithm,
+                "tags": u.tags,
+                "limits": {},
+            })
+        })
+        .collect();
+    m.insert("users".into(), users.into());
+    let vhost_defs: Vec<Value> = broker
+        .vhosts()
+        .into_iter()
+        .map(|v| {
+            let mut item = json!({"name": v.name});
+            let s = &v.settings;
+            if !s.description.is_empty() || !s.tags.is_empty() {
+                item["metadata"] = json!({"description": s.description, "tags": s.tags});
+            }
+            if let Some(t) = &s.default_queue_type {
+                item["default_queue_type"] = json!(t);
+            }
+            item
+        })
+        .collect();
+    m.insert("vhosts".into(), vhost_defs.into());
+    let permissions: Vec<Value> = broker
+        .permissions()
+        .into_iter()
+        .map(|p| {
+            json!({"user": p.user, "vhost": p.vhost, "configure": p.configure, "write": p.write, "read": p.read})
+        })
+        .collect();
+    m.insert("permissions".into(), permissions.into());
+    let topic: Vec<Value> = broker
+        .topic_permissions()
+        .into_iter()
+        .map(|p| {
+            json!({"user": p.user, "vhost": p.vhost, "exchange": p.exchange, "write": p.write, "read": p.read})
+        })
+        .collect();
+    m.insert("topic_permissions".into(), topic.into());
     m.insert("parameters".into(), out.parameters.into());
     m.insert("global_parameters".into(), json!([]));
     m.insert("policies".into(), out.policies.into());
@@ -199,7 +240,10 @@ pub async fn import_vhost(
 
 /// A checked import, ready to apply.
 struct Plan {
-    new_vhosts: Vec<String>,
+    new_vhosts: Vec<(String, VHostSettings)>,
+    users: Vec<(String, PasswordInput, Vec<String>)>,
+    permissions: Vec<PermissionDef>,
+    topic_permissions: Vec<TopicPermissionDef>,
     policies: Vec<(String, PolicyKind, PolicySpec)>,
     exchanges: Vec<(String, ExchangeDef, FieldTable)>,
     queues: Vec<(String, QueueDef, FieldTable)>,
@@ -228,15 +272,18 @@ fn table(v: &Value, what: &str) -> ApiResult<FieldTable> {
 impl Plan {
     fn check(state: &ApiState, file: &Definitions, fixed: Option<&str>) -> ApiResult<Plan> {
         let broker = &state.broker;
-        let mut known: HashSet<String> =
-            broker.vhosts().iter().map(|v| v.name.to_string()).collect();
+        let mut known: HashSet<String> = broker
+            .live_vhosts()
+            .iter()
+            .map(|v| v.name.to_string())
+            .collect();
         let mut new_vhosts = Vec::new();
         for v in &file.vhosts {
             if v.name.is_empty() {
                 return Err(ApiError::bad_request("a vhost name must not be empty"));
             }
             if known.insert(v.name.clone()) {
-                new_vhosts.push(v.name.clone());
+                new_vhosts.push((v.name.clone(), v.settings()?));
             }
         }
         let exists = |vhost: &str| -> ApiResult<()> {
@@ -248,14 +295,42 @@ impl Plan {
                 )))
             }
         };
+        let mut users = Vec::new();
+        let mut user_names: HashSet<String> = broker.users().into_iter().map(|u| u.name).collect();
         for u in &file.users {
             u.check()?;
+            users.push((u.name.clone(), u.password_input()?, u.tag_list()));
+            user_names.insert(u.name.clone());
         }
+        let user_exists = |user: &str| -> ApiResult<()> {
+            if user_names.contains(user) {
+                Ok(())
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "no_such_user: user '{user}' does not exist and the file does not create it"
+                )))
+            }
+        };
+        let compiles = |what: &str, pattern: &str| -> ApiResult<()> {
+            regex::Regex::new(pattern).map(|_| ()).map_err(|e| {
+                ApiError::bad_request(format!(
+                    "{what} '{pattern}' is not a regular expression: {e}"
+                ))
+            })
+        };
         for p in &file.permissions {
             exists(&p.vhost)?;
+            user_exists(&p.user)?;
+            for pattern in [&p.configure, &p.write, &p.read] {
+                compiles("permission", pattern)?;
+            }
         }
         for p in &file.topic_permissions {
             exists(&p.vhost)?;
+            user_exists(&p.user)?;
+            for pattern in [&p.write, &p.read] {
+                compiles("topic permission", pattern)?;
+            }
         }
         let mut policies = Vec::new();
         for p in &file.policies {
@@ -401,20 +476,11 @@ impl Plan {
             validate_binding_args(source_kind, &args).map_err(ApiError::bad_request)?;
             bindings.push((vhost.to_string(), b.clone(), args));
         }
-        if !file.users.is_empty()
-            || !file.permissions.is_empty()
-            || !file.topic_permissions.is_empty()
-        {
-            tracing::warn!(
-                "definitions: {} users, {} permissions and {} topic permissions checked but not \
-                 applied (users with password hashes are not in the core yet)",
-                file.users.len(),
-                file.permissions.len(),
-                file.topic_permissions.len()
-            );
-        }
         Ok(Plan {
             new_vhosts,
+            users,
+            permissions: file.permissions.clone(),
+            topic_permissions: file.topic_permissions.clone(),
             policies,
             exchanges,
             queues,
@@ -424,16 +490,33 @@ impl Plan {
 
     async fn apply(self, state: &ApiState) -> ApiResult<()> {
         let broker = &state.broker;
-        for v in &self.new_vhosts {
-            broker.add_vhost(v);
+        for (v, settings) in self.new_vhosts {
+            broker.add_vhost(&v, settings).await?;
+        }
+        for (name, password, tags) in self.users {
+            broker.add_user(&name, password, tags).await?;
+        }
+        for p in &self.permissions {
+            broker
+                .set_permissions(&p.user, &p.vhost, &p.configure, &p.write, &p.read)
+                .await?;
+        }
+        for p in &self.topic_permissions {
+            broker
+                .set_topic_permissions(&p.user, &p.vhost, &p.exchange, &p.write, &p.read)
+                .await?;
         }
         let vhost = |name: &str| broker.vhost(name).ok_or_else(ApiError::not_found);
+        // The import acts as the broker itself: the administrator who asked for it
+        // may not hold permissions in the vhosts the file creates.
+        let unrestricted = Access::unrestricted;
         for (v, kind, spec) in self.policies {
             vhost(&v)?.set_policy(kind, spec).await?;
         }
         for (v, e, args) in self.exchanges {
             vhost(&v)?
                 .declare_exchange(ExchangeDeclare {
+                    access: &unrestricted(&v),
                     name: &e.name,
                     kind: &e.kind,
                     passive: false,
@@ -447,6 +530,7 @@ impl Plan {
         for (v, q, args) in self.queues {
             vhost(&v)?
                 .declare_queue(QueueDeclare {
+                    access: &unrestricted(&v),
                     name: &q.name,
                     passive: false,
                     durable: q.durable,
@@ -463,15 +547,14 @@ impl Plan {
             } else {
                 DestName::Exchange(b.destination.as_str().into())
             };
+            let spec = BindingSpec {
+                source: b.source.as_str().into(),
+                destination: dest,
+                routing_key: b.routing_key.clone(),
+                arguments: args,
+            };
             vhost(&v)?
-                .bind(
-                    super::queues::NO_CONNECTION,
-                    dest,
-                    &b.source,
-                    &b.routing_key,
-                    args,
-                    false,
-                )
+                .bind(&unrestricted(&v), super::queues::NO_CONNECTION, spec, false)
                 .await?;
         }
         Ok(())

@@ -4,6 +4,8 @@
 use crate::error::{ApiError, ApiResult};
 use serde::Deserialize;
 use serde_json::Value;
+use warren_core::access::{parse_tags, HashingAlgorithm, PasswordHash, VHostSettings};
+use warren_core::PasswordInput;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,6 +58,44 @@ pub struct UserDef {
 }
 
 impl UserDef {
+    /// The password as the core takes it: RabbitMQ's hash when there is one.
+    pub fn password_input(&self) -> ApiResult<PasswordInput> {
+        match (&self.password_hash, &self.password) {
+            (Some(hash), _) if !hash.is_empty() => {
+                let name = self
+                    .hashing_algorithm
+                    .as_deref()
+                    .unwrap_or("rabbit_password_hashing_sha256");
+                let algorithm = HashingAlgorithm::parse(name).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "user '{}': unknown hashing_algorithm '{name}'",
+                        self.name
+                    ))
+                })?;
+                PasswordHash::from_base64(algorithm, hash).map_err(|e| {
+                    ApiError::bad_request(format!("user '{}': {}", self.name, e.message))
+                })?;
+                Ok(PasswordInput::Hash {
+                    hash: hash.clone(),
+                    algorithm,
+                })
+            }
+            (_, Some(password)) => Ok(PasswordInput::Plain(password.clone())),
+            _ => Ok(PasswordInput::None),
+        }
+    }
+
+    pub fn tag_list(&self) -> Vec<String> {
+        match &self.tags {
+            Value::String(s) => parse_tags(s),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn check(&self) -> ApiResult<()> {
         if self.name.is_empty() {
             return Err(ApiError::bad_request("a user name must not be empty"));
@@ -101,6 +141,32 @@ pub struct VHostDef {
     pub limits: Value,
     #[serde(default)]
     pub default_queue_type: Option<String>,
+}
+
+impl VHostDef {
+    /// What the core keeps of a vhost: description and tags from the top level
+    /// or from `metadata` (newer files), and the default queue type.
+    pub fn settings(&self) -> ApiResult<VHostSettings> {
+        let meta = |key: &str| self.metadata.get(key).cloned().unwrap_or(Value::Null);
+        let description = match (&self.description, meta("description")) {
+            (Some(d), _) => d.clone(),
+            (None, Value::String(d)) => d,
+            _ => String::new(),
+        };
+        let tags = match (&self.tags, &meta("tags")) {
+            (Value::Array(a), _) | (_, Value::Array(a)) => a
+                .iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect(),
+            (Value::String(s), _) => parse_tags(s),
+            _ => Vec::new(),
+        };
+        Ok(VHostSettings {
+            description,
+            tags,
+            default_queue_type: self.default_queue_type.clone(),
+        })
+    }
 }
 
 #[derive(Deserialize, Clone)]

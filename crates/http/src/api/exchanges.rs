@@ -118,7 +118,7 @@ pub async fn declare(
     P((vhost, name)): P<(String, String)>,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let v = super::vhost_for(&state, &caller, &vhost)?;
+    let (v, access) = super::vhost_access(&state, &caller, &vhost)?;
     let d: Declare = body.parse()?;
     let arguments = match &d.arguments {
         None | Some(Value::Null) => Default::default(),
@@ -127,6 +127,7 @@ pub async fn declare(
     let name = super::exchange_name(&name);
     let existed = v.exchange(name).is_some();
     v.declare_exchange(ExchangeDeclare {
+        access: &access,
         name,
         kind: &d.kind,
         passive: false,
@@ -149,12 +150,12 @@ pub async fn remove(
     P((vhost, name)): P<(String, String)>,
     Q(params): Q,
 ) -> ApiResult<StatusCode> {
-    let v = super::vhost_for(&state, &caller, &vhost)?;
+    let (v, access) = super::vhost_access(&state, &caller, &vhost)?;
     let name = super::exchange_name(&name);
     if !name.is_empty() && !name.starts_with("amq.") && v.exchange(name).is_none() {
         return Err(ApiError::not_found());
     }
-    v.delete_exchange(name, super::query_flag(&params, "if-unused"))
+    v.delete_exchange(&access, name, super::query_flag(&params, "if-unused"))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

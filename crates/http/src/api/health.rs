@@ -34,9 +34,10 @@ pub async fn aliveness(
     Extension(caller): Extension<Caller>,
     P(vhost): P<String>,
 ) -> ApiResult<Response> {
-    let v = super::vhost_for(&state, &caller, &vhost)?;
+    let (v, access) = super::vhost_access(&state, &caller, &vhost)?;
     let declared = v
         .declare_queue(QueueDeclare {
+            access: &access,
             name: "aliveness-test",
             passive: false,
             durable: false,

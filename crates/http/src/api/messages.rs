@@ -146,7 +146,7 @@ pub async fn publish(
     P((vhost, name)): P<(String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let v = super::vhost_for(&state, &caller, &vhost)?;
+    let (v, access) = super::vhost_access(&state, &caller, &vhost)?;
     let b: PublishBody = body.parse()?;
     let payload = match b.payload_encoding.as_str() {
         "string" => Bytes::from(b.payload.into_bytes()),
@@ -180,7 +180,7 @@ pub async fn publish(
     };
     let routing_key = ShortStr::from_bytes(Bytes::from(b.routing_key.into_bytes()))
         .ok_or_else(|| ApiError::bad_request("routing_key is longer than 255 bytes"))?;
-    let mut publisher = Publisher::new(v.clone());
+    let mut publisher = Publisher::new(v.clone(), access);
     let exchange = publisher.exchange(super::exchange_name(&name))?;
     if exchange.internal {
         return Err(ApiError::bad_request(format!(
@@ -252,7 +252,9 @@ pub async fn get(
     P((vhost, name)): P<(String, String)>,
     body: Body,
 ) -> ApiResult<Json<Value>> {
-    let (_, queue) = super::queues::find(&state, &caller, &vhost, &name)?;
+    let (v, access) = super::vhost_access(&state, &caller, &vhost)?;
+    let queue = v.queue(&name).ok_or_else(ApiError::not_found)?;
+    access.read(warren_core::access::ResourceKind::Queue, &name)?;
     let g: GetBody = body.parse()?;
     let settle = match g.ackmode.as_str() {
         "ack_requeue_true" | "reject_requeue_true" => Settle::Requeue,

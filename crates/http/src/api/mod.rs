@@ -19,7 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ApiState;
 use axum::routing::{delete, get, post};
 use axum::Router;
-use warren_core::VHostRef;
+use warren_core::{Access, VHostRef};
 
 pub fn routes(_state: ApiState) -> Router<ApiState> {
     Router::new()
@@ -131,15 +131,38 @@ async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
 }
 
-/// The vhost named in a path, if it exists and the caller may use it.
+/// Whether the caller may see the vhost: monitoring users and administrators see
+/// every vhost, others those they have permissions in (as RabbitMQ).
+fn may_see(state: &ApiState, caller: &Caller, vhost: &str) -> bool {
+    caller.is_monitor() || state.broker.access(&caller.0.name, vhost).is_ok()
+}
+
+/// The vhost named in a path, if it exists and the caller may see it.
 pub(crate) fn vhost_for(state: &ApiState, caller: &Caller, name: &str) -> ApiResult<VHostRef> {
     let vhost = state.broker.vhost(name).ok_or_else(ApiError::not_found)?;
-    if !state.broker.may_access(&caller.0, &vhost) {
-        return Err(ApiError::not_authorised(
-            "User not authorised to access virtual host",
-        ));
+    if !may_see(state, caller, name) {
+        return Err(not_authorised_vhost());
     }
     Ok(vhost)
+}
+
+fn not_authorised_vhost() -> ApiError {
+    ApiError::not_authorised("User not authorised to access virtual host")
+}
+
+/// The vhost named in a path and the caller's rights in it, to act there: the
+/// core checks each operation's configure/write/read permission against them.
+pub(crate) fn vhost_access(
+    state: &ApiState,
+    caller: &Caller,
+    name: &str,
+) -> ApiResult<(VHostRef, Access)> {
+    let vhost = state.broker.vhost(name).ok_or_else(ApiError::not_found)?;
+    let access = state
+        .broker
+        .access(&caller.0.name, name)
+        .map_err(|_| not_authorised_vhost())?;
+    Ok((vhost, access))
 }
 
 /// The vhosts a listing covers: all the caller may use, or the one named.
@@ -152,9 +175,9 @@ pub(crate) fn vhosts_for(
         Some(name) => Ok(vec![vhost_for(state, caller, name)?]),
         None => Ok(state
             .broker
-            .vhosts()
+            .live_vhosts()
             .into_iter()
-            .filter(|v| state.broker.may_access(&caller.0, v))
+            .filter(|v| may_see(state, caller, &v.name))
             .collect()),
     }
 }

@@ -255,7 +255,7 @@ pub async fn declare(
     P((vhost, name)): P<(String, String)>,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let v = super::vhost_for(&state, &caller, &vhost)?;
+    let (v, access) = super::vhost_access(&state, &caller, &vhost)?;
     let d: Declare = body.parse()?;
     if name.is_empty() {
         return Err(ApiError::bad_request("queue name must not be empty"));
@@ -266,6 +266,7 @@ pub async fn declare(
     };
     let existed = v.queue(&name).is_some();
     v.declare_queue(QueueDeclare {
+        access: &access,
         name: &name,
         passive: false,
         durable: d.durable,
@@ -288,10 +289,12 @@ pub async fn remove(
     P((vhost, name)): P<(String, String)>,
     Q(params): Q,
 ) -> ApiResult<StatusCode> {
-    let (v, q) = find(&state, &caller, &vhost, &name)?;
+    let (v, access) = super::vhost_access(&state, &caller, &vhost)?;
+    let q = v.queue(&name).ok_or_else(ApiError::not_found)?;
     // The API may delete any queue, an exclusive one too (as RabbitMQ's does).
     let owner = q.exclusive_owner.unwrap_or(NO_CONNECTION);
     v.delete_queue(
+        &access,
         owner,
         &name,
         super::query_flag(&params, "if-unused"),
@@ -306,8 +309,9 @@ pub async fn purge(
     Extension(caller): Extension<Caller>,
     P((vhost, name)): P<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let (v, q) = find(&state, &caller, &vhost, &name)?;
-    v.purge_queue(q.exclusive_owner.unwrap_or(NO_CONNECTION), &name)
+    let (v, access) = super::vhost_access(&state, &caller, &vhost)?;
+    let q = v.queue(&name).ok_or_else(ApiError::not_found)?;
+    v.purge_queue(&access, q.exclusive_owner.unwrap_or(NO_CONNECTION), &name)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -77,6 +77,21 @@ impl Reply {
 }
 
 impl TestApi {
+    /// Adds a user with password `pw`, these tags, and every permission on `/`.
+    pub async fn add_user(&self, name: &str, tags: &[&str]) {
+        let broker = self.server.broker();
+        t(broker.add_user(
+            name,
+            warren_core::PasswordInput::Plain("pw".into()),
+            tags.iter().map(|t| t.to_string()).collect(),
+        ))
+        .await
+        .expect("user added");
+        t(broker.set_permissions(name, "/", ".*", ".*", ".*"))
+            .await
+            .expect("permissions set");
+    }
+
     pub fn amqp_url(&self) -> String {
         format!(
             "amqp://guest:guest@127.0.0.1:{}/%2F",
