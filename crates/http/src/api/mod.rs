@@ -12,6 +12,7 @@ mod messages;
 mod overview;
 mod policies;
 mod queues;
+mod users;
 mod vhosts;
 
 use crate::auth::Caller;
@@ -28,7 +29,41 @@ pub fn routes(_state: ApiState) -> Router<ApiState> {
         .route("/api/nodes", get(overview::nodes))
         .route("/api/nodes/{name}", get(overview::node))
         .route("/api/vhosts", get(vhosts::list_all))
-        .route("/api/vhosts/{vhost}", get(vhosts::one))
+        .route(
+            "/api/vhosts/{vhost}",
+            get(vhosts::one)
+                .put(users::put_vhost)
+                .delete(users::delete_vhost),
+        )
+        .route(
+            "/api/vhosts/{vhost}/permissions",
+            get(users::vhost_permissions),
+        )
+        .route("/api/users", get(users::list_users))
+        .route(
+            "/api/users/{name}",
+            get(users::get_user)
+                .put(users::put_user)
+                .delete(users::delete_user),
+        )
+        .route(
+            "/api/users/{name}/permissions",
+            get(users::user_permissions),
+        )
+        .route("/api/permissions", get(users::all_permissions))
+        .route(
+            "/api/permissions/{vhost}/{user}",
+            get(users::get_permission)
+                .put(users::put_permission)
+                .delete(users::delete_permission),
+        )
+        .route("/api/topic-permissions", get(users::all_topic_permissions))
+        .route(
+            "/api/topic-permissions/{vhost}/{user}",
+            get(users::get_topic_permissions)
+                .put(users::put_topic_permissions)
+                .delete(users::delete_topic_permissions),
+        )
         .route("/api/exchanges", get(exchanges::list_all))
         .route("/api/exchanges/{vhost}", get(exchanges::list_vhost))
         .route(

@@ -33,17 +33,24 @@ impl Listed for VHostItem<'_> {
             r_ready += r.ready;
             r_unacked += r.unacked;
         }
-        let description = if &*self.vhost.name == "/" {
-            "Default virtual host"
-        } else {
-            ""
-        };
+        let settings = self
+            .state
+            .broker
+            .vhost_info(&self.vhost.name)
+            .map(|i| i.settings)
+            .unwrap_or_default();
+        let description = settings.description.clone();
+        let tags = settings.tags.clone();
+        let queue_type = settings
+            .default_queue_type
+            .clone()
+            .unwrap_or_else(|| "undefined".to_string());
         json!({
             "name": &*self.vhost.name,
             "description": description,
-            "tags": [],
-            "metadata": {"description": description, "tags": []},
-            "default_queue_type": "undefined",
+            "tags": tags,
+            "metadata": {"description": description, "tags": tags},
+            "default_queue_type": queue_type,
             "tracing": false,
             "cluster_state": {&*self.state.node: "running"},
             "messages": ready + unacked,
