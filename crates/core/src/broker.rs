@@ -19,9 +19,27 @@ use std::sync::Arc;
 
 pub type BrokerRef = Arc<Broker>;
 
-/// Users allowed to connect from loopback addresses only (RabbitMQ's
-/// `loopback_users` default).
-const LOOPBACK_USERS: &[&str] = &["guest"];
+/// What a broker creates on a new data directory, and who may connect from
+/// loopback only (RabbitMQ's `default_user`, `default_pass`, `default_vhost` and
+/// `loopback_users`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Defaults {
+    pub user: String,
+    pub password: String,
+    pub vhost: String,
+    pub loopback_users: Vec<String>,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            user: "guest".into(),
+            password: "guest".into(),
+            vhost: "/".into(),
+            loopback_users: vec!["guest".into()],
+        }
+    }
+}
 
 /// A vhost and what the management API keeps about it.
 pub(crate) struct VHostEntry {
@@ -46,10 +64,11 @@ pub struct Broker {
     next_channel: AtomicU64,
     pub reply_to: ReplyRegistry,
     pub(crate) storage: Option<StorageRef>,
-    /// The disk alarm: free space under the limit, or the store found the disk full.
+    /// The memory and disk alarms.
     alarms: crate::alarms::Alarms,
     /// Live connections, channels and consumers, for the management API.
     pub registry: Arc<crate::registry::Registry>,
+    defaults: RwLock<Defaults>,
 }
 
 impl Broker {
@@ -75,6 +94,7 @@ impl Broker {
             storage,
             alarms: crate::alarms::Alarms::default(),
             registry: Arc::default(),
+            defaults: RwLock::new(Defaults::default()),
         };
         let broker = Arc::new(broker);
         if let Some(storage) = &broker.storage {
@@ -91,24 +111,32 @@ impl Broker {
         self.storage.as_ref()
     }
 
-    /// The commands that create RabbitMQ's defaults.
-    fn default_commands() -> Vec<BrokerCommand> {
+    /// Sets what a new data directory starts with and who is loopback-only; call it
+    /// before `recover`.
+    pub fn set_defaults(&self, defaults: Defaults) {
+        *self.defaults.write() = defaults;
+    }
+
+    /// The commands that create the defaults (RabbitMQ's: vhost `/`, `guest` with
+    /// every permission on it, unless configured otherwise).
+    fn default_commands(&self) -> Vec<BrokerCommand> {
+        let d = self.defaults.read().clone();
         vec![
             BrokerCommand::AddVHost {
-                name: Name::from("/"),
+                name: Name::from(d.vhost.as_str()),
                 settings: VHostSettings {
                     description: "Default virtual host".into(),
                     ..VHostSettings::default()
                 },
             },
             BrokerCommand::AddUser {
-                name: Name::from("guest"),
-                password: PasswordHash::new(HashingAlgorithm::Sha256, "guest"),
+                name: Name::from(d.user.as_str()),
+                password: PasswordHash::new(HashingAlgorithm::Sha256, &d.password),
                 tags: vec!["administrator".into()],
             },
             BrokerCommand::SetPermissions {
-                user: Name::from("guest"),
-                vhost: Name::from("/"),
+                user: Name::from(d.user.as_str()),
+                vhost: Name::from(d.vhost.as_str()),
                 permission: Arc::new(Permission::all()),
             },
         ]
@@ -117,7 +145,7 @@ impl Broker {
     /// Creates the defaults and returns them as records, marker last.
     fn create_defaults(&self) -> Vec<MetaRecord> {
         let mut records = Vec::new();
-        for command in Broker::default_commands() {
+        for command in self.default_commands() {
             records.push(MetaRecord::Broker(command.clone()));
             self.apply_broker(command);
         }
@@ -255,7 +283,12 @@ impl Broker {
         user.password.verify(password).then(|| User {
             name: user.name.clone(),
             tags: user.tags.clone(),
-            loopback_only: LOOPBACK_USERS.contains(&name),
+            loopback_only: self
+                .defaults
+                .read()
+                .loopback_users
+                .iter()
+                .any(|u| u == name),
         })
     }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+pub mod config_file;
 pub mod memory;
 
 use warren_amqp::AmqpConfig;
@@ -38,6 +39,9 @@ pub struct Config {
     /// Publishers are blocked while the broker's memory in use is above this
     /// (RabbitMQ's `vm_memory_high_watermark`, 0.4 of total memory by default).
     pub memory_high_watermark: memory::Watermark,
+    /// What a new data directory starts with (vhost, user) and who may connect from
+    /// loopback only.
+    pub defaults: warren_core::broker::Defaults,
     pub amqp: AmqpConfig,
 }
 
@@ -52,6 +56,7 @@ impl Default for Config {
             queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             memory_high_watermark: memory::Watermark::default(),
+            defaults: warren_core::broker::Defaults::default(),
             amqp: AmqpConfig::default(),
         }
     }
@@ -81,6 +86,7 @@ impl Config {
             queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             memory_high_watermark: memory::Watermark::default(),
+            defaults: warren_core::broker::Defaults::default(),
             amqp: AmqpConfig::default(),
         }
     }
@@ -169,6 +175,7 @@ impl Server {
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     let storage = open_storage(&config).await?;
     let broker = Broker::with_storage(Some(storage.0.clone()));
+    broker.set_defaults(config.defaults.clone());
     recover(&broker, &storage.0, storage.1).await;
     let storage = storage.0;
     let (shutdown, shutdown_rx) = watch::channel(false);
