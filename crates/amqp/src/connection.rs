@@ -45,6 +45,19 @@ pub(crate) struct Shared {
     pub config: AmqpConfig,
     /// This connection in the broker's registry (the management API's listings).
     pub registration: warren_core::registry::ConnectionRegistration,
+    /// RabbitMQ's name for the connection, `peer -> local` (tracing headers).
+    pub name: std::sync::Arc<str>,
+}
+
+impl Shared {
+    /// Who did what, for the firehose trace.
+    pub fn trace_origin(&self, channel: u16) -> warren_core::vhost::trace::TraceOrigin<'_> {
+        warren_core::vhost::trace::TraceOrigin {
+            connection: &self.name,
+            channel,
+            user: &self.user.name,
+        }
+    }
 }
 
 enum Slot {
@@ -115,10 +128,12 @@ pub(crate) async fn run(
     }
     let client = client_name(&negotiated.client_properties);
     let local = stream.local_addr().unwrap_or(peer);
+    let name: std::sync::Arc<str> =
+        warren_core::registry::ConnectionInfo::name_for(peer, local).into();
     let registration = broker.registry.register(
         id,
         warren_core::registry::ConnectionInfo {
-            name: warren_core::registry::ConnectionInfo::name_for(peer, local),
+            name: name.to_string(),
             peer,
             local,
             user: negotiated.user.name.clone(),
@@ -154,6 +169,7 @@ pub(crate) async fn run(
             capabilities: negotiated.capabilities,
             config,
             registration,
+            name,
         },
         stream,
         rbuf,
@@ -576,6 +592,16 @@ impl Connection {
                 for delivery in batch {
                     match self.channels.get_mut(&delivery.channel) {
                         Some(Slot::Open(ch)) if ch.key == delivery.channel_key => {
+                            if self.shared.vhost.tracing() {
+                                if let Some(queue) = &delivery.queue {
+                                    self.shared.vhost.trace_deliver(
+                                        &queue.name,
+                                        &delivery.message,
+                                        delivery.redelivered,
+                                        self.shared.trace_origin(delivery.channel),
+                                    );
+                                }
+                            }
                             ch.deliver(delivery, &mut self.out, self.shared.frame_max)
                         }
                         // The channel it was for has closed; the queue requeues what
