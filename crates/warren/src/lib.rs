@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use warren_amqp::AmqpConfig;
 use warren_core::storage::{Storage, StorageRef};
 use warren_core::{Broker, BrokerRef};
+use warren_mqtt::MqttConfig;
 use warren_store::{Options as StoreOptions, Recovered, StdIo, Store};
 
 /// How to run a broker. `Config::default()` is what `warren` with no arguments runs.
@@ -19,6 +20,8 @@ use warren_store::{Options as StoreOptions, Recovered, StdIo, Store};
 pub struct Config {
     /// AMQP port; 0 picks a free one.
     pub amqp_port: u16,
+    /// MQTT port; 0 picks a free one.
+    pub mqtt_port: u16,
     /// Addresses to listen on. Empty means every interface, IPv4 and IPv6.
     pub bind: Vec<IpAddr>,
     /// Where durable exchanges, queues, bindings and persistent messages live.
@@ -32,18 +35,21 @@ pub struct Config {
     /// space than this (bytes; RabbitMQ's `disk_free_limit`, 50 MB by default).
     pub disk_free_limit: u64,
     pub amqp: AmqpConfig,
+    pub mqtt: MqttConfig,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             amqp_port: 5672,
+            mqtt_port: 1883,
             bind: Vec::new(),
             data_dir: PathBuf::from("data"),
             remove_data_dir: false,
             queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             amqp: AmqpConfig::default(),
+            mqtt: MqttConfig::default(),
         }
     }
 }
@@ -62,12 +68,14 @@ impl Config {
         let dir = std::env::temp_dir().join(format!("warren-test-{}-{n}", std::process::id()));
         Config {
             amqp_port: 0,
+            mqtt_port: 0,
             bind: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             data_dir: dir,
             remove_data_dir: true,
             queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             amqp: AmqpConfig::default(),
+            mqtt: MqttConfig::default(),
         }
     }
 }
@@ -76,6 +84,7 @@ impl Config {
 pub struct Server {
     broker: BrokerRef,
     amqp_addrs: Vec<SocketAddr>,
+    mqtt_addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
     storage: StorageRef,
@@ -111,6 +120,11 @@ impl Server {
                 .copied()
                 .unwrap_or(first),
         }
+    }
+
+    /// An address clients on this machine reach the MQTT listener at.
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        local_addr(&self.mqtt_addrs)
     }
 
     pub fn broker(&self) -> &BrokerRef {
@@ -164,14 +178,37 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             shutdown_rx.clone(),
         )));
     }
+    let mut mqtt_addrs = Vec::new();
+    for listener in bind_all(&config.bind, config.mqtt_port)? {
+        let addr = listener.local_addr()?;
+        tracing::info!("MQTT listener on {addr}");
+        mqtt_addrs.push(addr);
+        listeners.push(tokio::spawn(warren_mqtt::serve(
+            listener,
+            broker.clone(),
+            config.mqtt.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
     Ok(Server {
         broker,
         amqp_addrs,
+        mqtt_addrs,
         shutdown,
         listeners,
         storage,
         temporary_dir: config.remove_data_dir.then_some(config.data_dir),
     })
+}
+
+/// Of the addresses a listener is bound to, one a local client can reach (IPv4
+/// loopback for a wildcard).
+fn local_addr(addrs: &[SocketAddr]) -> SocketAddr {
+    let first = addrs[0];
+    match first.ip() {
+        ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), first.port()),
+        _ => addrs.iter().find(|a| a.is_ipv4()).copied().unwrap_or(first),
+    }
 }
 
 /// Raises the disk alarm while the data directory's file system has less than
@@ -294,7 +331,7 @@ fn bind_all(addrs: &[IpAddr], port: u16) -> anyhow::Result<Vec<TcpListener>> {
         }
     }
     if listeners.is_empty() {
-        anyhow::bail!("no AMQP listener could be bound on port {port}");
+        anyhow::bail!("no listener could be bound on port {port}");
     }
     Ok(listeners)
 }
