@@ -157,8 +157,12 @@ pub(crate) async fn run<S>(
         connack.shared_subscription_available = Some(0);
         connack.subscription_identifier_available = Some(0);
         connack.wildcard_subscription_available = Some(1);
-        connack.maximum_packet_size =
-            Some(ctx.config.max_packet_size.min(u32::MAX as usize) as u32);
+        // No packet can be larger than the largest remaining length.
+        let max = ctx
+            .config
+            .max_packet_size
+            .min(mqtt_codec::wire::VARINT_MAX as usize);
+        connack.maximum_packet_size = Some(max as u32);
     }
     encode(
         &mut out,
