@@ -45,6 +45,8 @@ pub struct Broker {
     next_connection: AtomicU64,
     next_channel: AtomicU64,
     pub reply_to: ReplyRegistry,
+    /// MQTT retained messages (`crate::retained`).
+    pub(crate) retained: crate::retained::RetainedStore,
     pub(crate) storage: Option<StorageRef>,
     /// The disk alarm: free space under the limit, or the store found the disk full.
     disk_alarm: AtomicBool,
@@ -70,6 +72,7 @@ impl Broker {
             next_connection: AtomicU64::new(1),
             next_channel: AtomicU64::new(1),
             reply_to: ReplyRegistry::default(),
+            retained: Default::default(),
             storage,
             disk_alarm: AtomicBool::new(false),
         };
@@ -149,6 +152,14 @@ impl Broker {
                     recovery.commands += 1;
                 }
                 Ok(MetaRecord::DefaultsCreated) => defaults_created = true,
+                Ok(MetaRecord::Retained {
+                    vhost,
+                    topic,
+                    message,
+                }) => {
+                    self.retained.apply(vhost, topic, message);
+                    recovery.commands += 1;
+                }
                 Err(e) => {
                     tracing::error!("metadata record {index} skipped: {e}");
                     recovery.skipped += 1;
@@ -204,6 +215,7 @@ impl Broker {
                 });
             }
         }
+        records.extend(self.retained.records());
         records
     }
 

@@ -15,6 +15,7 @@ pub mod policy;
 pub mod publish_batch;
 pub mod queue;
 pub mod reply_to;
+pub mod retained;
 pub mod storage;
 pub mod vhost;
 

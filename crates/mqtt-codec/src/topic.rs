@@ -24,6 +24,26 @@ pub fn valid_filter(filter: &str) -> bool {
     true
 }
 
+/// Whether `topic` matches `filter` (spec 4.7): `+` one level, `#` any number of
+/// levels (also none, after a `/`); a topic starting with `$` is not matched by a
+/// wildcard in the first level.
+pub fn matches(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut f = filter.split('/');
+    let mut t = topic.split('/');
+    loop {
+        match (f.next(), t.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
 /// Splits `$share/<group>/<filter>` into the group and the filter.
 pub fn shared(filter: &str) -> Option<(&str, &str)> {
     let rest = filter.strip_prefix("$share/")?;
@@ -50,6 +70,16 @@ mod tests {
         assert!(!valid_name("#"));
         assert!(!valid_name(""));
         assert_eq!(shared("$share/g/a/b"), Some(("g", "a/b")));
+        assert!(matches("a/+/c", "a/b/c"));
+        assert!(matches("a/#", "a"));
+        assert!(matches("a/#", "a/b/c"));
+        assert!(matches("#", "a/b"));
+        assert!(matches("+/+", "/x"));
+        assert!(!matches("a/+", "a/b/c"));
+        assert!(!matches("a/b", "a"));
+        assert!(!matches("#", "$SYS/x"));
+        assert!(!matches("+/x", "$SYS/x"));
+        assert!(matches("$SYS/#", "$SYS/x"));
         assert_eq!(shared("$share//a"), None);
         assert_eq!(shared("a/b"), None);
     }

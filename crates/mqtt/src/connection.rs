@@ -153,7 +153,7 @@ pub(crate) async fn run<S>(
             connack.assigned_client_identifier = Some(client_id.clone());
         }
         connack.topic_alias_maximum = Some(0);
-        connack.retain_available = Some(0);
+        connack.retain_available = Some(1);
         connack.shared_subscription_available = Some(0);
         connack.subscription_identifier_available = Some(0);
         connack.wildcard_subscription_available = Some(1);
@@ -221,7 +221,7 @@ pub(crate) async fn run<S>(
     }
     let _ = stream.shutdown().await;
     if let (true, Some(will)) = (publish_will, will) {
-        conn.publish_will(will);
+        conn.publish_will(will).await;
     }
     finish(&conn.ctx, &registry, &client_id, &mut conn.session).await;
     drop(gone_tx);
@@ -342,8 +342,12 @@ impl Connection {
                         "topic aliases are not enabled",
                     ));
                 }
+                let retain = p.retain.then(|| p.topic.clone());
                 let inbound = self.inbound.as_mut().expect("inbound");
-                inbound.publish(&self.ctx, p)?;
+                let routed = inbound.publish(&self.ctx, p)?;
+                if let (Some(topic), Some(message)) = (retain, routed) {
+                    crate::retained::store(&self.ctx, &topic, &message).await;
+                }
             }
             Packet::PubAck(a) => self.outbound.acked(&self.session, a.packet_id),
             Packet::PubRec(a) => self.outbound.received(&self.session, a.packet_id, out),
@@ -391,6 +395,7 @@ impl Connection {
         }
         let failure = |code: u8| if v5 { code } else { 0x80 };
         let mut codes = Vec::with_capacity(s.filters.len());
+        let mut retained = Vec::new();
         for (filter, options) in &s.filters {
             if topic::shared(filter).is_some() {
                 codes.push(failure(reason::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED));
@@ -400,8 +405,19 @@ impl Connection {
                 codes.push(failure(reason::TOPIC_FILTER_INVALID));
                 continue;
             }
+            let existed = self.session.subscriptions.contains_key(filter);
             match self.session.subscribe(&self.ctx, filter, options.qos).await {
-                Ok(qos) => codes.push(qos as u8),
+                Ok(qos) => {
+                    codes.push(qos as u8);
+                    let wanted = match options.retain_handling {
+                        0 => true,
+                        1 => !existed,
+                        _ => false,
+                    };
+                    if wanted {
+                        retained.push((filter.clone(), qos));
+                    }
+                }
                 Err(e) => {
                     tracing::info!(
                         connection = self.ctx.id,
@@ -424,6 +440,10 @@ impl Connection {
             }),
             self.ctx.version,
         );
+        // After the SUBACK (which is written before any delivery is taken).
+        for (filter, qos) in retained {
+            crate::retained::send_on_subscribe(&self.ctx, &self.session, &filter, qos);
+        }
         Ok(())
     }
 
@@ -482,7 +502,7 @@ impl Connection {
     }
 
     /// Publishes the last will, as the client would have.
-    fn publish_will(&mut self, will: Will) {
+    async fn publish_will(&mut self, will: Will) {
         let publish = Publish {
             dup: false,
             qos: will.qos,

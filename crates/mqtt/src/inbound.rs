@@ -12,7 +12,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use warren_core::access::Perm;
 use warren_core::publish_batch::PublishBatches;
-use warren_core::{ConfirmTo, Message, Publisher, QueueRef};
+use warren_core::{ConfirmTo, Message, MessageRef, Publisher, QueueRef};
 
 struct Awaited {
     /// Answers still to come (queues, the store).
@@ -65,8 +65,10 @@ impl Inbound {
         seq
     }
 
-    /// Routes one PUBLISH (already resolved from any topic alias).
-    pub fn publish(&mut self, ctx: &Ctx, p: Publish) -> Result<(), Fatal> {
+    /// Routes one PUBLISH (already resolved from any topic alias). Returns the
+    /// message as routed (for the retained store), None when it was refused or is a
+    /// QoS 2 resend.
+    pub fn publish(&mut self, ctx: &Ctx, p: Publish) -> Result<Option<MessageRef>, Fatal> {
         let v5 = ctx.version.is_v5();
         if !topic::valid_name(&p.topic) || p.topic.len() > 255 {
             return Err(Fatal::new(
@@ -78,18 +80,18 @@ impl Inbound {
         if p.qos == QoS::ExactlyOnce && self.qos2_received.contains(&packet_id) {
             // A resend of what we already routed: answer again, route nothing.
             self.answer_later(p.qos, packet_id, 0, true);
-            return Ok(());
+            return Ok(None);
         }
         let key = mapping::to_amqp(&p.topic);
         let exchange = match self.publisher.exchange(&ctx.config.exchange) {
             Ok(x) => x,
-            Err(e) => return self.refuse(ctx, &p, e.message),
+            Err(e) => return self.refuse(ctx, &p, e.message).map(|()| None),
         };
         if let Err(e) = ctx
             .access
             .check_topic(Perm::Write, exchange.kind, &exchange.name, &key)
         {
-            return self.refuse(ctx, &p, e.message);
+            return self.refuse(ctx, &p, e.message).map(|()| None);
         }
         let none = Properties::default();
         let properties = mapping::amqp_properties(p.qos, if v5 { &p.properties } else { &none });
@@ -144,7 +146,7 @@ impl Inbound {
             }
         }
         self.route_buf = queues;
-        Ok(())
+        Ok(Some(message))
     }
 
     /// A publish the user may not make: MQTT 5 answers it with "not authorized";

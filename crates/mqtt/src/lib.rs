@@ -14,6 +14,7 @@ mod inbound;
 pub mod mapping;
 mod outbound;
 mod registry;
+mod retained;
 mod session;
 
 use std::time::Duration;

@@ -13,6 +13,8 @@ pub const QOS_HEADER: &str = "x-mqtt-publish-qos";
 pub const REPLY_TO_TOPIC_HEADER: &str = "x-reply-to-topic";
 /// Correlation data that is not a valid AMQP short string.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
+/// Marks a retained message sent to a new subscriber (its PUBLISH has RETAIN set).
+pub const RETAINED_HEADER: &str = "x-mqtt-retained";
 /// The MQTT payload format indicator (1: UTF-8 text).
 pub const PAYLOAD_FORMAT_HEADER: &str = "x-mqtt-payload-format";
 
@@ -84,6 +86,8 @@ pub struct Outbound {
     pub qos: QoS,
     /// MQTT 5 properties (for 3.x connections they are not sent).
     pub properties: Properties,
+    /// A retained message sent because of a subscription.
+    pub retained: bool,
 }
 
 /// Reads the AMQP properties of a message for delivery to an MQTT client. `v5`:
@@ -93,6 +97,7 @@ pub fn outbound(raw: &[u8], v5: bool) -> Outbound {
         return Outbound {
             qos: QoS::AtMostOnce,
             properties: Properties::default(),
+            retained: false,
         };
     };
     let header_qos = props
@@ -105,9 +110,17 @@ pub fn outbound(raw: &[u8], v5: bool) -> Outbound {
         None if props.delivery_mode == Some(2) => QoS::AtLeastOnce,
         None => QoS::AtMostOnce,
     };
+    let retained = props
+        .headers
+        .as_ref()
+        .is_some_and(|h| h.get(RETAINED_HEADER).is_some());
     let mut p = Properties::default();
     if !v5 {
-        return Outbound { qos, properties: p };
+        return Outbound {
+            qos,
+            properties: p,
+            retained,
+        };
     }
     p.content_type = props.content_type.as_ref().map(|s| s.as_str().to_string());
     p.correlation_data = props.correlation_id.as_ref().map(|s| s.as_bytes().clone());
@@ -120,7 +133,7 @@ pub fn outbound(raw: &[u8], v5: bool) -> Outbound {
     }
     for (key, value) in props.headers.iter().flat_map(|h| h.iter()) {
         match key.as_str() {
-            QOS_HEADER => {}
+            QOS_HEADER | RETAINED_HEADER => {}
             REPLY_TO_TOPIC_HEADER => p.response_topic = value.as_str().map(to_mqtt),
             CORRELATION_HEADER => {
                 if let FieldValue::LongStr(b) = value {
@@ -137,7 +150,11 @@ pub fn outbound(raw: &[u8], v5: bool) -> Outbound {
             }
         }
     }
-    Outbound { qos, properties: p }
+    Outbound {
+        qos,
+        properties: p,
+        retained,
+    }
 }
 
 /// A header value as user property text: strings as they are, numbers and

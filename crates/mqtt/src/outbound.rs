@@ -75,7 +75,7 @@ impl Outbound {
         let publish = Publish {
             dup: d.redelivered && qos != QoS::AtMostOnce,
             qos,
-            retain: false,
+            retain: info.retained,
             topic: mapping::to_mqtt(msg.routing_key.as_str()),
             packet_id,
             properties: info.properties,

@@ -210,6 +210,11 @@ impl Session {
         Ok(qos)
     }
 
+    /// The queue a subscription at `qos` is bound from.
+    pub fn queue_for(&self, qos: QoS) -> Option<QueueRef> {
+        self.queues[(qos != QoS::AtMostOnce) as usize].clone()
+    }
+
     /// Removes a subscription; false when there was none.
     pub async fn unsubscribe(&mut self, ctx: &Ctx, filter: &str) -> CoreResult<bool> {
         let Some(sub) = self.subscriptions.remove(filter) else {
