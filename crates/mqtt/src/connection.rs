@@ -22,6 +22,9 @@ use warren_core::{
     Access, BrokerRef, ChannelKey, ConnEvent, ConnectionEntry, ErrorKind, Outlet, User, VHostRef,
 };
 
+/// How many topic aliases a client may set (CONNACK's Topic Alias Maximum).
+const TOPIC_ALIAS_MAXIMUM: u16 = 64;
+
 /// What the parts of a connection share.
 pub(crate) struct Ctx {
     pub broker: BrokerRef,
@@ -152,7 +155,7 @@ pub(crate) async fn run<S>(
         if assigned_id {
             connack.assigned_client_identifier = Some(client_id.clone());
         }
-        connack.topic_alias_maximum = Some(0);
+        connack.topic_alias_maximum = Some(TOPIC_ALIAS_MAXIMUM);
         connack.retain_available = Some(1);
         connack.shared_subscription_available = Some(0);
         connack.subscription_identifier_available = Some(0);
@@ -188,6 +191,7 @@ pub(crate) async fn run<S>(
         session,
         inbound: None,
         outbound: Outbound::new(version, connect.properties.maximum_packet_size),
+        aliases: Default::default(),
         keep_alive: Duration::from_millis(u64::from(connect.keep_alive) * 1500),
         last_read: Instant::now(),
     };
@@ -242,6 +246,8 @@ struct Connection {
     session: Session,
     inbound: Option<Inbound>,
     outbound: Outbound,
+    /// The client's topic aliases (MQTT 5).
+    aliases: std::collections::HashMap<u16, String>,
     /// 1.5 times the client's keepalive (spec 3.1.2.10); zero: none.
     keep_alive: Duration,
     last_read: Instant,
@@ -298,6 +304,34 @@ impl Connection {
         }
     }
 
+    /// MQTT 5 topic aliases from the client (spec 3.3.2.3.4): a PUBLISH with a
+    /// topic and an alias sets the alias; one with an empty topic uses it.
+    fn resolve_alias(&mut self, p: &mut Publish) -> Result<(), Fatal> {
+        let Some(alias) = p.properties.topic_alias.take() else {
+            return Ok(());
+        };
+        if alias > TOPIC_ALIAS_MAXIMUM {
+            return Err(Fatal::new(
+                reason::TOPIC_ALIAS_INVALID,
+                format!("topic alias {alias} is over the maximum of {TOPIC_ALIAS_MAXIMUM}"),
+            ));
+        }
+        if p.topic.is_empty() {
+            match self.aliases.get(&alias) {
+                Some(topic) => p.topic = topic.clone(),
+                None => {
+                    return Err(Fatal::new(
+                        reason::PROTOCOL_ERROR,
+                        format!("topic alias {alias} was never set"),
+                    ))
+                }
+            }
+        } else {
+            self.aliases.insert(alias, p.topic.clone());
+        }
+        Ok(())
+    }
+
     fn inbound_mut(&mut self) -> &mut Inbound {
         self.inbound.as_mut().expect("inbound is set after CONNECT")
     }
@@ -336,12 +370,8 @@ impl Connection {
         let version = self.ctx.version;
         match packet {
             Packet::Publish(p) => {
-                if p.properties.topic_alias.is_some() {
-                    return Err(Fatal::new(
-                        reason::TOPIC_ALIAS_INVALID,
-                        "topic aliases are not enabled",
-                    ));
-                }
+                let mut p = p;
+                self.resolve_alias(&mut p)?;
                 let retain = p.retain.then(|| p.topic.clone());
                 let inbound = self.inbound.as_mut().expect("inbound");
                 let routed = inbound.publish(&self.ctx, p)?;

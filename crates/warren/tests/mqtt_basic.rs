@@ -341,3 +341,57 @@ async fn the_last_will_is_published_when_the_client_vanishes_only() {
         .await;
     assert!(watcher.no_publish_within(Duration::from_millis(300)).await);
 }
+
+#[tokio::test]
+async fn mqtt5_topic_aliases_stand_for_their_topic() {
+    let server = server().await;
+    let (mut sub, _) = Raw::connect(&server, Version::V5, "alias-sub", true).await;
+    sub.subscribe("long/topic/name", QoS::AtMostOnce).await;
+    let mut raw = Raw::open(&server, Version::V5).await;
+    raw.send(&Packet::Connect(Box::new(connect_packet(
+        Version::V5,
+        "alias-pub",
+        true,
+    ))))
+    .await;
+    let max = match raw.recv().await {
+        Some(Packet::ConnAck(a)) => a.properties.topic_alias_maximum.unwrap(),
+        other => panic!("{other:?}"),
+    };
+    assert!(max >= 1);
+    let with_alias = |topic: &str, payload: &'static [u8], alias: u16| {
+        Packet::Publish(mqtt_codec::Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: topic.into(),
+            packet_id: None,
+            properties: mqtt_codec::Properties {
+                topic_alias: Some(alias),
+                ..Default::default()
+            },
+            payload: bytes::Bytes::from_static(payload),
+        })
+    };
+    raw.send(&with_alias("long/topic/name", b"set", 1)).await;
+    raw.send(&with_alias("", b"used", 1)).await;
+    for expected in [&b"set"[..], b"used"] {
+        let p = sub.next_publish().await;
+        assert_eq!(p.topic, "long/topic/name");
+        assert_eq!(&p.payload[..], expected);
+    }
+    // An alias never set, and one over the maximum, end the connection.
+    raw.send(&with_alias("", b"x", 2)).await;
+    let said = raw.until_closed().await;
+    assert!(
+        matches!(said.last(), Some(Packet::Disconnect(d)) if d.reason == reason::PROTOCOL_ERROR),
+        "{said:?}"
+    );
+    let (mut raw, _) = Raw::connect(&server, Version::V5, "alias-pub2", true).await;
+    raw.send(&with_alias("a", b"x", max + 1)).await;
+    let said = raw.until_closed().await;
+    assert!(
+        matches!(said.last(), Some(Packet::Disconnect(d)) if d.reason == reason::TOPIC_ALIAS_INVALID),
+        "{said:?}"
+    );
+}
