@@ -63,6 +63,8 @@ pub struct Broker {
     next_connection: AtomicU64,
     next_channel: AtomicU64,
     pub reply_to: ReplyRegistry,
+    /// MQTT retained messages (`crate::retained`).
+    pub(crate) retained: crate::retained::RetainedStore,
     pub(crate) storage: Option<StorageRef>,
     /// The memory and disk alarms.
     alarms: crate::alarms::Alarms,
@@ -91,6 +93,7 @@ impl Broker {
             next_connection: AtomicU64::new(1),
             next_channel: AtomicU64::new(1),
             reply_to: ReplyRegistry::default(),
+            retained: Default::default(),
             storage,
             alarms: crate::alarms::Alarms::default(),
             registry: Arc::default(),
@@ -180,6 +183,14 @@ impl Broker {
                     recovery.commands += 1;
                 }
                 Ok(MetaRecord::DefaultsCreated) => defaults_created = true,
+                Ok(MetaRecord::Retained {
+                    vhost,
+                    topic,
+                    message,
+                }) => {
+                    self.retained.apply(vhost, topic, message);
+                    recovery.commands += 1;
+                }
                 Err(e) => {
                     tracing::error!("metadata record {index} skipped: {e}");
                     recovery.skipped += 1;
@@ -235,6 +246,7 @@ impl Broker {
                 });
             }
         }
+        records.extend(self.retained.records());
         records
     }
 

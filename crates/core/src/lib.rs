@@ -18,6 +18,7 @@ pub mod publish_batch;
 pub mod queue;
 pub mod registry;
 pub mod reply_to;
+pub mod retained;
 pub mod storage;
 pub mod vhost;
 

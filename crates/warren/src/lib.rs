@@ -15,6 +15,7 @@ pub mod memory;
 use warren_amqp::AmqpConfig;
 use warren_core::storage::{Storage, StorageRef};
 use warren_core::{Broker, BrokerRef};
+use warren_mqtt::MqttConfig;
 use warren_store::{Options as StoreOptions, Recovered, StdIo, Store};
 
 /// How to run a broker. `Config::default()` is what `warren` with no arguments runs.
@@ -24,6 +25,8 @@ pub struct Config {
     pub amqp_port: u16,
     /// Management HTTP API port; 0 picks a free one. `None` serves no HTTP API.
     pub http_port: Option<u16>,
+    /// MQTT port; 0 picks a free one.
+    pub mqtt_port: u16,
     /// Addresses to listen on. Empty means every interface, IPv4 and IPv6.
     pub bind: Vec<IpAddr>,
     /// Where durable exchanges, queues, bindings and persistent messages live.
@@ -43,6 +46,7 @@ pub struct Config {
     /// loopback only.
     pub defaults: warren_core::broker::Defaults,
     pub amqp: AmqpConfig,
+    pub mqtt: MqttConfig,
 }
 
 impl Default for Config {
@@ -50,6 +54,7 @@ impl Default for Config {
         Config {
             amqp_port: 5672,
             http_port: Some(DEFAULT_HTTP_PORT),
+            mqtt_port: 1883,
             bind: Vec::new(),
             data_dir: PathBuf::from("data"),
             remove_data_dir: false,
@@ -58,6 +63,7 @@ impl Default for Config {
             memory_high_watermark: memory::Watermark::default(),
             defaults: warren_core::broker::Defaults::default(),
             amqp: AmqpConfig::default(),
+            mqtt: MqttConfig::default(),
         }
     }
 }
@@ -80,6 +86,7 @@ impl Config {
         Config {
             amqp_port: 0,
             http_port: Some(0),
+            mqtt_port: 0,
             bind: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             data_dir: dir,
             remove_data_dir: true,
@@ -88,6 +95,7 @@ impl Config {
             memory_high_watermark: memory::Watermark::default(),
             defaults: warren_core::broker::Defaults::default(),
             amqp: AmqpConfig::default(),
+            mqtt: MqttConfig::default(),
         }
     }
 }
@@ -97,6 +105,7 @@ pub struct Server {
     broker: BrokerRef,
     amqp_addrs: Vec<SocketAddr>,
     http_addrs: Vec<SocketAddr>,
+    mqtt_addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     /// The HTTP listeners: stopped after a grace period (keep-alive clients could
     /// hold them open for ever).
@@ -135,6 +144,11 @@ impl Server {
     /// Where clients on this machine reach the HTTP API; `None` when it is off.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         (!self.http_addrs.is_empty()).then(|| reachable(&self.http_addrs))
+    }
+
+    /// An address clients on this machine reach the MQTT listener at.
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        reachable(&self.mqtt_addrs)
     }
 
     pub fn broker(&self) -> &BrokerRef {
@@ -221,11 +235,24 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             shutdown_rx.clone(),
         )));
     }
+    let mut mqtt_addrs = Vec::new();
+    for listener in bind_all(&config.bind, config.mqtt_port)? {
+        let addr = listener.local_addr()?;
+        tracing::info!("MQTT listener on {addr}");
+        mqtt_addrs.push(addr);
+        listeners.push(tokio::spawn(warren_mqtt::serve(
+            listener,
+            broker.clone(),
+            config.mqtt.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
     Ok(Server {
         broker,
         amqp_addrs,
         http_addrs,
         http,
+        mqtt_addrs,
         shutdown,
         listeners,
         storage,

@@ -24,6 +24,9 @@ struct Args {
     /// [default: 15672].
     #[arg(long, env = "WARREN_HTTP_PORT")]
     http_port: Option<u16>,
+    /// MQTT port (0 picks a free port) [default: 1883].
+    #[arg(long, env = "WARREN_MQTT_PORT")]
+    mqtt_port: Option<u16>,
     /// Addresses to listen on, comma-separated (default: every IPv4 and IPv6 interface).
     #[arg(long, env = "WARREN_BIND", value_delimiter = ',')]
     bind: Vec<IpAddr>,
@@ -145,6 +148,7 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> warren::Config 
                 .or(file.http_port)
                 .unwrap_or(warren::DEFAULT_HTTP_PORT),
         ),
+        mqtt_port: args.mqtt_port.or(file.mqtt_port).unwrap_or(base.mqtt_port),
         bind: if args.bind.is_empty() {
             file.bind.map(|ip| vec![ip]).unwrap_or_default()
         } else {

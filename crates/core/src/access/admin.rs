@@ -128,6 +128,7 @@ impl Broker {
                     .topic_permissions
                     .retain(|(_, vhost), _| *vhost != name);
                 drop(access);
+                self.retained.forget_vhost(&name);
                 if let Some(entry) = removed {
                     entry.vhost.mark_deleted();
                 }

@@ -78,7 +78,7 @@ use crate::policy::{ApplyTo, PolicyKind, PolicySpec};
 use crate::queue::QueueSpec;
 use crate::vhost::{BindingSpec, Command, DestName, ExchangeSpec, PluginType};
 use amqp_codec::{decode_table, encode_table, FieldTable};
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use std::fmt;
 use std::sync::Arc;
 
@@ -88,6 +88,7 @@ pub const FORMAT_VERSION: u8 = 1;
 const RECORD_VHOST: u8 = 1;
 const RECORD_BROKER: u8 = 2;
 const RECORD_DEFAULTS_CREATED: u8 = 3;
+const RECORD_RETAINED: u8 = 4;
 
 const BCMD_ADD_USER: u8 = 1;
 const BCMD_DELETE_USER: u8 = 2;
@@ -128,6 +129,13 @@ pub enum MetaRecord {
     Broker(BrokerCommand),
     /// The default vhost, user and permissions were created (once per data directory).
     DefaultsCreated,
+    /// A retained message set (`Some`, in `Message::encode_stored` form) or cleared
+    /// on a topic of a vhost (`crate::retained`).
+    Retained {
+        vhost: Name,
+        topic: String,
+        message: Option<Bytes>,
+    },
 }
 
 /// Why a byte string is not a metadata record, and where in it the problem is.
@@ -181,6 +189,23 @@ pub fn encode(record: &MetaRecord) -> Vec<u8> {
             put_broker_command(&mut buf, command);
         }
         MetaRecord::DefaultsCreated => buf.put_u8(RECORD_DEFAULTS_CREATED),
+        MetaRecord::Retained {
+            vhost,
+            topic,
+            message,
+        } => {
+            buf.put_u8(RECORD_RETAINED);
+            put_str(&mut buf, vhost);
+            put_str(&mut buf, topic);
+            match message {
+                Some(m) => {
+                    buf.put_u8(1);
+                    buf.put_u32(u32::try_from(m.len()).expect("retained message over 4 GiB"));
+                    buf.put_slice(m);
+                }
+                None => buf.put_u8(0),
+            }
+        }
     }
     buf.into()
 }
@@ -213,6 +238,22 @@ pub fn decode(bytes: &[u8]) -> Result<MetaRecord, DecodeError> {
         }
         RECORD_BROKER => MetaRecord::Broker(read_broker_command(&mut r)?),
         RECORD_DEFAULTS_CREATED => MetaRecord::DefaultsCreated,
+        RECORD_RETAINED => {
+            let vhost = r.name("vhost name")?;
+            let topic = r.str("retained topic")?.to_owned();
+            let message = match r.bool("retained message presence")? {
+                true => {
+                    let len = r.u32("retained message length")? as usize;
+                    Some(Bytes::copy_from_slice(r.take(len, "retained message")?))
+                }
+                false => None,
+            };
+            MetaRecord::Retained {
+                vhost,
+                topic,
+                message,
+            }
+        }
         tag => {
             return Err(DecodeError::new(
                 at,

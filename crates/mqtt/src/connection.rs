@@ -1,0 +1,560 @@
+//! One MQTT connection after CONNECT: the socket loop, packets to the session, the
+//! inbound publisher and the outbound deliveries, keepalive, the last will, and how
+//! the connection ends (a server-sent DISCONNECT with a reason in MQTT 5).
+
+use crate::connect::{self, Negotiated, Refused};
+use crate::inbound::Inbound;
+use crate::outbound::Outbound;
+use crate::registry::{Registry, TAKEN_OVER};
+use crate::session::{Lifetime, Session};
+use crate::MqttConfig;
+use bytes::BytesMut;
+use mqtt_codec::{
+    decode, encode, reason, topic, Ack, ConnAck, Disconnect, Packet, Properties, Publish, QoS,
+    SubAck, Subscribe, UnsubAck, Unsubscribe, Version, Will,
+};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use warren_core::{
+    Access, BrokerRef, ChannelKey, ConnEvent, ConnectionEntry, ErrorKind, Outlet, User, VHostRef,
+};
+
+/// How many topic aliases a client may set (CONNACK's Topic Alias Maximum).
+const TOPIC_ALIAS_MAXIMUM: u16 = 64;
+
+/// What the parts of a connection share.
+pub(crate) struct Ctx {
+    pub broker: BrokerRef,
+    pub vhost: VHostRef,
+    pub access: Access,
+    #[allow(dead_code)]
+    pub user: User,
+    pub id: u64,
+    pub outlet: Outlet,
+    pub config: MqttConfig,
+    pub version: Version,
+    /// The key publisher confirmations come back under.
+    pub publish_key: ChannelKey,
+}
+
+/// An error that ends the connection: the MQTT 5 reason code for the DISCONNECT.
+#[derive(Debug)]
+pub(crate) struct Fatal {
+    pub reason: u8,
+    pub text: String,
+}
+
+impl Fatal {
+    pub fn new(reason: u8, text: impl Into<String>) -> Fatal {
+        Fatal {
+            reason,
+            text: text.into(),
+        }
+    }
+}
+
+/// How the serve loop ended.
+enum End {
+    /// The client sent DISCONNECT; `with_will` for MQTT 5's reason 0x04.
+    Disconnected { with_will: bool },
+    /// The socket closed or failed.
+    Lost(String),
+    /// The server ends it (protocol error, keepalive, takeover, management).
+    Closed(Fatal),
+}
+
+pub(crate) async fn run<S>(
+    mut stream: S,
+    peer: SocketAddr,
+    broker: BrokerRef,
+    config: MqttConfig,
+    registry: Registry,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let negotiated = match connect::accept(&mut stream, peer, &mut rbuf, &broker, &config).await {
+        Ok(n) => n,
+        Err(Refused::Drop(why)) | Err(Refused::Connack(why)) => {
+            tracing::info!(%peer, "MQTT connection refused: {why}");
+            return;
+        }
+    };
+    let Negotiated {
+        connect,
+        client_id,
+        assigned_id,
+        user,
+        vhost,
+        access,
+    } = negotiated;
+    let version = connect.version;
+    let (outlet, mut inbox) = mpsc::unbounded_channel();
+    let id = broker.register_connection(ConnectionEntry {
+        outlet: outlet.clone(),
+        user: user.name.clone(),
+        vhost: vhost.name.clone(),
+    });
+    let (gone_tx, gone_rx) = watch::channel(());
+    registry
+        .claim(&vhost.name, &client_id, id, outlet.clone(), gone_rx)
+        .await;
+    let ctx = Ctx {
+        broker: broker.clone(),
+        vhost,
+        access,
+        user,
+        id,
+        outlet,
+        publish_key: ChannelKey(broker.next_channel_id()),
+        config,
+        version,
+    };
+    let lifetime = match (version.is_v5(), connect.properties.session_expiry_interval) {
+        (true, None | Some(0)) => Lifetime::Connection,
+        (true, Some(u32::MAX)) => Lifetime::Kept(None),
+        (true, Some(seconds)) => Lifetime::Kept(Some(seconds)),
+        (false, _) if connect.clean_start => Lifetime::Connection,
+        (false, _) => Lifetime::Kept(None),
+    };
+    let receive_maximum = connect.properties.receive_maximum.unwrap_or(u16::MAX);
+    let prefetch = u32::from(ctx.config.prefetch.min(receive_maximum).max(1));
+    let mut session = Session::new(&ctx, client_id.clone(), lifetime, prefetch);
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    let opened = session.open(&ctx, connect.clean_start).await;
+    let session_present = match opened {
+        Ok(present) => present,
+        Err(e) => {
+            let code = match (version.is_v5(), e.kind) {
+                (true, ErrorKind::AccessRefused) => reason::NOT_AUTHORIZED,
+                (true, _) => reason::UNSPECIFIED_ERROR,
+                (false, ErrorKind::AccessRefused) => mqtt_codec::connack_v3::NOT_AUTHORIZED,
+                (false, _) => mqtt_codec::connack_v3::SERVER_UNAVAILABLE,
+            };
+            encode(
+                &mut out,
+                &Packet::ConnAck(ConnAck {
+                    session_present: false,
+                    code,
+                    properties: Properties::default(),
+                }),
+                version,
+            );
+            let _ = stream.write_all(&out).await;
+            tracing::info!(connection = id, %peer, "MQTT session refused: {}", e.message);
+            finish(&ctx, &registry, &client_id, &mut session).await;
+            drop(gone_tx);
+            return;
+        }
+    };
+    let mut connack = Properties::default();
+    if version.is_v5() {
+        if assigned_id {
+            connack.assigned_client_identifier = Some(client_id.clone());
+        }
+        connack.topic_alias_maximum = Some(TOPIC_ALIAS_MAXIMUM);
+        connack.retain_available = Some(1);
+        connack.shared_subscription_available = Some(0);
+        connack.subscription_identifier_available = Some(0);
+        connack.wildcard_subscription_available = Some(1);
+        // No packet can be larger than the largest remaining length.
+        let max = ctx
+            .config
+            .max_packet_size
+            .min(mqtt_codec::wire::VARINT_MAX as usize);
+        connack.maximum_packet_size = Some(max as u32);
+    }
+    encode(
+        &mut out,
+        &Packet::ConnAck(ConnAck {
+            session_present,
+            code: 0,
+            properties: connack,
+        }),
+        version,
+    );
+    tracing::info!(
+        connection = id,
+        %peer,
+        client_id = %client_id,
+        user = %ctx.access.user(),
+        vhost = %ctx.vhost.name,
+        ?version,
+        session_present,
+        "accepted MQTT connection"
+    );
+    let mut conn = Connection {
+        ctx,
+        session,
+        inbound: None,
+        outbound: Outbound::new(version, connect.properties.maximum_packet_size),
+        aliases: Default::default(),
+        keep_alive: Duration::from_millis(u64::from(connect.keep_alive) * 1500),
+        last_read: Instant::now(),
+    };
+    conn.inbound = Some(Inbound::new(&conn.ctx));
+    let end = conn
+        .serve(&mut stream, &mut rbuf, &mut out, &mut inbox)
+        .await;
+    let will = connect.will;
+    let (publish_will, why) = match end {
+        End::Disconnected { with_will } => (with_will, "client disconnected".to_string()),
+        End::Lost(why) => (true, why),
+        End::Closed(fatal) => {
+            if version.is_v5() {
+                encode(
+                    &mut out,
+                    &Packet::Disconnect(Disconnect {
+                        reason: fatal.reason,
+                        properties: Properties {
+                            reason_string: Some(fatal.text.clone()),
+                            ..Properties::default()
+                        },
+                    }),
+                    version,
+                );
+            }
+            (true, fatal.text)
+        }
+    };
+    if !out.is_empty() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&out)).await;
+    }
+    let _ = stream.shutdown().await;
+    if let (true, Some(will)) = (publish_will, will) {
+        conn.publish_will(will).await;
+    }
+    finish(&conn.ctx, &registry, &client_id, &mut conn.session).await;
+    drop(gone_tx);
+    tracing::info!(connection = id, %peer, "closed MQTT connection: {why}");
+}
+
+/// Everything a connection leaves behind goes: consumers, exclusive queues, its
+/// registration.
+async fn finish(ctx: &Ctx, registry: &Registry, client_id: &str, session: &mut Session) {
+    session.close(ctx).await;
+    ctx.vhost.connection_closed(ctx.id);
+    registry.release(&ctx.vhost.name, client_id, ctx.id);
+    ctx.broker.unregister_connection(ctx.id);
+}
+
+struct Connection {
+    ctx: Ctx,
+    session: Session,
+    inbound: Option<Inbound>,
+    outbound: Outbound,
+    /// The client's topic aliases (MQTT 5).
+    aliases: std::collections::HashMap<u16, String>,
+    /// 1.5 times the client's keepalive (spec 3.1.2.10); zero: none.
+    keep_alive: Duration,
+    last_read: Instant,
+}
+
+impl Connection {
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        stream: &mut S,
+        rbuf: &mut BytesMut,
+        out: &mut BytesMut,
+        inbox: &mut mpsc::UnboundedReceiver<ConnEvent>,
+    ) -> End {
+        let mut events = Vec::with_capacity(64);
+        // Packets the client sent right behind CONNECT.
+        if let Err(end) = self.handle_input(rbuf, out).await {
+            return end;
+        }
+        loop {
+            if !out.is_empty() {
+                if let Err(e) = stream.write_all(out).await {
+                    return End::Lost(format!("write failed: {e}"));
+                }
+                out.clear();
+            }
+            let deadline = self.last_read + self.keep_alive;
+            tokio::select! {
+                read = stream.read_buf(rbuf) => match read {
+                    Ok(0) => return End::Lost("client closed the socket".into()),
+                    Err(e) => return End::Lost(format!("read failed: {e}")),
+                    Ok(_) => {
+                        self.last_read = Instant::now();
+                        if let Err(end) = self.handle_input(rbuf, out).await {
+                            return end;
+                        }
+                    }
+                },
+                n = inbox.recv_many(&mut events, 64) => {
+                    if n == 0 {
+                        return End::Closed(Fatal::new(reason::SERVER_SHUTTING_DOWN, "broker stopped"));
+                    }
+                    for event in events.drain(..) {
+                        if let Err(fatal) = self.handle_event(event, out) {
+                            return End::Closed(fatal);
+                        }
+                    }
+                    let version = self.ctx.version;
+                    self.inbound_mut().write_acks(out, version);
+                }
+                _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() => {
+                    return End::Closed(Fatal::new(reason::KEEP_ALIVE_TIMEOUT, "keepalive timeout"));
+                }
+            }
+        }
+    }
+
+    /// MQTT 5 topic aliases from the client (spec 3.3.2.3.4): a PUBLISH with a
+    /// topic and an alias sets the alias; one with an empty topic uses it.
+    fn resolve_alias(&mut self, p: &mut Publish) -> Result<(), Fatal> {
+        let Some(alias) = p.properties.topic_alias.take() else {
+            return Ok(());
+        };
+        if alias > TOPIC_ALIAS_MAXIMUM {
+            return Err(Fatal::new(
+                reason::TOPIC_ALIAS_INVALID,
+                format!("topic alias {alias} is over the maximum of {TOPIC_ALIAS_MAXIMUM}"),
+            ));
+        }
+        if p.topic.is_empty() {
+            match self.aliases.get(&alias) {
+                Some(topic) => p.topic = topic.clone(),
+                None => {
+                    return Err(Fatal::new(
+                        reason::PROTOCOL_ERROR,
+                        format!("topic alias {alias} was never set"),
+                    ))
+                }
+            }
+        } else {
+            self.aliases.insert(alias, p.topic.clone());
+        }
+        Ok(())
+    }
+
+    fn inbound_mut(&mut self) -> &mut Inbound {
+        self.inbound.as_mut().expect("inbound is set after CONNECT")
+    }
+
+    /// Handles every complete packet in the read buffer, then hands the publishes to
+    /// their queues.
+    async fn handle_input(&mut self, rbuf: &mut BytesMut, out: &mut BytesMut) -> Result<(), End> {
+        let version = self.ctx.version;
+        let max = self.ctx.config.max_packet_size;
+        let result = loop {
+            let packet = match decode(rbuf, version, max) {
+                Ok(Some(p)) => p,
+                Ok(None) => break Ok(()),
+                Err(e) => {
+                    rbuf.clear();
+                    break Err(End::Closed(Fatal::new(e.reason_code(), e.to_string())));
+                }
+            };
+            match self.handle_packet(packet, out).await {
+                Ok(None) => {}
+                Ok(Some(end)) => break Err(end),
+                Err(fatal) => break Err(End::Closed(fatal)),
+            }
+        };
+        let inbound = self.inbound.as_mut().expect("inbound");
+        inbound.flush(&self.ctx);
+        inbound.write_acks(out, version);
+        result
+    }
+
+    async fn handle_packet(
+        &mut self,
+        packet: Packet,
+        out: &mut BytesMut,
+    ) -> Result<Option<End>, Fatal> {
+        let version = self.ctx.version;
+        match packet {
+            Packet::Publish(p) => {
+                let mut p = p;
+                self.resolve_alias(&mut p)?;
+                let retain = p.retain.then(|| p.topic.clone());
+                let inbound = self.inbound.as_mut().expect("inbound");
+                let routed = inbound.publish(&self.ctx, p)?;
+                if let (Some(topic), Some(message)) = (retain, routed) {
+                    crate::retained::store(&self.ctx, &topic, &message).await;
+                }
+            }
+            Packet::PubAck(a) => self.outbound.acked(&self.session, a.packet_id),
+            Packet::PubRec(a) => self.outbound.received(&self.session, a.packet_id, out),
+            Packet::PubComp(a) => self.outbound.completed(a.packet_id),
+            Packet::PubRel(a) => {
+                let known = self.inbound_mut().released(a.packet_id);
+                let mut comp = Ack::new(a.packet_id);
+                if !known {
+                    comp.reason = reason::PACKET_IDENTIFIER_NOT_FOUND;
+                }
+                encode(out, &Packet::PubComp(comp), version);
+            }
+            Packet::Subscribe(s) => self.subscribe(s, out).await?,
+            Packet::Unsubscribe(u) => self.unsubscribe(u, out).await?,
+            Packet::PingReq => encode(out, &Packet::PingResp, version),
+            Packet::Disconnect(d) => {
+                return Ok(Some(End::Disconnected {
+                    with_will: d.reason == reason::DISCONNECT_WITH_WILL,
+                }))
+            }
+            Packet::Connect(_) => return Err(Fatal::new(reason::PROTOCOL_ERROR, "second CONNECT")),
+            Packet::Auth(_) => {
+                return Err(Fatal::new(
+                    reason::BAD_AUTHENTICATION_METHOD,
+                    "no extended authentication",
+                ))
+            }
+            other => {
+                return Err(Fatal::new(
+                    reason::PROTOCOL_ERROR,
+                    format!("{} is a server's packet", other.name()),
+                ))
+            }
+        }
+        Ok(None)
+    }
+
+    async fn subscribe(&mut self, s: Subscribe, out: &mut BytesMut) -> Result<(), Fatal> {
+        let v5 = self.ctx.version.is_v5();
+        if !s.properties.subscription_identifiers.is_empty() {
+            return Err(Fatal::new(
+                reason::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
+                "subscription identifiers are not supported",
+            ));
+        }
+        let failure = |code: u8| if v5 { code } else { 0x80 };
+        let mut codes = Vec::with_capacity(s.filters.len());
+        let mut retained = Vec::new();
+        for (filter, options) in &s.filters {
+            if topic::shared(filter).is_some() {
+                codes.push(failure(reason::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED));
+                continue;
+            }
+            if !topic::valid_filter(filter) || mapping_len(filter) > 255 {
+                codes.push(failure(reason::TOPIC_FILTER_INVALID));
+                continue;
+            }
+            let existed = self.session.subscriptions.contains_key(filter);
+            match self.session.subscribe(&self.ctx, filter, options.qos).await {
+                Ok(qos) => {
+                    codes.push(qos as u8);
+                    let wanted = match options.retain_handling {
+                        0 => true,
+                        1 => !existed,
+                        _ => false,
+                    };
+                    if wanted {
+                        retained.push((filter.clone(), qos));
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(
+                        connection = self.ctx.id,
+                        "MQTT subscribe refused: {}",
+                        e.message
+                    );
+                    codes.push(failure(match e.kind {
+                        ErrorKind::AccessRefused => reason::NOT_AUTHORIZED,
+                        _ => reason::UNSPECIFIED_ERROR,
+                    }));
+                }
+            }
+        }
+        encode(
+            out,
+            &Packet::SubAck(SubAck {
+                packet_id: s.packet_id,
+                properties: Properties::default(),
+                codes,
+            }),
+            self.ctx.version,
+        );
+        // After the SUBACK (which is written before any delivery is taken).
+        for (filter, qos) in retained {
+            crate::retained::send_on_subscribe(&self.ctx, &self.session, &filter, qos);
+        }
+        Ok(())
+    }
+
+    async fn unsubscribe(&mut self, u: Unsubscribe, out: &mut BytesMut) -> Result<(), Fatal> {
+        let mut codes = Vec::with_capacity(u.filters.len());
+        for filter in &u.filters {
+            codes.push(match self.session.unsubscribe(&self.ctx, filter).await {
+                Ok(true) => reason::SUCCESS,
+                Ok(false) => reason::NO_SUBSCRIPTION_EXISTED,
+                Err(e) if e.kind == ErrorKind::AccessRefused => reason::NOT_AUTHORIZED,
+                Err(_) => reason::UNSPECIFIED_ERROR,
+            });
+        }
+        encode(
+            out,
+            &Packet::UnsubAck(UnsubAck {
+                packet_id: u.packet_id,
+                properties: Properties::default(),
+                codes,
+            }),
+            self.ctx.version,
+        );
+        Ok(())
+    }
+
+    fn handle_event(&mut self, event: ConnEvent, out: &mut BytesMut) -> Result<(), Fatal> {
+        match event {
+            ConnEvent::Deliveries(ds) => {
+                for d in ds {
+                    self.outbound.deliver(&self.session, d, out);
+                }
+            }
+            ConnEvent::Confirms(cs) => {
+                let inbound = self.inbound_mut();
+                for c in cs {
+                    inbound.confirmed(c.seq, c.accepted);
+                }
+            }
+            ConnEvent::ConsumerCancelled { .. } => {
+                return Err(Fatal::new(
+                    reason::ADMINISTRATIVE_ACTION,
+                    "a queue of this session was deleted",
+                ))
+            }
+            ConnEvent::Close { code, text } => {
+                let code = if code == TAKEN_OVER {
+                    reason::SESSION_TAKEN_OVER
+                } else {
+                    reason::ADMINISTRATIVE_ACTION
+                };
+                return Err(Fatal::new(code, text));
+            }
+            ConnEvent::Alarm(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Publishes the last will, as the client would have.
+    async fn publish_will(&mut self, will: Will) {
+        let publish = Publish {
+            dup: false,
+            qos: will.qos,
+            retain: will.retain,
+            topic: will.topic,
+            packet_id: (will.qos != QoS::AtMostOnce).then_some(1),
+            properties: will.properties,
+            payload: will.payload,
+        };
+        let inbound = self.inbound.as_mut().expect("inbound");
+        if let Err(e) = inbound.publish(&self.ctx, publish) {
+            tracing::info!(
+                connection = self.ctx.id,
+                "last will not published: {}",
+                e.text
+            );
+        }
+        inbound.flush(&self.ctx);
+    }
+}
+
+/// The length of a filter as a binding key (`/` and `.` are one byte each).
+fn mapping_len(filter: &str) -> usize {
+    filter.len()
+}

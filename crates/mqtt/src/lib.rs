@@ -1,0 +1,91 @@
+//! Warren's MQTT adapter (3.1, 3.1.1 and 5.0), on the same broker core as AMQP and
+//! mapped as RabbitMQ's MQTT plugin maps it: publishes go to `amq.topic` with the
+//! topic as routing key (`/` -> `.`), each client's subscriptions are bindings of its
+//! own queues (`mqtt-subscription-<client id>qos0` and `…qos1`), and QoS 1 messages
+//! are persistent. See `docs/mqtt.md`.
+//!
+//! One task per connection owns the socket, the session's queues and consumers, and
+//! the in-flight windows; queues deliver to it through its `Outlet`, as they do to an
+//! AMQP connection.
+
+mod connect;
+mod connection;
+mod inbound;
+pub mod mapping;
+mod outbound;
+mod registry;
+mod retained;
+mod session;
+
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use warren_core::BrokerRef;
+
+pub use registry::Registry;
+
+#[derive(Clone, Debug)]
+pub struct MqttConfig {
+    /// The exchange publishes go to and subscriptions bind to.
+    pub exchange: String,
+    /// The vhost of a user name without a `vhost:` prefix.
+    pub default_vhost: String,
+    /// Credentials used for a CONNECT without a user name (RabbitMQ's
+    /// `mqtt.allow_anonymous` with `default_user`/`default_pass`); `None` refuses it.
+    pub anonymous: Option<(String, String)>,
+    /// Largest packet accepted after CONNECT (RabbitMQ's
+    /// `max_packet_size_authenticated`), and before it.
+    pub max_packet_size: usize,
+    pub max_packet_size_unauthenticated: usize,
+    /// Unacknowledged QoS 1 deliveries per client (RabbitMQ's `mqtt.prefetch`); a
+    /// smaller MQTT 5 receive maximum lowers it.
+    pub prefetch: u16,
+    /// How long a client has to send CONNECT.
+    pub connect_timeout: Duration,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            exchange: "amq.topic".into(),
+            default_vhost: "/".into(),
+            anonymous: Some(("guest".into(), "guest".into())),
+            max_packet_size: 256 * 1024 * 1024,
+            max_packet_size_unauthenticated: 65_536,
+            prefetch: 10,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Accepts MQTT connections on `listener` until `shutdown` turns true.
+pub async fn serve(
+    listener: TcpListener,
+    broker: BrokerRef,
+    config: MqttConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let registry = Registry::default();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let broker = broker.clone();
+                    let config = config.clone();
+                    let registry = registry.clone();
+                    tokio::spawn(connection::run(stream, peer, broker, config, registry));
+                }
+                Err(e) => {
+                    tracing::warn!("MQTT accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Deliveries from the session's queues to the client: PUBLISH packets, their packet
+//! ids, and the in-flight window (the QoS 1 queue's consumer prefetch, lowered to
+//! the client's MQTT 5 receive maximum). A delivery is acknowledged to its queue on
+//! PUBACK (QoS 1) or PUBREC (QoS 2, after which the packet id stays taken until
+//! PUBCOMP); a message delivered at QoS 0 from an acknowledging queue is settled
+//! at once.
+
+use crate::mapping;
+use crate::session::Session;
+use bytes::BytesMut;
+use mqtt_codec::{encode, Ack, Packet, Publish, QoS, Version};
+use std::collections::HashMap;
+use warren_core::{Delivery, QueueRef, Settle};
+
+struct InFlight {
+    queue: QueueRef,
+    seq: u64,
+    qos: QoS,
+    /// QoS 2: PUBREC came, the queue has its ack, PUBCOMP is awaited.
+    released: bool,
+}
+
+pub(crate) struct Outbound {
+    version: Version,
+    in_flight: HashMap<u16, InFlight>,
+    last_id: u16,
+    /// The client's maximum packet size (MQTT 5): larger messages are not sent.
+    max_packet: usize,
+    scratch: BytesMut,
+}
+
+impl Outbound {
+    pub fn new(version: Version, max_packet: Option<u32>) -> Outbound {
+        Outbound {
+            version,
+            in_flight: HashMap::new(),
+            last_id: 0,
+            max_packet: max_packet.map_or(usize::MAX, |m| m as usize),
+            scratch: BytesMut::new(),
+        }
+    }
+
+    fn next_id(&mut self) -> u16 {
+        loop {
+            self.last_id = self.last_id.wrapping_add(1).max(1);
+            if !self.in_flight.contains_key(&self.last_id) {
+                return self.last_id;
+            }
+        }
+    }
+
+    /// Writes one delivery as a PUBLISH.
+    pub fn deliver(&mut self, session: &Session, d: Delivery, out: &mut BytesMut) {
+        if d.queue.is_some() && session.transit.give_back(1) {
+            if let Some(q) = &d.queue {
+                q.wake();
+            }
+        }
+        let Some(queue) = d.queue.clone() else { return };
+        if session.queue_index(&d.consumer_tag).is_none() {
+            if !d.no_ack {
+                session.settle(&queue, d.seq, Settle::Requeue);
+            }
+            return;
+        }
+        let msg = &d.message;
+        let info = mapping::outbound(&msg.properties, self.version.is_v5());
+        let granted = if d.no_ack {
+            QoS::AtMostOnce
+        } else {
+            session.max_qos()
+        };
+        let qos = info.qos.min(granted);
+        let packet_id = (qos != QoS::AtMostOnce).then(|| self.next_id());
+        let publish = Publish {
+            dup: d.redelivered && qos != QoS::AtMostOnce,
+            qos,
+            retain: info.retained,
+            topic: mapping::to_mqtt(msg.routing_key.as_str()),
+            packet_id,
+            properties: info.properties,
+            payload: msg.body.clone(),
+        };
+        self.scratch.clear();
+        encode(&mut self.scratch, &Packet::Publish(publish), self.version);
+        if self.scratch.len() > self.max_packet {
+            // Spec 3.1.2.24: a packet larger than the client takes is discarded.
+            if !d.no_ack {
+                session.settle(&queue, d.seq, Settle::Ack);
+            }
+            return;
+        }
+        out.extend_from_slice(&self.scratch);
+        match packet_id {
+            Some(id) => {
+                self.in_flight.insert(
+                    id,
+                    InFlight {
+                        queue,
+                        seq: d.seq,
+                        qos,
+                        released: false,
+                    },
+                );
+            }
+            None if !d.no_ack => session.settle(&queue, d.seq, Settle::Ack),
+            None => {}
+        }
+    }
+
+    /// PUBACK for a QoS 1 delivery.
+    pub fn acked(&mut self, session: &Session, packet_id: u16) {
+        if self
+            .in_flight
+            .get(&packet_id)
+            .is_some_and(|f| f.qos == QoS::AtLeastOnce)
+        {
+            let f = self.in_flight.remove(&packet_id).expect("present");
+            session.settle(&f.queue, f.seq, Settle::Ack);
+        }
+    }
+
+    /// PUBREC for a QoS 2 delivery: the client has it; answer PUBREL.
+    pub fn received(&mut self, session: &Session, packet_id: u16, out: &mut BytesMut) {
+        if let Some(f) = self.in_flight.get_mut(&packet_id) {
+            if f.qos == QoS::ExactlyOnce && !f.released {
+                f.released = true;
+                session.settle(&f.queue, f.seq, Settle::Ack);
+            }
+        }
+        let mut rel = Ack::new(packet_id);
+        if !self.in_flight.contains_key(&packet_id) {
+            rel.reason = mqtt_codec::reason::PACKET_IDENTIFIER_NOT_FOUND;
+        }
+        encode(out, &Packet::PubRel(rel), self.version);
+    }
+
+    /// PUBCOMP: the QoS 2 exchange is over, the packet id is free.
+    pub fn completed(&mut self, packet_id: u16) {
+        if self.in_flight.get(&packet_id).is_some_and(|f| f.released) {
+            self.in_flight.remove(&packet_id);
+        }
+    }
+}

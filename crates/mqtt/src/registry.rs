@@ -1,0 +1,73 @@
+//! Which connection holds each client id, per vhost: a second CONNECT with the same
+//! id closes the first (spec 3.1.4), and waits until it is gone, so the old
+//! connection's consumers and exclusive queues are out of the way of the new one.
+
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use warren_core::{ConnEvent, Name, Outlet};
+
+/// The close code the registry sends a connection that was taken over; any other
+/// close (management, shutdown) is an administrative one.
+pub(crate) const TAKEN_OVER: u16 = 0x8E;
+
+/// How long a new connection waits for the one it replaces to finish.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
+
+struct Holder {
+    connection: u64,
+    outlet: Outlet,
+    /// Closed (its sender dropped) when the connection's task ends.
+    gone: watch::Receiver<()>,
+}
+
+#[derive(Clone, Default)]
+pub struct Registry {
+    holders: Arc<Mutex<HashMap<(Name, String), Holder>>>,
+}
+
+impl Registry {
+    /// Makes `connection` the holder of `client_id`, closing the previous holder and
+    /// waiting (a bounded time) for it to end.
+    pub(crate) async fn claim(
+        &self,
+        vhost: &Name,
+        client_id: &str,
+        connection: u64,
+        outlet: Outlet,
+        gone: watch::Receiver<()>,
+    ) {
+        let previous = self.holders.lock().insert(
+            (vhost.clone(), client_id.to_string()),
+            Holder {
+                connection,
+                outlet,
+                gone,
+            },
+        );
+        if let Some(mut old) = previous {
+            let _ = old.outlet.send(ConnEvent::Close {
+                code: TAKEN_OVER,
+                text: format!("client id '{client_id}' connected again"),
+            });
+            let _ = tokio::time::timeout(TAKEOVER_WAIT, async {
+                while old.gone.changed().await.is_ok() {}
+            })
+            .await;
+        }
+    }
+
+    /// Forgets `connection` as the holder of `client_id`, unless another took it.
+    pub(crate) fn release(&self, vhost: &Name, client_id: &str, connection: u64) {
+        let mut holders = self.holders.lock();
+        let key = (vhost.clone(), client_id.to_string());
+        if holders
+            .get(&key)
+            .is_some_and(|h| h.connection == connection)
+        {
+            holders.remove(&key);
+        }
+    }
+}

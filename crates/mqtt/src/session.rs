@@ -1,0 +1,286 @@
+//! A client's session on the broker: its queues (`mqtt-subscription-<id>qos0` for
+//! QoS 0 subscriptions, `…qos1` for QoS 1 and 2, RabbitMQ's names), the bindings
+//! that are its subscriptions, and its consumers.
+//!
+//! A session that ends with the connection (clean session, or MQTT 5 session expiry
+//! 0) has exclusive queues, which go when the connection closes. One that outlives
+//! it has durable queues, which keep receiving while the client is away; MQTT 5's
+//! session expiry becomes their `x-expires`. Reconnecting finds the queues, their
+//! bindings (the subscriptions) and their messages, and the messages the previous
+//! connection had not acknowledged come again, marked redelivered (DUP).
+
+use crate::connection::Ctx;
+use amqp_codec::{FieldTable, FieldValue};
+use mqtt_codec::QoS;
+use std::collections::HashMap;
+use warren_core::vhost::{BindingSpec, Dest, DestName, QueueDeclare};
+use warren_core::{
+    ChannelCredit, ChannelCreditRef, ChannelKey, Consumer, CoreResult, Name, QueueRef, Settle,
+};
+
+/// Deliveries sent to the connection but not yet written, per queue consumer.
+const TRANSIT_WINDOW: u32 = 256;
+
+/// The queue of QoS 0 subscriptions (index 0) or QoS 1 and 2 ones (index 1).
+pub(crate) fn queue_name(client_id: &str, index: usize) -> String {
+    format!("mqtt-subscription-{client_id}qos{index}")
+}
+
+/// How long the session lives after its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lifetime {
+    /// Ends with the connection.
+    Connection,
+    /// Survives it: forever (`None`), or this many seconds unused.
+    Kept(Option<u32>),
+}
+
+pub(crate) struct Subscription {
+    pub qos: QoS,
+    /// Which queue holds it.
+    pub index: usize,
+}
+
+pub(crate) struct Session {
+    pub client_id: String,
+    pub lifetime: Lifetime,
+    pub key: ChannelKey,
+    queues: [Option<QueueRef>; 2],
+    consuming: [bool; 2],
+    /// By topic filter.
+    pub subscriptions: HashMap<String, Subscription>,
+    prefetch: u32,
+    credit: ChannelCreditRef,
+    pub transit: ChannelCreditRef,
+}
+
+impl Session {
+    pub fn new(ctx: &Ctx, client_id: String, lifetime: Lifetime, prefetch: u32) -> Session {
+        Session {
+            client_id,
+            lifetime,
+            key: ChannelKey(ctx.broker.next_channel_id()),
+            queues: [None, None],
+            consuming: [false, false],
+            subscriptions: HashMap::new(),
+            prefetch,
+            credit: std::sync::Arc::new(ChannelCredit::default()),
+            transit: std::sync::Arc::new(ChannelCredit::with_limit(TRANSIT_WINDOW)),
+        }
+    }
+
+    /// Starts the session: a clean start deletes what an earlier one left; otherwise
+    /// the earlier session's queues are resumed. True when a session was resumed
+    /// ("session present").
+    pub async fn open(&mut self, ctx: &Ctx, clean: bool) -> CoreResult<bool> {
+        let mut present = false;
+        for index in 0..2 {
+            let name = queue_name(&self.client_id, index);
+            let Some(queue) = ctx.vhost.queue(&name) else {
+                continue;
+            };
+            if clean || queue.exclusive_owner.is_some() {
+                // An exclusive queue still here belongs to a connection that is
+                // going away; it takes the queue with it if this cannot.
+                let _ = ctx
+                    .vhost
+                    .delete_queue(&ctx.access, ctx.id, &name, false, false)
+                    .await;
+                continue;
+            }
+            self.queues[index] = Some(queue);
+            present = true;
+        }
+        if present {
+            self.recover_subscriptions(ctx);
+            for index in 0..2 {
+                if self.queues[index].is_some() {
+                    self.consume(ctx, index).await?;
+                }
+            }
+        }
+        Ok(present)
+    }
+
+    /// The subscriptions of a resumed session: its queues' bindings.
+    fn recover_subscriptions(&mut self, ctx: &Ctx) {
+        let Some(exchange) = ctx.vhost.exchange(&ctx.config.exchange) else {
+            return;
+        };
+        for (key, _, dest) in exchange.bindings() {
+            let Dest::Queue(q) = dest else { continue };
+            for index in 0..2 {
+                if self.queues[index]
+                    .as_ref()
+                    .is_some_and(|mine| mine.id() == q.id())
+                {
+                    let qos = if index == 0 {
+                        QoS::AtMostOnce
+                    } else {
+                        QoS::AtLeastOnce
+                    };
+                    self.subscriptions
+                        .insert(crate::mapping::to_mqtt(&key), Subscription { qos, index });
+                }
+            }
+        }
+    }
+
+    /// Declares the queue for `index` if the session has none yet.
+    async fn ensure_queue(&mut self, ctx: &Ctx, index: usize) -> CoreResult<QueueRef> {
+        if let Some(q) = &self.queues[index] {
+            if !q.is_deleted() {
+                return Ok(q.clone());
+            }
+        }
+        let name = queue_name(&self.client_id, index);
+        let mut arguments = FieldTable::new();
+        let kept = match self.lifetime {
+            Lifetime::Connection => false,
+            Lifetime::Kept(expiry) => {
+                if let Some(seconds) = expiry {
+                    let ms = (u64::from(seconds) * 1000).clamp(1, i64::MAX as u64);
+                    arguments.insert("x-expires", FieldValue::I64(ms as i64));
+                }
+                true
+            }
+        };
+        let declared = ctx
+            .vhost
+            .declare_queue(QueueDeclare {
+                access: &ctx.access,
+                name: &name,
+                passive: false,
+                durable: kept,
+                exclusive: !kept,
+                auto_delete: false,
+                arguments,
+                connection: ctx.id,
+            })
+            .await?;
+        self.queues[index] = Some(declared.queue.clone());
+        self.consuming[index] = false;
+        Ok(declared.queue)
+    }
+
+    async fn consume(&mut self, ctx: &Ctx, index: usize) -> CoreResult<()> {
+        if self.consuming[index] {
+            return Ok(());
+        }
+        let Some(queue) = self.queues[index].clone() else {
+            return Ok(());
+        };
+        queue
+            .consume(Consumer {
+                tag: consumer_tag(index),
+                channel: self.key,
+                channel_number: 1,
+                connection: ctx.id,
+                no_ack: index == 0,
+                exclusive: false,
+                prefetch: if index == 0 { 0 } else { self.prefetch },
+                channel_credit: self.credit.clone(),
+                transit: self.transit.clone(),
+                outlet: ctx.outlet.clone(),
+                unacked: 0,
+                priority: 0,
+            })
+            .await?;
+        self.consuming[index] = true;
+        Ok(())
+    }
+
+    /// Subscribes (or changes the QoS of a subscription): binds the filter to the
+    /// queue for its QoS and unbinds it from the other. Returns the granted QoS.
+    pub async fn subscribe(&mut self, ctx: &Ctx, filter: &str, qos: QoS) -> CoreResult<QoS> {
+        let index = (qos != QoS::AtMostOnce) as usize;
+        let queue = self.ensure_queue(ctx, index).await?;
+        let key = crate::mapping::to_amqp(filter);
+        self.bind(ctx, &queue.name, &key, false).await?;
+        if let Some(old) = self.subscriptions.get(filter) {
+            if old.index != index {
+                if let Some(other) = self.queues[old.index].clone() {
+                    self.bind(ctx, &other.name, &key, true).await?;
+                }
+            }
+        }
+        self.consume(ctx, index).await?;
+        self.subscriptions
+            .insert(filter.to_string(), Subscription { qos, index });
+        Ok(qos)
+    }
+
+    /// The queue a subscription at `qos` is bound from.
+    pub fn queue_for(&self, qos: QoS) -> Option<QueueRef> {
+        self.queues[(qos != QoS::AtMostOnce) as usize].clone()
+    }
+
+    /// Removes a subscription; false when there was none.
+    pub async fn unsubscribe(&mut self, ctx: &Ctx, filter: &str) -> CoreResult<bool> {
+        let Some(sub) = self.subscriptions.remove(filter) else {
+            return Ok(false);
+        };
+        if let Some(queue) = self.queues[sub.index].clone() {
+            let key = crate::mapping::to_amqp(filter);
+            self.bind(ctx, &queue.name, &key, true).await?;
+        }
+        Ok(true)
+    }
+
+    async fn bind(&self, ctx: &Ctx, queue: &Name, key: &str, unbind: bool) -> CoreResult<()> {
+        ctx.vhost
+            .bind(
+                &ctx.access,
+                ctx.id,
+                BindingSpec {
+                    source: Name::from(ctx.config.exchange.as_str()),
+                    destination: DestName::Queue(queue.clone()),
+                    routing_key: key.to_string(),
+                    arguments: FieldTable::new(),
+                },
+                unbind,
+            )
+            .await
+    }
+
+    /// The highest QoS among the subscriptions of the QoS 1 queue: the most a message
+    /// from it is delivered with.
+    pub fn max_qos(&self) -> QoS {
+        self.subscriptions
+            .values()
+            .filter(|s| s.index == 1)
+            .map(|s| s.qos)
+            .max()
+            .unwrap_or(QoS::AtLeastOnce)
+    }
+
+    /// The queue a delivery for `tag` came from, if it is one of ours.
+    pub fn queue_index(&self, tag: &Name) -> Option<usize> {
+        (0..2).find(|&i| *tag == consumer_tag(i))
+    }
+
+    pub fn settle(&self, queue: &QueueRef, seq: u64, how: Settle) {
+        queue.settle(self.key, vec![seq], how);
+    }
+
+    /// The connection is gone: the queues take back what was unacknowledged, and a
+    /// session that ends with its connection deletes them (a resumed session's
+    /// durable queues are not exclusive, so they would not go by themselves).
+    pub async fn close(&mut self, ctx: &Ctx) {
+        for queue in self.queues.iter().flatten() {
+            queue.channel_closed(self.key);
+        }
+        if self.lifetime == Lifetime::Connection {
+            for queue in self.queues.iter().flatten() {
+                let _ = ctx
+                    .vhost
+                    .delete_queue(&ctx.access, ctx.id, &queue.name, false, false)
+                    .await;
+            }
+        }
+    }
+}
+
+fn consumer_tag(index: usize) -> Name {
+    Name::from(if index == 0 { "mqtt-qos0" } else { "mqtt-qos1" })
+}
