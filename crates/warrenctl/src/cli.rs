@@ -1,0 +1,212 @@
+//! The command line: rabbitmqctl's verbs and their arguments, and the options every
+//! verb takes (where to connect, how to print). Each connection option has a
+//! `WARRENCTL_*` environment twin.
+
+use crate::output::Formatter;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "warrenctl",
+    version,
+    about = "Manage Warren (or RabbitMQ) over the management HTTP API, with rabbitmqctl's verbs"
+)]
+pub struct Cli {
+    /// Management API host.
+    #[arg(long, global = true, env = "WARRENCTL_HOST")]
+    pub host: Option<String>,
+    /// Management API port [default: 15672].
+    #[arg(long, global = true, env = "WARRENCTL_PORT")]
+    pub port: Option<u16>,
+    /// User to authenticate as [default: guest].
+    #[arg(long, alias = "username", global = true, env = "WARRENCTL_USER")]
+    pub user: Option<String>,
+    /// Password [default: guest].
+    #[arg(
+        long,
+        global = true,
+        env = "WARRENCTL_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: Option<String>,
+    /// Virtual host the verb acts on [default: /].
+    #[arg(short = 'p', long, global = true, env = "WARRENCTL_VHOST")]
+    pub vhost: Option<String>,
+    /// Config file [default: ~/.warrenctl.toml, if present].
+    #[arg(long, global = true, env = "WARRENCTL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Seconds to wait for each request (await_startup: for the broker) [default: 60; await_startup: 300].
+    #[arg(
+        short = 't',
+        long,
+        global = true,
+        env = "WARRENCTL_TIMEOUT",
+        value_name = "SECONDS"
+    )]
+    pub timeout: Option<f64>,
+    /// Output format.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "tsv",
+        env = "WARRENCTL_FORMATTER"
+    )]
+    pub formatter: Formatter,
+    /// Leave out informational lines ("Listing queues ...").
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+    /// Leave out informational lines and table headers.
+    #[arg(short = 's', long, global = true)]
+    pub silent: bool,
+    /// Leave out table headers.
+    #[arg(long, global = true)]
+    pub no_table_headers: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+#[command(rename_all = "snake_case")]
+pub enum Command {
+    /// Displays the broker's status.
+    Status,
+    /// Waits until the management API answers (up to --timeout seconds, default 300).
+    AwaitStartup,
+    /// Lists queues and their properties [default columns: name messages].
+    ListQueues { columns: Vec<String> },
+    /// Lists exchanges [default columns: name type].
+    ListExchanges { columns: Vec<String> },
+    /// Lists bindings in a vhost.
+    ListBindings { columns: Vec<String> },
+    /// Lists client connections [default columns: user peer_host peer_port state].
+    ListConnections { columns: Vec<String> },
+    /// Lists channels [default columns: pid user consumer_count messages_unacknowledged].
+    ListChannels { columns: Vec<String> },
+    /// Lists consumers in a vhost.
+    ListConsumers { columns: Vec<String> },
+    /// Lists users and their tags.
+    ListUsers { columns: Vec<String> },
+    /// Creates a user (with no permissions).
+    AddUser {
+        name: String,
+        #[arg(allow_hyphen_values = true)]
+        password: String,
+    },
+    /// Deletes a user.
+    DeleteUser { name: String },
+    /// Changes a user's password.
+    ChangePassword {
+        name: String,
+        #[arg(allow_hyphen_values = true)]
+        password: String,
+    },
+    /// Replaces a user's tags (none clears them).
+    SetUserTags { name: String, tags: Vec<String> },
+    /// Lists virtual hosts [default columns: name].
+    ListVhosts { columns: Vec<String> },
+    /// Creates a virtual host.
+    AddVhost {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+        /// Comma-separated.
+        #[arg(long)]
+        tags: Option<String>,
+    },
+    /// Deletes a virtual host and everything in it.
+    DeleteVhost { name: String },
+    /// Sets a user's permissions in a vhost (-p).
+    SetPermissions {
+        user: String,
+        #[arg(allow_hyphen_values = true)]
+        configure: String,
+        #[arg(allow_hyphen_values = true)]
+        write: String,
+        #[arg(allow_hyphen_values = true)]
+        read: String,
+    },
+    /// Revokes a user's permissions in a vhost (-p).
+    ClearPermissions { user: String },
+    /// Lists permissions in a vhost (-p).
+    ListPermissions { columns: Vec<String> },
+    /// Lists a user's permissions in every vhost.
+    ListUserPermissions { user: String, columns: Vec<String> },
+    /// Sets or updates a policy in a vhost (-p).
+    SetPolicy {
+        name: String,
+        #[arg(allow_hyphen_values = true)]
+        pattern: String,
+        /// A JSON object, e.g. '{"max-length":10}'.
+        #[arg(allow_hyphen_values = true)]
+        definition: String,
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        priority: i64,
+        #[arg(long, value_enum, default_value = "all")]
+        apply_to: ApplyTo,
+    },
+    /// Clears (removes) a policy.
+    ClearPolicy { name: String },
+    /// Lists policies in a vhost (-p).
+    ListPolicies { columns: Vec<String> },
+    /// Closes a connection, by its name as list_connections name shows it.
+    CloseConnection {
+        name: String,
+        #[arg(allow_hyphen_values = true)]
+        explanation: String,
+    },
+    /// Removes every ready message from a queue.
+    PurgeQueue { name: String },
+    /// Deletes a queue.
+    DeleteQueue {
+        name: String,
+        /// Only if the queue has no messages.
+        #[arg(short = 'e', long, alias = "if_empty")]
+        if_empty: bool,
+        /// Only if the queue has no consumers.
+        #[arg(short = 'u', long, alias = "if_unused")]
+        if_unused: bool,
+    },
+    /// Writes the broker's definitions as JSON to PATH (- for stdout).
+    ExportDefinitions { path: String },
+    /// Reads definitions as JSON from PATH (- for stdin) and creates what they name.
+    ImportDefinitions { path: String },
+}
+
+/// Which objects a policy applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ApplyTo {
+    Queues,
+    Exchanges,
+    All,
+}
+
+impl ApplyTo {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplyTo::Queues => "queues",
+            ApplyTo::Exchanges => "exchanges",
+            ApplyTo::All => "all",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn vhost_goes_before_or_after_the_verb() {
+        let before = Cli::try_parse_from(["warrenctl", "-p", "v", "list_queues", "name"]).unwrap();
+        let after = Cli::try_parse_from(["warrenctl", "list_queues", "-p", "v", "name"]).unwrap();
+        assert_eq!(before.vhost.as_deref(), Some("v"));
+        assert_eq!(after.vhost.as_deref(), Some("v"));
+    }
+}
