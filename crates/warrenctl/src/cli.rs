@@ -67,6 +67,11 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Verb names are rabbitmqctl's (snake_case); their options keep kebab-case, as
+/// rabbitmqctl spells them (`--apply-to`, `--if-empty`).
+///
+/// No verb argument may share an id with a global option (`user`, `password`, ...):
+/// clap would let the one overwrite the other.
 #[derive(Subcommand, Debug)]
 #[command(rename_all = "snake_case")]
 pub enum Command {
@@ -91,16 +96,16 @@ pub enum Command {
     /// Creates a user (with no permissions).
     AddUser {
         name: String,
-        #[arg(allow_hyphen_values = true)]
-        password: String,
+        #[arg(allow_hyphen_values = true, value_name = "PASSWORD")]
+        new_password: String,
     },
     /// Deletes a user.
     DeleteUser { name: String },
     /// Changes a user's password.
     ChangePassword {
         name: String,
-        #[arg(allow_hyphen_values = true)]
-        password: String,
+        #[arg(allow_hyphen_values = true, value_name = "PASSWORD")]
+        new_password: String,
     },
     /// Replaces a user's tags (none clears them).
     SetUserTags { name: String, tags: Vec<String> },
@@ -109,17 +114,18 @@ pub enum Command {
     /// Creates a virtual host.
     AddVhost {
         name: String,
-        #[arg(long)]
+        #[arg(long = "description")]
         description: Option<String>,
         /// Comma-separated.
-        #[arg(long)]
+        #[arg(long = "tags")]
         tags: Option<String>,
     },
     /// Deletes a virtual host and everything in it.
     DeleteVhost { name: String },
     /// Sets a user's permissions in a vhost (-p).
     SetPermissions {
-        user: String,
+        #[arg(value_name = "USER")]
+        username: String,
         #[arg(allow_hyphen_values = true)]
         configure: String,
         #[arg(allow_hyphen_values = true)]
@@ -128,11 +134,18 @@ pub enum Command {
         read: String,
     },
     /// Revokes a user's permissions in a vhost (-p).
-    ClearPermissions { user: String },
+    ClearPermissions {
+        #[arg(value_name = "USER")]
+        username: String,
+    },
     /// Lists permissions in a vhost (-p).
     ListPermissions { columns: Vec<String> },
     /// Lists a user's permissions in every vhost.
-    ListUserPermissions { user: String, columns: Vec<String> },
+    ListUserPermissions {
+        #[arg(value_name = "USER")]
+        username: String,
+        columns: Vec<String>,
+    },
     /// Sets or updates a policy in a vhost (-p).
     SetPolicy {
         name: String,
@@ -141,9 +154,9 @@ pub enum Command {
         /// A JSON object, e.g. '{"max-length":10}'.
         #[arg(allow_hyphen_values = true)]
         definition: String,
-        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        #[arg(long = "priority", default_value_t = 0, allow_negative_numbers = true)]
         priority: i64,
-        #[arg(long, value_enum, default_value = "all")]
+        #[arg(long = "apply-to", value_enum, default_value = "all")]
         apply_to: ApplyTo,
     },
     /// Clears (removes) a policy.
@@ -162,10 +175,10 @@ pub enum Command {
     DeleteQueue {
         name: String,
         /// Only if the queue has no messages.
-        #[arg(short = 'e', long, alias = "if_empty")]
+        #[arg(short = 'e', long = "if-empty", alias = "if_empty")]
         if_empty: bool,
         /// Only if the queue has no consumers.
-        #[arg(short = 'u', long, alias = "if_unused")]
+        #[arg(short = 'u', long = "if-unused", alias = "if_unused")]
         if_unused: bool,
     },
     /// Writes the broker's definitions as JSON to PATH (- for stdout).
@@ -200,6 +213,83 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn verb_arguments_do_not_overwrite_connection_options() {
+        let cli = Cli::try_parse_from([
+            "warrenctl",
+            "--user",
+            "admin",
+            "--password",
+            "secret",
+            "add_user",
+            "bob",
+            "bobs",
+        ])
+        .unwrap();
+        assert_eq!(
+            (cli.user.as_deref(), cli.password.as_deref()),
+            (Some("admin"), Some("secret"))
+        );
+        match cli.command {
+            Command::AddUser { name, new_password } => {
+                assert_eq!((name.as_str(), new_password.as_str()), ("bob", "bobs"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = Cli::try_parse_from([
+            "warrenctl",
+            "--user",
+            "admin",
+            "set_permissions",
+            "bob",
+            "a",
+            "b",
+            "c",
+        ])
+        .unwrap();
+        assert_eq!(cli.user.as_deref(), Some("admin"));
+    }
+
+    #[test]
+    fn options_are_spelled_as_rabbitmqctl_spells_them() {
+        let cli = Cli::try_parse_from([
+            "warrenctl",
+            "set_policy",
+            "--apply-to",
+            "queues",
+            "--priority",
+            "-1",
+            "p",
+            "^q",
+            "{}",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::SetPolicy {
+                priority: -1,
+                apply_to: ApplyTo::Queues,
+                ..
+            }
+        ));
+        let cli = Cli::try_parse_from([
+            "warrenctl",
+            "delete_queue",
+            "--if-empty",
+            "--if_unused",
+            "q",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::DeleteQueue {
+                if_empty: true,
+                if_unused: true,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -140,9 +140,11 @@ pub fn run(command: Command, ctx: &Ctx) -> Outcome {
         C::ListConsumers { columns } => sessions::list_consumers(ctx, &columns),
         C::CloseConnection { name, explanation } => sessions::close(ctx, &name, &explanation),
         C::ListUsers { columns } => users::list(ctx, &columns),
-        C::AddUser { name, password } => users::add(ctx, &name, &password),
+        C::AddUser { name, new_password } => users::add(ctx, &name, &new_password),
         C::DeleteUser { name } => users::delete(ctx, &name),
-        C::ChangePassword { name, password } => users::change_password(ctx, &name, &password),
+        C::ChangePassword { name, new_password } => {
+            users::change_password(ctx, &name, &new_password)
+        }
         C::SetUserTags { name, tags } => users::set_tags(ctx, &name, &tags),
         C::ListVhosts { columns } => vhosts::list(ctx, &columns),
         C::AddVhost {
@@ -152,15 +154,15 @@ pub fn run(command: Command, ctx: &Ctx) -> Outcome {
         } => vhosts::add(ctx, &name, description.as_deref(), tags.as_deref()),
         C::DeleteVhost { name } => vhosts::delete(ctx, &name),
         C::SetPermissions {
-            user,
+            username,
             configure,
             write,
             read,
-        } => permissions::set(ctx, &user, [&configure, &write, &read]),
-        C::ClearPermissions { user } => permissions::clear(ctx, &user),
+        } => permissions::set(ctx, &username, [&configure, &write, &read]),
+        C::ClearPermissions { username } => permissions::clear(ctx, &username),
         C::ListPermissions { columns } => permissions::list(ctx, &columns),
-        C::ListUserPermissions { user, columns } => {
-            permissions::list_for_user(ctx, &user, &columns)
+        C::ListUserPermissions { username, columns } => {
+            permissions::list_for_user(ctx, &username, &columns)
         }
         C::SetPolicy {
             name,
