@@ -25,6 +25,19 @@ pub enum ApiError {
     Invalid(String),
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Unreachable(why) => write!(f, "{why}"),
+            ApiError::Unauthorized => write!(f, "HTTP 401: wrong user name or password"),
+            ApiError::Forbidden(reason) => write!(f, "HTTP 403: {reason}"),
+            ApiError::NotFound => write!(f, "HTTP 404: not found"),
+            ApiError::Rejected { status, reason } => write!(f, "HTTP {status}: {reason}"),
+            ApiError::Invalid(what) => write!(f, "{what}"),
+        }
+    }
+}
+
 pub struct Client {
     agent: Agent,
     root: String,

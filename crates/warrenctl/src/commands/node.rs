@@ -25,9 +25,8 @@ pub fn await_startup(ctx: &Ctx) -> Outcome {
         let last = match client.get("overview") {
             Ok(_) => return Ok(()),
             Err(e @ (ApiError::Unauthorized | ApiError::Forbidden(_))) => return Err(ctx.fail(e)),
-            Err(ApiError::Unreachable(why)) => why,
-            Err(ApiError::Rejected { status, reason }) => format!("HTTP {status}: {reason}"),
-            Err(other) => format!("{other:?}"),
+            // Not answering yet, or answering that it is still starting.
+            Err(other) => other.to_string(),
         };
         if Instant::now() + RETRY_INTERVAL >= deadline {
             return Err(Failure::bare(
