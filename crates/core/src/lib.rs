@@ -10,6 +10,7 @@ pub mod journal;
 pub mod message;
 pub mod names;
 pub mod outlet;
+pub mod policy;
 pub mod publish_batch;
 pub mod queue;
 pub mod reply_to;

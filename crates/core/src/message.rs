@@ -74,6 +74,35 @@ const STORED_VERSION: u8 = 3;
 const STORED_PERSISTENT: u8 = 1;
 
 impl Message {
+    /// A copy with its headers changed by `edit` (everything else as it was, the
+    /// body shared): for the headers the broker itself adds, such as
+    /// `x-delivery-count` and `x-retry-attempt`.
+    pub fn with_headers(&self, edit: impl FnOnce(&mut amqp_codec::FieldTable)) -> Message {
+        let mut props = amqp_codec::BasicProperties::decode(&self.properties).unwrap_or_default();
+        let mut headers = props.headers.take().unwrap_or_default();
+        edit(&mut headers);
+        props.headers = Some(headers);
+        Message {
+            exchange: self.exchange.clone(),
+            routing_key: self.routing_key.clone(),
+            properties: props.encode(),
+            body: self.body.clone(),
+            persistent: self.persistent,
+            expiration: self.expiration,
+            priority: self.priority,
+            bcc: self.bcc.clone(),
+        }
+    }
+
+    /// An integer header's value (the counters above).
+    pub fn header_count(&self, name: &str) -> u64 {
+        amqp_codec::BasicProperties::decode(&self.properties)
+            .ok()
+            .and_then(|p| p.headers)
+            .and_then(|h| h.get(name).and_then(|v| v.as_i64()))
+            .map_or(0, |i| i.max(0) as u64)
+    }
+
     /// The bytes the store keeps for this message (its `Record::Message` data):
     ///
     /// | field        | bytes                                  |

@@ -54,20 +54,43 @@ impl Entry {
 
 /// A queue's positions in seq order. Acks usually hit the front, so a dead entry is a
 /// tombstone until the front moves past it; many tombstones are swept in one pass.
+///
+/// Positions normally arrive in order (a queue reserves them in order), and a deque
+/// holds them in 24 bytes each. A queue whose positions arrive out of order on
+/// purpose (a delayed exchange numbers its messages by due time) would make every
+/// insert shift the deque; past a few out-of-order inserts into a long index it
+/// moves to an ordered tree instead, which costs more per entry but inserts in
+/// O(log n).
 #[derive(Debug, Default)]
 pub(crate) struct QueueIndex {
     entries: VecDeque<Entry>,
     live: usize,
+    /// Used instead of `entries` once inserts came out of order too often.
+    tree: Option<BTreeMap<u64, Entry>>,
+    out_of_order: u32,
 }
+
+/// Out-of-order inserts into a deque longer than `TREE_AFTER_LEN` before the index
+/// becomes a tree.
+const TREE_AFTER_INSERTS: u32 = 64;
+const TREE_AFTER_LEN: usize = 4096;
 
 impl QueueIndex {
     pub fn from_sorted(entries: VecDeque<Entry>) -> Self {
         let live = entries.len();
-        QueueIndex { entries, live }
+        QueueIndex {
+            entries,
+            live,
+            tree: None,
+            out_of_order: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.live
+        match &self.tree {
+            Some(tree) => tree.len(),
+            None => self.live,
+        }
     }
 
     fn find(&self, seq: u64) -> Option<usize> {
@@ -76,23 +99,57 @@ impl QueueIndex {
     }
 
     pub fn get(&self, seq: u64) -> Option<&Entry> {
-        self.find(seq).map(|i| &self.entries[i])
+        match &self.tree {
+            Some(tree) => tree.get(&seq),
+            None => self.find(seq).map(|i| &self.entries[i]),
+        }
+    }
+
+    /// The live position `seq`, to update in place.
+    pub fn get_mut(&mut self, seq: u64) -> Option<&mut Entry> {
+        if self.tree.is_some() {
+            return self.tree.as_mut().and_then(|tree| tree.get_mut(&seq));
+        }
+        let i = self.find(seq)?;
+        Some(&mut self.entries[i])
     }
 
     fn insert(&mut self, e: Entry) {
+        if let Some(tree) = &mut self.tree {
+            tree.insert(e.seq, e);
+            return;
+        }
         match self.entries.back() {
             Some(last) if last.seq >= e.seq => {
                 match self.entries.binary_search_by_key(&e.seq, |x| x.seq) {
                     Ok(i) => self.entries[i] = e, // a dead tombstone (live ones are updated)
-                    Err(i) => self.entries.insert(i, e),
+                    Err(i) => {
+                        self.entries.insert(i, e);
+                        self.out_of_order += 1;
+                    }
                 }
             }
             _ => self.entries.push_back(e),
         }
         self.live += 1;
+        if self.out_of_order > TREE_AFTER_INSERTS && self.entries.len() > TREE_AFTER_LEN {
+            let tree = self
+                .entries
+                .drain(..)
+                .filter(|e| !e.dead())
+                .map(|e| (e.seq, e))
+                .collect();
+            self.entries = VecDeque::new();
+            self.tree = Some(tree);
+        }
     }
 
-    fn kill(&mut self, i: usize) -> Entry {
+    /// Removes the live position `seq`.
+    fn remove(&mut self, seq: u64) -> Option<Entry> {
+        if let Some(tree) = &mut self.tree {
+            return tree.remove(&seq);
+        }
+        let i = self.find(seq)?;
         let e = self.entries[i];
         self.entries[i].flags |= DEAD;
         self.live -= 1;
@@ -103,11 +160,22 @@ impl QueueIndex {
         if dead > 1024 && dead > self.live {
             self.entries.retain(|e| !e.dead());
         }
-        e
+        Some(e)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.entries.iter().filter(|e| !e.dead())
+    pub fn iter(&self) -> Box<dyn Iterator<Item = &Entry> + '_> {
+        match &self.tree {
+            Some(tree) => Box::new(tree.values()),
+            None => Box::new(self.entries.iter().filter(|e| !e.dead())),
+        }
+    }
+
+    /// Allocated bytes, roughly: a deque slot per entry, or a tree node's share.
+    fn allocated_bytes(&self) -> usize {
+        match &self.tree {
+            Some(tree) => tree.len() * (std::mem::size_of::<Entry>() + 8) * 3 / 2 + 64,
+            None => self.entries.capacity() * std::mem::size_of::<Entry>() + 64,
+        }
     }
 }
 
@@ -211,8 +279,8 @@ impl State {
             Record::Delivered { queue, seqs } => {
                 if let Some(q) = self.queues.get_mut(queue) {
                     for &seq in seqs {
-                        if let Some(i) = q.find(seq) {
-                            q.entries[i].flags |= DELIVERED;
+                        if let Some(e) = q.get_mut(seq) {
+                            e.flags |= DELIVERED;
                         }
                     }
                 }
@@ -261,11 +329,11 @@ impl State {
 
     fn enqueue(&mut self, queue: u64, seq: u64, message: u64, seg: u32, flags: u8) {
         let q = self.queues.entry(queue).or_default();
-        let old = q.find(seq).map(|i| {
-            let old = q.entries[i];
-            q.entries[i].seg = seg;
-            q.entries[i].msg = message;
-            q.entries[i].flags |= flags;
+        let old = q.get_mut(seq).map(|e| {
+            let old = *e;
+            e.seg = seg;
+            e.msg = message;
+            e.flags |= flags;
             old
         });
         match old {
@@ -304,10 +372,9 @@ impl State {
         let Some(q) = self.queues.get_mut(&queue) else {
             return;
         };
-        let Some(i) = q.find(seq) else {
+        let Some(e) = q.remove(seq) else {
             return;
         };
-        let e = q.kill(i);
         if let Some(s) = self.seg(e.seg) {
             s.live_entries = s.live_entries.saturating_sub(1);
         }
@@ -363,7 +430,7 @@ impl State {
         let queues: usize = self
             .queues
             .values()
-            .map(|q| q.entries.capacity() * std::mem::size_of::<Entry>() + 64)
+            .map(QueueIndex::allocated_bytes)
             .sum();
         (msgs + queues) as u64
     }
@@ -523,12 +590,11 @@ mod tests {
         }
         // Ack everything but the first: tombstones pile up behind it, then are swept.
         for seq in 1..10_000 {
-            let i = q.find(seq).unwrap();
-            q.kill(i);
+            q.remove(seq).unwrap();
         }
         assert_eq!(q.len(), 1);
         assert!(q.entries.len() < 2100, "{} entries kept", q.entries.len());
-        q.kill(q.find(0).unwrap());
+        q.remove(0).unwrap();
         assert!(q.entries.is_empty());
         // Out-of-order inserts land in order.
         for seq in [5, 3, 9, 1] {
@@ -543,5 +609,30 @@ mod tests {
             q.iter().map(|e| e.seq).collect::<Vec<_>>(),
             vec![1, 3, 5, 9]
         );
+    }
+
+    #[test]
+    fn queue_index_with_many_out_of_order_inserts_becomes_a_tree_and_stays_ordered() {
+        let mut q = QueueIndex::default();
+        // A pseudo-random permutation of 0..20_000 (7919 is prime to 20_000).
+        let seqs: Vec<u64> = (0..20_000u64).map(|i| (i * 7919) % 20_000).collect();
+        for &seq in &seqs {
+            q.insert(Entry {
+                seq,
+                msg: seq,
+                seg: 1,
+                flags: 0,
+            });
+        }
+        assert!(q.tree.is_some(), "out-of-order inserts moved it to a tree");
+        assert_eq!(q.len(), 20_000);
+        for seq in (0..20_000).step_by(2) {
+            assert_eq!(q.remove(seq).map(|e| e.msg), Some(seq));
+        }
+        assert!(q.remove(0).is_none(), "gone already");
+        q.get_mut(1).unwrap().flags |= DELIVERED;
+        assert!(q.get(1).unwrap().delivered());
+        let left: Vec<u64> = q.iter().map(|e| e.seq).collect();
+        assert_eq!(left, (1..20_000).step_by(2).collect::<Vec<_>>());
     }
 }

@@ -609,3 +609,55 @@ async fn a_priority_queue_keeps_its_order_across_a_restart() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn policies_survive_a_restart_and_apply_to_recovered_queues() {
+    use warren_core::policy::{ApplyTo, PolicyKind, PolicySpec};
+    let dir = data_dir("policies");
+    let server = start(&dir).await;
+    let (_conn, ch) = connect(&server).await;
+    t(ch.queue_declare("capped".into(), durable(), FieldTable::default()))
+        .await
+        .unwrap();
+    let mut definition = amqp_codec::FieldTable::new();
+    definition.insert("max-length", amqp_codec::FieldValue::I64(2));
+    let vhost = server.broker().vhost("/").unwrap();
+    let spec = PolicySpec {
+        name: "cap".into(),
+        pattern: "^capped$".into(),
+        apply_to: ApplyTo::Queues,
+        priority: 3,
+        definition,
+    };
+    t(vhost.set_policy(PolicyKind::Regular, spec.clone()))
+        .await
+        .unwrap();
+    let mut gone = amqp_codec::FieldTable::new();
+    gone.insert("message-ttl", amqp_codec::FieldValue::I64(1));
+    let cleared = PolicySpec {
+        name: "cleared".into(),
+        definition: gone,
+        ..spec.clone()
+    };
+    t(vhost.set_policy(PolicyKind::Operator, cleared))
+        .await
+        .unwrap();
+    t(vhost.clear_policy(PolicyKind::Operator, "cleared"))
+        .await
+        .unwrap();
+    server.shutdown().await;
+
+    let server = start(&dir).await;
+    let vhost = server.broker().vhost("/").unwrap();
+    assert_eq!(vhost.policies(PolicyKind::Regular), vec![spec]);
+    assert!(vhost.policies(PolicyKind::Operator).is_empty());
+    let applied = vhost.queue_policies("capped").expect("a policy applies");
+    assert_eq!(applied.policy.as_deref(), Some("cap"));
+    let (_conn, ch) = connect(&server).await;
+    for body in ["a", "b", "c"] {
+        publish(&ch, "", "capped", body, persistent()).await;
+    }
+    assert_eq!(bodies(&drain(&ch, "capped").await), vec!["b", "c"]);
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -22,6 +22,8 @@
 //! | 4   | DeleteQueue     | `str` name                                                         |
 //! | 5   | Bind            | `str` source, `u8` destination kind (`1` queue, `2` exchange), `str` destination, `str` routing_key, `table` arguments |
 //! | 6   | Unbind          | as Bind                                                            |
+//! | 7   | SetPolicy       | `u8` kind (`1` policy, `2` operator policy), `str` name, `str` pattern, `u8` apply-to (`1` queues, `2` exchanges, `3` all), `u64` priority (two's complement), `table` definition |
+//! | 8   | ClearPolicy     | `u8` kind, `str` name                                              |
 //!
 //! Field types: `u8` one byte; `u64` 8 bytes big-endian; `str` a u32 big-endian byte
 //! length then that many bytes of UTF-8; `bool` one byte, `0` or `1` (other values are
@@ -38,6 +40,7 @@
 
 use crate::exchange::ExchangeKind;
 use crate::names::Name;
+use crate::policy::{ApplyTo, PolicyKind, PolicySpec};
 use crate::queue::QueueSpec;
 use crate::vhost::{BindingSpec, Command, DestName, ExchangeSpec};
 use amqp_codec::{decode_table, encode_table, FieldTable};
@@ -55,6 +58,8 @@ const CMD_DECLARE_QUEUE: u8 = 3;
 const CMD_DELETE_QUEUE: u8 = 4;
 const CMD_BIND: u8 = 5;
 const CMD_UNBIND: u8 = 6;
+const CMD_SET_POLICY: u8 = 7;
+const CMD_CLEAR_POLICY: u8 = 8;
 
 const DEST_QUEUE: u8 = 1;
 const DEST_EXCHANGE: u8 = 2;
@@ -201,6 +206,40 @@ fn put_command(buf: &mut BytesMut, command: &Command) {
             buf.put_u8(CMD_UNBIND);
             put_binding(buf, spec);
         }
+        Command::SetPolicy { kind, spec } => {
+            buf.put_u8(CMD_SET_POLICY);
+            buf.put_u8(policy_kind_tag(*kind));
+            put_str(buf, &spec.name);
+            put_str(buf, &spec.pattern);
+            buf.put_u8(match spec.apply_to {
+                ApplyTo::Queues => 1,
+                ApplyTo::Exchanges => 2,
+                ApplyTo::All => 3,
+            });
+            buf.put_u64(spec.priority as u64);
+            encode_table(buf, &spec.definition);
+        }
+        Command::ClearPolicy { kind, name } => {
+            buf.put_u8(CMD_CLEAR_POLICY);
+            buf.put_u8(policy_kind_tag(*kind));
+            put_str(buf, name);
+        }
+    }
+}
+
+fn policy_kind_tag(kind: PolicyKind) -> u8 {
+    match kind {
+        PolicyKind::Regular => 1,
+        PolicyKind::Operator => 2,
+    }
+}
+
+fn read_policy_kind(r: &mut Reader<'_>) -> Result<PolicyKind, DecodeError> {
+    let at = r.pos;
+    match r.u8("policy kind")? {
+        1 => Ok(PolicyKind::Regular),
+        2 => Ok(PolicyKind::Operator),
+        other => Err(DecodeError::new(at, format!("unknown policy kind {other}"))),
     }
 }
 
@@ -261,6 +300,37 @@ fn read_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
         },
         CMD_BIND => Command::Bind(read_binding(r)?),
         CMD_UNBIND => Command::Unbind(read_binding(r)?),
+        CMD_SET_POLICY => {
+            let kind = read_policy_kind(r)?;
+            let name = r.name("policy name")?;
+            let pattern = r.str("policy pattern")?.to_owned();
+            let at = r.pos;
+            let apply_to = match r.u8("policy apply-to")? {
+                1 => ApplyTo::Queues,
+                2 => ApplyTo::Exchanges,
+                3 => ApplyTo::All,
+                other => {
+                    return Err(DecodeError::new(
+                        at,
+                        format!("unknown policy apply-to {other}"),
+                    ))
+                }
+            };
+            Command::SetPolicy {
+                kind,
+                spec: PolicySpec {
+                    name,
+                    pattern,
+                    apply_to,
+                    priority: r.u64("policy priority")? as i64,
+                    definition: r.table("policy definition")?,
+                },
+            }
+        }
+        CMD_CLEAR_POLICY => Command::ClearPolicy {
+            kind: read_policy_kind(r)?,
+            name: r.name("policy name")?,
+        },
         tag => {
             return Err(DecodeError::new(
                 at,
@@ -533,6 +603,30 @@ mod tests {
             routing_key: "ignored".into(),
             arguments: rich_table(),
         }));
+        out.push(Command::SetPolicy {
+            kind: PolicyKind::Regular,
+            spec: PolicySpec {
+                name: Name::from("limits ü"),
+                pattern: "^orders\\.".into(),
+                apply_to: ApplyTo::Queues,
+                priority: -3,
+                definition: rich_table(),
+            },
+        });
+        out.push(Command::SetPolicy {
+            kind: PolicyKind::Operator,
+            spec: PolicySpec {
+                name: Name::from("cap"),
+                pattern: ".*".into(),
+                apply_to: ApplyTo::All,
+                priority: i64::MAX,
+                definition: FieldTable::new(),
+            },
+        });
+        out.push(Command::ClearPolicy {
+            kind: PolicyKind::Operator,
+            name: Name::from("cap"),
+        });
         out
     }
 
@@ -596,6 +690,20 @@ mod tests {
             }
             (Command::Bind(x), Command::Bind(y)) => assert_binding_eq(x, y),
             (Command::Unbind(x), Command::Unbind(y)) => assert_binding_eq(x, y),
+            (
+                Command::SetPolicy { kind: ka, spec: x },
+                Command::SetPolicy { kind: kb, spec: y },
+            ) => {
+                assert_eq!(ka, kb);
+                assert_eq!(x, y);
+            }
+            (
+                Command::ClearPolicy { kind: ka, name: x },
+                Command::ClearPolicy { kind: kb, name: y },
+            ) => {
+                assert_eq!(ka, kb);
+                assert_eq!(x, y);
+            }
             (x, y) => panic!("command kind changed: {x:?} became {y:?}"),
         }
     }
@@ -604,7 +712,7 @@ mod tests {
     fn every_command_round_trips() {
         let records = records();
         // Every command variant and both destination kinds are covered.
-        let mut seen = [false; 8];
+        let mut seen = [false; 10];
         for record in &records {
             let MetaRecord::VHost { command, .. } = record;
             let i = match command {
@@ -616,6 +724,8 @@ mod tests {
                     DestName::Queue(_) => 4,
                     DestName::Exchange(_) => 5,
                 },
+                Command::SetPolicy { .. } => 8,
+                Command::ClearPolicy { .. } => 9,
             };
             seen[i] = true;
             if let Command::Unbind(_) = command {

@@ -14,10 +14,14 @@ pub(super) fn spawn(
     owner: std::sync::Weak<crate::vhost::VHost>,
     mut mailbox: mpsc::UnboundedReceiver<QueueCmd>,
     recovered: Vec<RecoveredMessage>,
+    settings: Option<super::args::QueueSettings>,
     on_auto_delete: Box<dyn FnOnce(QueueRef) + Send>,
 ) {
     tokio::spawn(async move {
         let mut state = QueueState::new(queue.clone(), owner);
+        if let Some(settings) = settings {
+            state.apply_settings(settings);
+        }
         state.restore(recovered);
         // Recovered messages may have expired while the broker was down.
         state.begin_turn();
@@ -177,6 +181,7 @@ fn apply(state: &mut QueueState, cmd: QueueCmd) -> bool {
             }
         },
         QueueCmd::Wake => {}
+        QueueCmd::Settings(settings) => state.apply_settings(*settings),
     }
     false
 }

@@ -44,6 +44,9 @@ pub struct QueueSettings {
     pub retry_delays: Option<Vec<u64>>,
     /// `x-message-deduplication`: duplicates of messages in the queue are dropped.
     pub deduplicate: bool,
+    /// `x-delivery-limit`: a message returned to the queue more often than this is
+    /// dead-lettered (reason `delivery_limit`) or dropped.
+    pub delivery_limit: Option<u64>,
 }
 
 /// The largest TTL/expiry RabbitMQ accepts (its timer limit), in milliseconds.
@@ -146,7 +149,7 @@ fn check(key: &str, v: &FieldValue, args: &FieldTable) -> Result<(), Invalid> {
             expiry(i).map(|_| ())
         }
         "x-message-ttl" => expiry(int_arg(v)?).map(|_| ()),
-        "x-consumer-timeout" => non_neg_int(v).map(|_| ()),
+        "x-consumer-timeout" | "x-delivery-limit" => non_neg_int(v).map(|_| ()),
         "x-message-deduplication" => match v {
             FieldValue::Bool(_) => Ok(()),
             other => Err(Invalid::Term(format!(
@@ -282,6 +285,7 @@ pub fn parse_queue_args(args: &FieldTable, queue: &str, vhost: &str) -> CoreResu
             .get("x-message-deduplication")
             .and_then(|v| v.as_bool())
             .unwrap_or(false),
+        delivery_limit: int("x-delivery-limit"),
         retry_delays: match args.get("x-retry-delays") {
             Some(FieldValue::Array(delays)) => Some(
                 delays

@@ -118,6 +118,8 @@ pub(crate) enum QueueCmd {
     },
     /// A channel's shared prefetch window has room again.
     Wake,
+    /// A policy changed: the settings the queue acts on from now on.
+    Settings(Box<args::QueueSettings>),
 }
 
 /// The public face of a queue: its immutable declaration and its mailbox.
@@ -147,11 +149,23 @@ pub struct QueueHandle {
     ram_budget: u64,
     /// Over budget: new messages go to disk (publishers then also wait for the store).
     over_budget: AtomicBool,
+    /// The policies in force, when any apply (most queues have none: kept boxed).
+    applied: parking_lot::Mutex<Option<Box<crate::policy::Applied>>>,
 }
 
 /// What a queue keeps in memory by default before paging out (see
 /// `QueueHandle::ram_budget`).
 pub const DEFAULT_RAM_BUDGET: u64 = 128 << 20;
+
+/// What a queue starts with besides its declaration.
+pub(crate) struct QueueStart {
+    pub store: Option<Store>,
+    pub ram_budget: u64,
+    /// Its messages from the store, in order (after a restart).
+    pub recovered: Vec<RecoveredMessage>,
+    /// Its settings when a policy applies to it.
+    pub resolved: Option<crate::policy::Resolved>,
+}
 
 /// How a queue is declared.
 #[derive(Clone, Debug)]
@@ -172,11 +186,15 @@ impl QueueHandle {
         vhost: Name,
         owner: std::sync::Weak<crate::vhost::VHost>,
         spec: QueueSpec,
-        store: Option<Store>,
-        ram_budget: u64,
-        recovered: Vec<RecoveredMessage>,
+        start: QueueStart,
         on_auto_delete: Box<dyn FnOnce(QueueRef) + Send>,
     ) -> QueueRef {
+        let QueueStart {
+            store,
+            ram_budget,
+            recovered,
+            resolved,
+        } = start;
         let (tx, rx) = mpsc::unbounded_channel();
         // Exclusive queues never outlive their connection, so never their broker.
         let persistent = spec.durable && spec.exclusive_owner.is_none();
@@ -197,8 +215,20 @@ impl QueueHandle {
             persistent,
             ram_budget,
             over_budget: AtomicBool::new(false),
+            applied: parking_lot::Mutex::new(None),
         });
-        actor::spawn(handle.clone(), owner, rx, recovered, on_auto_delete);
+        let settings = resolved.map(|r| {
+            *handle.applied.lock() = Some(Box::new(r.applied));
+            r.settings
+        });
+        actor::spawn(
+            handle.clone(),
+            owner,
+            rx,
+            recovered,
+            settings,
+            on_auto_delete,
+        );
         handle
     }
 
@@ -222,7 +252,34 @@ impl QueueHandle {
             persistent: false,
             ram_budget: DEFAULT_RAM_BUDGET,
             over_budget: AtomicBool::new(false),
+            applied: parking_lot::Mutex::new(None),
         })
+    }
+
+    /// The policy and operator policy in force, and the definition they make.
+    pub fn applied_policies(&self) -> Option<crate::policy::Applied> {
+        self.applied.lock().as_deref().cloned()
+    }
+
+    /// Re-resolves the queue's settings after a policy change; tells the actor when
+    /// a policy applies now or applied before.
+    pub(crate) fn reapply_policies(&self, policies: &crate::policy::Policies) {
+        let from_args =
+            args::parse_queue_args(&self.arguments, &self.name, &self.vhost).unwrap_or_default();
+        let resolved =
+            crate::policy::resolve_queue(&self.name, &self.arguments, &from_args, policies);
+        let mut applied = self.applied.lock();
+        let none_now = resolved.applied == crate::policy::Applied::default();
+        if applied.is_none() && none_now {
+            return;
+        }
+        if applied.as_deref() == Some(&resolved.applied) {
+            return;
+        }
+        *applied = (!none_now).then(|| Box::new(resolved.applied));
+        let _ = self
+            .mailbox
+            .send(QueueCmd::Settings(Box::new(resolved.settings)));
     }
 
     /// The declaration that recreates this queue.

@@ -14,7 +14,7 @@ use crate::message::{Message, MessageRef};
 use crate::names::Name;
 use crate::outlet::{ChannelCreditRef, ChannelKey, Confirmation, ConnEvent, Delivery, Outlet};
 use crate::vhost::VHost;
-use amqp_codec::{BasicProperties, FieldValue};
+use amqp_codec::FieldValue;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::Weak;
@@ -96,6 +96,7 @@ pub(crate) enum DeathReason {
     Rejected,
     Expired,
     MaxLen,
+    DeliveryLimit,
 }
 
 impl DeathReason {
@@ -104,6 +105,7 @@ impl DeathReason {
             DeathReason::Rejected => "rejected",
             DeathReason::Expired => "expired",
             DeathReason::MaxLen => "maxlen",
+            DeathReason::DeliveryLimit => "delivery_limit",
         }
     }
 }
@@ -228,6 +230,23 @@ impl QueueState {
             retrying: BTreeMap::new(),
             dedup: settings_dedup.then(Box::<Dedup>::default),
             dead_letterer: DeadLetterer::new(owner),
+        }
+    }
+
+    /// What the queue acts on changed (a policy): limits apply at once, so a lowered
+    /// `max-length` drops or dead-letters the excess as RabbitMQ does; a new TTL
+    /// applies to messages arriving from now on (a message's deadline is fixed when it
+    /// arrives). Deduplication switched on knows only the keys of messages that arrive
+    /// after.
+    pub(crate) fn apply_settings(&mut self, settings: QueueSettings) {
+        match (self.dedup.is_some(), settings.deduplicate) {
+            (false, true) => self.dedup = Some(Box::default()),
+            (true, false) => self.dedup = None,
+            _ => {}
+        }
+        self.settings = settings;
+        if self.settings.overflow == Overflow::DropHead {
+            self.drop_head_over_limit();
         }
     }
 
@@ -764,12 +783,18 @@ impl QueueState {
     /// Rejected for good: dead-lettered when the queue has a dead-letter exchange,
     /// dropped otherwise.
     fn rejected(&mut self, seq: u64, entry: Unacked) {
+        self.unacked_dies(seq, entry, DeathReason::Rejected);
+    }
+
+    /// An unacknowledged message leaves for good: dead-lettered when the queue has a
+    /// dead-letter exchange, dropped otherwise.
+    fn unacked_dies(&mut self, seq: u64, entry: Unacked, reason: DeathReason) {
         if self.settings.dead_letter_exchange.is_some() {
             self.dead.push(Dead {
                 seq,
                 message: entry.message,
                 kept: entry.kept,
-                reason: DeathReason::Rejected,
+                reason,
             });
         } else {
             self.gone(entry.kept, seq);
@@ -782,31 +807,15 @@ impl QueueState {
     /// (`rejected`).
     fn retry(&mut self, seq: u64, entry: Unacked) {
         let delays = self.settings.retry_delays.as_deref().unwrap_or(&[]);
-        let mut props = BasicProperties::decode(&entry.message.properties).unwrap_or_default();
-        let mut headers = props.headers.take().unwrap_or_default();
-        let done = headers
-            .get("x-retry-attempt")
-            .and_then(|v| v.as_i64())
-            .unwrap_or(0)
-            .max(0) as usize;
+        let done = entry.message.header_count("x-retry-attempt") as usize;
         let Some(&delay) = delays.get(done) else {
             self.rejected(seq, entry);
             return;
         };
-        headers.insert("x-retry-attempt", FieldValue::I64(done as i64 + 1));
-        headers.insert("x-retry-delay", FieldValue::I64(delay as i64));
-        props.headers = Some(headers);
-        let m = &entry.message;
-        let message = Arc::new(Message {
-            exchange: m.exchange.clone(),
-            routing_key: m.routing_key.clone(),
-            properties: props.encode(),
-            body: m.body.clone(),
-            persistent: m.persistent,
-            expiration: m.expiration,
-            priority: m.priority,
-            bcc: m.bcc.clone(),
-        });
+        let message = Arc::new(entry.message.with_headers(|headers| {
+            headers.insert("x-retry-attempt", FieldValue::I64(done as i64 + 1));
+            headers.insert("x-retry-delay", FieldValue::I64(delay as i64));
+        }));
         let due = self.now + delay;
         let ready = self.back_to_ready(seq, entry, message);
         self.retrying.insert((due, seq), ready);
@@ -874,8 +883,23 @@ impl QueueState {
         }
     }
 
+    /// An unacked message goes back to its place. With `x-delivery-limit` each return
+    /// counts (the `x-delivery-count` header, as RabbitMQ's quorum queues write it),
+    /// and a message returned more often than the limit dies (`delivery_limit`).
     fn requeue(&mut self, seq: u64, entry: Unacked) {
-        let message = entry.message.clone();
+        let message = match self.settings.delivery_limit {
+            None => entry.message.clone(),
+            Some(limit) => {
+                let returns = entry.message.header_count("x-delivery-count") + 1;
+                if returns > limit {
+                    self.unacked_dies(seq, entry, DeathReason::DeliveryLimit);
+                    return;
+                }
+                Arc::new(entry.message.with_headers(|headers| {
+                    headers.insert("x-delivery-count", FieldValue::I64(returns as i64));
+                }))
+            }
+        };
         let ready = self.back_to_ready(seq, entry, message);
         self.insert_ready(ready);
     }

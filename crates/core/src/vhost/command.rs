@@ -6,7 +6,8 @@
 use super::exchange::{Dest, Exchange, ExchangeSpec};
 use super::VHost;
 use crate::names::Name;
-use crate::queue::{QueueHandle, QueueRef, QueueSpec};
+use crate::policy::{Policies, PolicyKind, PolicySpec};
+use crate::queue::{QueueHandle, QueueRef, QueueSpec, QueueStart};
 use crate::storage::StorageRef;
 use amqp_codec::FieldTable;
 use std::collections::HashMap;
@@ -31,17 +32,31 @@ pub struct BindingSpec {
 #[derive(Clone, Debug)]
 pub enum Command {
     DeclareExchange(ExchangeSpec),
-    DeleteExchange { name: Name },
+    DeleteExchange {
+        name: Name,
+    },
     DeclareQueue(QueueSpec),
-    DeleteQueue { name: Name },
+    DeleteQueue {
+        name: Name,
+    },
     Bind(BindingSpec),
     Unbind(BindingSpec),
+    /// Adds or replaces a policy; every queue and exchange is re-resolved.
+    SetPolicy {
+        kind: PolicyKind,
+        spec: PolicySpec,
+    },
+    ClearPolicy {
+        kind: PolicyKind,
+        name: Name,
+    },
 }
 
 /// A vhost's topology: exchanges and queues by name.
 pub(crate) struct Meta {
     pub exchanges: HashMap<Name, Arc<Exchange>>,
     pub queues: HashMap<Name, QueueRef>,
+    pub policies: Policies,
     storage: Option<StorageRef>,
 }
 
@@ -50,6 +65,7 @@ impl Meta {
         Meta {
             exchanges: HashMap::new(),
             queues: HashMap::new(),
+            policies: Policies::default(),
             storage,
         }
     }
@@ -59,9 +75,11 @@ impl Meta {
     pub(crate) fn apply(&mut self, vhost: &Weak<VHost>, vhost_name: &Name, cmd: Command) {
         match cmd {
             Command::DeclareExchange(spec) => {
-                self.exchanges
-                    .entry(spec.name.clone())
-                    .or_insert_with(|| Exchange::new(spec));
+                if !self.exchanges.contains_key(&spec.name) {
+                    let exchange = Exchange::new(spec);
+                    exchange.reapply_policies(&self.policies);
+                    self.exchanges.insert(exchange.name.clone(), exchange);
+                }
             }
             Command::DeleteExchange { name } => self.delete_exchange(&name),
             Command::DeclareQueue(spec) => {
@@ -78,13 +96,17 @@ impl Meta {
                     .storage
                     .as_ref()
                     .map_or(crate::queue::DEFAULT_RAM_BUDGET, |s| s.queue_ram_budget());
+                let resolved = self.resolve_queue(&spec);
                 let queue = QueueHandle::spawn(
                     vhost_name.clone(),
                     vhost.clone(),
                     spec,
-                    store,
-                    ram_budget,
-                    recovered,
+                    QueueStart {
+                        store,
+                        ram_budget,
+                        recovered,
+                        resolved,
+                    },
                     Box::new(move |queue: QueueRef| {
                         if let Some(vhost) = weak.upgrade() {
                             vhost.queue_stopped(queue);
@@ -131,6 +153,37 @@ impl Meta {
                     self.auto_delete_exchange(&source);
                 }
             }
+            Command::SetPolicy { kind, spec } => {
+                self.policies.set(kind, spec);
+                self.reapply_policies();
+            }
+            Command::ClearPolicy { kind, name } => {
+                if self.policies.clear(kind, &name) {
+                    self.reapply_policies();
+                }
+            }
+        }
+    }
+
+    /// A new queue's settings when a policy applies to it.
+    fn resolve_queue(&self, spec: &QueueSpec) -> Option<crate::policy::Resolved> {
+        if self.policies.is_empty() {
+            return None;
+        }
+        let from_args =
+            crate::queue::args::parse_queue_args(&spec.arguments, &spec.name, "").ok()?;
+        let resolved =
+            crate::policy::resolve_queue(&spec.name, &spec.arguments, &from_args, &self.policies);
+        (resolved.applied != crate::policy::Applied::default()).then_some(resolved)
+    }
+
+    /// After a policy change: every queue and exchange takes what applies to it now.
+    fn reapply_policies(&self) {
+        for queue in self.queues.values() {
+            queue.reapply_policies(&self.policies);
+        }
+        for exchange in self.exchanges.values() {
+            exchange.reapply_policies(&self.policies);
         }
     }
 

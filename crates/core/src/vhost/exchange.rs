@@ -46,8 +46,9 @@ pub struct Exchange {
     pub auto_delete: bool,
     pub internal: bool,
     pub arguments: FieldTable,
-    /// From the `alternate-exchange` argument: where unroutable messages go.
-    pub alternate: Option<Name>,
+    /// Where unroutable messages go: the `alternate-exchange` argument, else the
+    /// policy's; and the name of the policy in force.
+    policy: RwLock<ExchangePolicy>,
     /// Read-locked by publishers (shared only among publishers to this exchange),
     /// write-locked by bind and unbind.
     pub(crate) router: RwLock<Router<Dest>>,
@@ -57,15 +58,17 @@ pub struct Exchange {
     deleted: AtomicBool,
 }
 
+/// What policies decide for an exchange.
+struct ExchangePolicy {
+    alternate: Option<Name>,
+    policy: Option<Name>,
+}
+
 static NEXT_EXCHANGE_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Exchange {
     pub(crate) fn new(spec: ExchangeSpec) -> ExchangeRef {
-        let alternate = spec
-            .arguments
-            .get("alternate-exchange")
-            .and_then(|v| v.as_str())
-            .map(Name::from);
+        let alternate = crate::policy::alternate_exchange(&spec.arguments, None);
         Arc::new(Exchange {
             id: NEXT_EXCHANGE_ID.fetch_add(1, Ordering::Relaxed),
             router: RwLock::new(Router::new(spec.kind)),
@@ -75,11 +78,38 @@ impl Exchange {
             auto_delete: spec.auto_delete,
             internal: spec.internal,
             arguments: spec.arguments,
-            alternate,
+            policy: RwLock::new(ExchangePolicy {
+                alternate,
+                policy: None,
+            }),
             inbound: AtomicU64::new(0),
             deleted: AtomicBool::new(false),
         })
     }
+    /// Where messages this exchange cannot route go.
+    pub fn alternate(&self) -> Option<Name> {
+        self.policy.read().alternate.clone()
+    }
+
+    /// The policy in force for this exchange.
+    pub fn policy_name(&self) -> Option<Name> {
+        self.policy.read().policy.clone()
+    }
+
+    /// Takes the policy that applies to it now (its alternate exchange may change).
+    pub(crate) fn reapply_policies(&self, policies: &crate::policy::Policies) {
+        let best = policies.best(
+            crate::policy::PolicyKind::Regular,
+            crate::policy::Target::Exchange,
+            &self.name,
+        );
+        let alternate = crate::policy::alternate_exchange(&self.arguments, best.as_deref());
+        *self.policy.write() = ExchangePolicy {
+            alternate,
+            policy: best.map(|p| p.spec.name.clone()),
+        };
+    }
+
     /// The declaration that recreates this exchange.
     pub fn spec(&self) -> ExchangeSpec {
         ExchangeSpec {

@@ -7,6 +7,7 @@
 mod command;
 mod exchange;
 mod ops;
+mod policies;
 mod route;
 
 pub use command::{BindingSpec, Command, DestName};
@@ -18,6 +19,7 @@ use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::exchange::ExchangeKind;
 use crate::journal::codec::MetaRecord;
 use crate::names::Name;
+use crate::policy::PolicyKind;
 use crate::queue::QueueRef;
 use crate::storage::StorageRef;
 use amqp_codec::FieldTable;
@@ -106,6 +108,8 @@ impl VHost {
                     && !meta.queues.contains_key(&spec.name)
             }
             Command::DeleteQueue { name } => durable_queue(name),
+            // Policies are always durable, as RabbitMQ's runtime parameters are.
+            Command::SetPolicy { .. } | Command::ClearPolicy { .. } => true,
             Command::Bind(b) | Command::Unbind(b) => {
                 durable_exchange(&b.source)
                     && match &b.destination {
@@ -120,7 +124,13 @@ impl VHost {
     /// then queues, then bindings (for a metadata snapshot).
     pub fn durable_commands(&self) -> Vec<Command> {
         let meta = self.meta.lock();
+        // Policies first, so that recovered queues start with their settings.
         let mut commands = Vec::new();
+        for kind in [PolicyKind::Regular, PolicyKind::Operator] {
+            for spec in meta.policies.list(kind) {
+                commands.push(Command::SetPolicy { kind, spec });
+            }
+        }
         let mut bindings = Vec::new();
         for e in meta.exchanges.values().filter(|e| e.durable) {
             commands.push(Command::DeclareExchange(e.spec()));

@@ -112,7 +112,7 @@ impl Publisher {
                 .read()
                 .route(routing_key, headers.as_ref(), &mut self.matched);
             if self.matched.is_empty() {
-                if let Some(alternate) = current.alternate.clone() {
+                if let Some(alternate) = current.alternate() {
                     if let Ok(ae) = self.exchange(&alternate) {
                         self.pending.push(ae);
                     }

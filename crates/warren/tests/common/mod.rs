@@ -539,3 +539,112 @@ pub async fn cleanup(b: &TestBroker, queues: &[&str], exchanges: &[&str]) {
 pub fn body(d: &Delivery) -> String {
     String::from_utf8_lossy(&d.data).into_owned()
 }
+
+/// A policy as a test sets it: definition values are integers or strings.
+pub enum PolicyValue {
+    Int(i64),
+    Str(&'static str),
+}
+
+impl TestBroker {
+    /// Sets a policy (`operator`: an operator policy) on vhost `/`: through the core
+    /// on an in-process Warren, through the management API (curl) on an external
+    /// RabbitMQ, so the same test validates against both.
+    pub async fn set_policy(
+        &self,
+        operator: bool,
+        name: &str,
+        pattern: &str,
+        apply_to: &str,
+        priority: i64,
+        definition: &[(&str, PolicyValue)],
+    ) {
+        match &self._server {
+            Some(server) => {
+                let mut table = amqp_codec_table(definition);
+                let spec = warren_core::policy::PolicySpec {
+                    name: name.into(),
+                    pattern: pattern.into(),
+                    apply_to: warren_core::policy::ApplyTo::parse(apply_to).expect("apply-to"),
+                    priority,
+                    definition: std::mem::take(&mut table),
+                };
+                let vhost = server.broker().vhost("/").expect("vhost /");
+                t(vhost.set_policy(policy_kind(operator), spec))
+                    .await
+                    .expect("set policy");
+            }
+            None => {
+                let def: Vec<String> = definition
+                    .iter()
+                    .map(|(k, v)| match v {
+                        PolicyValue::Int(i) => format!("\"{k}\":{i}"),
+                        PolicyValue::Str(s) => format!("\"{k}\":\"{s}\""),
+                    })
+                    .collect();
+                let pattern = pattern.replace('\\', "\\\\");
+                let body = format!(
+                    "{{\"pattern\":\"{pattern}\",\"apply-to\":\"{apply_to}\",\"priority\":{priority},\"definition\":{{{}}}}}",
+                    def.join(",")
+                );
+                self.management("PUT", operator, name, Some(&body));
+                // RabbitMQ applies policies asynchronously.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    }
+
+    /// Clears a policy set with `set_policy`.
+    pub async fn clear_policy(&self, operator: bool, name: &str) {
+        match &self._server {
+            Some(server) => {
+                let vhost = server.broker().vhost("/").expect("vhost /");
+                t(vhost.clear_policy(policy_kind(operator), name))
+                    .await
+                    .expect("clear policy");
+            }
+            None => {
+                self.management("DELETE", operator, name, None);
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    }
+
+    fn management(&self, method: &str, operator: bool, name: &str, body: Option<&str>) {
+        let kind = if operator {
+            "operator-policies"
+        } else {
+            "policies"
+        };
+        let url = format!("http://127.0.0.1:15672/api/{kind}/%2F/{name}");
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-sf", "-u", "guest:guest", "-X", method, "-H"])
+            .arg("content-type: application/json")
+            .arg(&url);
+        if let Some(body) = body {
+            cmd.args(["-d", body]);
+        }
+        let status = cmd.status().expect("run curl");
+        assert!(status.success(), "{method} {url} failed");
+    }
+}
+
+fn policy_kind(operator: bool) -> warren_core::policy::PolicyKind {
+    if operator {
+        warren_core::policy::PolicyKind::Operator
+    } else {
+        warren_core::policy::PolicyKind::Regular
+    }
+}
+
+fn amqp_codec_table(definition: &[(&str, PolicyValue)]) -> amqp_codec::FieldTable {
+    let mut table = amqp_codec::FieldTable::new();
+    for (k, v) in definition {
+        let value = match v {
+            PolicyValue::Int(i) => amqp_codec::FieldValue::I64(*i),
+            PolicyValue::Str(s) => amqp_codec::FieldValue::long_string(*s),
+        };
+        table.insert(k.to_string(), value);
+    }
+    table
+}
