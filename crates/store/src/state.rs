@@ -427,11 +427,7 @@ impl State {
     /// byte; a deque slot is one `Entry`.
     pub fn index_bytes(&self) -> u64 {
         let msgs = self.msgs.capacity() * (8 + std::mem::size_of::<MsgEntry>() + 1);
-        let queues: usize = self
-            .queues
-            .values()
-            .map(QueueIndex::allocated_bytes)
-            .sum();
+        let queues: usize = self.queues.values().map(QueueIndex::allocated_bytes).sum();
         (msgs + queues) as u64
     }
 

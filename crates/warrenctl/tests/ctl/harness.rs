@@ -49,7 +49,11 @@ pub fn broker() -> Option<&'static Broker> {
     match BROKER.get_or_init(choose) {
         Ok(b) => Some(b),
         Err(why) => {
-            eprintln!("test skipped: {why}");
+            // Once per run, and past the test harness's capture so it is seen.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                let _ = writeln!(std::io::stderr(), "warrenctl broker tests skipped: {why}");
+            });
             None
         }
     }
