@@ -187,6 +187,29 @@ pub enum Command {
     ImportDefinitions { path: String },
 }
 
+impl Command {
+    /// The names this verb acts on, which may not be empty: an empty segment would
+    /// make the API path name a collection instead (`queues/%2F/` lists every queue).
+    pub fn names(&self) -> Vec<(&'static str, &str)> {
+        use Command as C;
+        match self {
+            C::AddUser { name, .. }
+            | C::DeleteUser { name }
+            | C::ChangePassword { name, .. }
+            | C::SetUserTags { name, .. } => vec![("user name", name)],
+            C::SetPermissions { username, .. }
+            | C::ClearPermissions { username }
+            | C::ListUserPermissions { username, .. } => vec![("user name", username)],
+            C::AddVhost { name, .. } | C::DeleteVhost { name } => vec![("vhost name", name)],
+            C::SetPolicy { name, .. } | C::ClearPolicy { name } => vec![("policy name", name)],
+            C::CloseConnection { name, .. } => vec![("connection name", name)],
+            C::PurgeQueue { name } | C::DeleteQueue { name, .. } => vec![("queue name", name)],
+            C::ExportDefinitions { path } | C::ImportDefinitions { path } => vec![("path", path)],
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// Which objects a policy applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ApplyTo {

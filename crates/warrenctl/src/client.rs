@@ -165,6 +165,7 @@ fn describe(error: &ureq::Error) -> String {
         ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             "connection refused".into()
         }
+        ureq::Error::Io(e) => e.to_string(),
         ureq::Error::Protocol(_) => "the server does not speak HTTP".into(),
         other => other.to_string(),
     }

@@ -122,6 +122,12 @@ pub fn missing_vhost(vhost: &str) -> Failure {
 }
 
 pub fn run(command: Command, ctx: &Ctx) -> Outcome {
+    if ctx.vhost().is_empty() {
+        return Err(Failure::usage("vhost name cannot be empty string."));
+    }
+    if let Some((what, _)) = command.names().into_iter().find(|(_, v)| v.is_empty()) {
+        return Err(Failure::usage(format!("{what} cannot be empty string.")));
+    }
     use Command as C;
     match command {
         C::Status => node::status(ctx),

@@ -63,15 +63,7 @@ pub fn list(ctx: &Ctx, asked: &[String]) -> Outcome {
     })
 }
 
-fn not_empty_name(name: &str) -> Outcome {
-    if name.is_empty() {
-        return Err(Failure::usage("queue name cannot be empty string."));
-    }
-    Ok(())
-}
-
 pub fn purge(ctx: &Ctx, name: &str) -> Outcome {
-    not_empty_name(name)?;
     let vhost = ctx.vhost();
     ctx.out
         .info(&format!("Purging queue '{name}' in vhost '{vhost}' ..."));
@@ -88,7 +80,6 @@ fn missing_queue(name: &str, vhost: &str) -> Failure {
 }
 
 pub fn delete(ctx: &Ctx, name: &str, if_empty: bool, if_unused: bool) -> Outcome {
-    not_empty_name(name)?;
     let vhost = ctx.vhost();
     let mut conditions = Vec::new();
     if if_empty {

@@ -445,8 +445,9 @@ impl Amqp {
             if !self.connection.status().connected() {
                 return true;
             }
+            // The timer is made inside the runtime: a Sleep needs its context.
             self.runtime
-                .block_on(tokio::time::sleep(Duration::from_millis(50)));
+                .block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
         }
         false
     }
