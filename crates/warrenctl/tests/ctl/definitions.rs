@@ -1,7 +1,10 @@
 //! `export_definitions` and `import_definitions`: a round trip through a file and
 //! through stdout/stdin.
 
-use crate::harness::{broker, temp_dir, unique, Amqp, Broker, Cleanup};
+use crate::harness::{
+    broker_serving, temp_dir, unique, Amqp, Broker, Cleanup, DEFINITIONS, PERMISSIONS, POLICIES,
+    USERS, VHOSTS,
+};
 use serde_json::{json, Value};
 
 /// The exported definitions that belong to `vhost` and `user` only, so importing
@@ -107,7 +110,9 @@ fn inventory(b: &Broker, vhost: &str, user: &str) -> Vec<String> {
 
 #[test]
 fn definitions_round_trip_through_a_file() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[DEFINITIONS, USERS, VHOSTS, PERMISSIONS, POLICIES]) else {
+        return;
+    };
     let vhost = unique("defs-vhost");
     let user = unique("defs-user");
     let _cleanup = Cleanup(|| {
@@ -157,7 +162,9 @@ fn definitions_round_trip_through_a_file() {
 
 #[test]
 fn definitions_round_trip_through_stdout_and_stdin() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[DEFINITIONS, USERS, VHOSTS, PERMISSIONS, POLICIES]) else {
+        return;
+    };
     let vhost = unique("defs-stdio-vhost");
     let user = unique("defs-stdio-user");
     let _cleanup = Cleanup(|| {
@@ -181,7 +188,9 @@ fn definitions_round_trip_through_stdout_and_stdin() {
 
 #[test]
 fn import_refuses_a_missing_file_and_bad_json() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[DEFINITIONS]) else {
+        return;
+    };
     let dir = temp_dir("defs-bad");
     std::fs::create_dir_all(&dir).unwrap();
     let missing = dir.join("missing.json");

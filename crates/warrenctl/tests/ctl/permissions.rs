@@ -1,11 +1,13 @@
 //! `add_vhost`, `delete_vhost`, `set_permissions`, `list_permissions`,
 //! `list_user_permissions`, `clear_permissions`.
 
-use crate::harness::{broker, unique, Cleanup};
+use crate::harness::{broker_serving, unique, Cleanup, PERMISSIONS, USERS, VHOSTS};
 
 #[test]
 fn permissions_in_a_vhost_whose_name_needs_escaping() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[USERS, VHOSTS, PERMISSIONS]) else {
+        return;
+    };
     let vhost = format!("{} with space/slash ü", unique("vhost"));
     let user = unique("perm-user");
     let _cleanup = Cleanup(|| {
@@ -76,7 +78,9 @@ fn permissions_in_a_vhost_whose_name_needs_escaping() {
 
 #[test]
 fn a_missing_vhost_or_user_is_named_in_the_error() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[USERS, VHOSTS, PERMISSIONS]) else {
+        return;
+    };
     let vhost = unique("vhost-missing");
     let user = unique("user-missing");
 

@@ -1,11 +1,13 @@
 //! `set_policy`, `list_policies`, `clear_policy`, and a policy's effect over AMQP.
 
-use crate::harness::{broker, unique, Amqp, Cleanup};
+use crate::harness::{broker_serving, unique, Amqp, Cleanup, POLICIES};
 use serde_json::{json, Value};
 
 #[test]
 fn a_policy_is_set_listed_applied_and_cleared() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[POLICIES]) else {
+        return;
+    };
     let name = unique("policy");
     let q = format!("{name}.queue");
     let amqp = Amqp::connect(b, &name);
@@ -73,7 +75,9 @@ fn a_policy_is_set_listed_applied_and_cleared() {
 
 #[test]
 fn a_definition_that_is_not_a_json_object_is_refused_before_sending() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[POLICIES]) else {
+        return;
+    };
     let name = unique("policy-bad");
     let run = b.ctl(&["set_policy", &name, "^x", "not json"]);
     assert!(
@@ -90,7 +94,9 @@ fn a_definition_that_is_not_a_json_object_is_refused_before_sending() {
 
 #[test]
 fn the_broker_explains_a_definition_it_does_not_accept() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[POLICIES]) else {
+        return;
+    };
     let name = unique("policy-unknown-key");
     let _cleanup = Cleanup(|| drop(b.ctl(&["clear_policy", &name])));
     let run = b.ctl(&["set_policy", &name, "^x", r#"{"no-such-setting":1}"#]);

@@ -1,7 +1,7 @@
 //! `purge_queue` and `delete_queue`, checked over AMQP, and queue names that need
 //! escaping.
 
-use crate::harness::{broker, unique, Amqp, Cleanup};
+use crate::harness::{broker, broker_serving, unique, Amqp, Cleanup, QUEUE_DELETE};
 
 #[test]
 fn purge_queue_empties_the_queue() {
@@ -27,7 +27,9 @@ fn purge_queue_empties_the_queue() {
 
 #[test]
 fn delete_queue_reports_how_many_messages_went_with_it() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[QUEUE_DELETE]) else {
+        return;
+    };
     let q = unique("delete");
     let amqp = Amqp::connect(b, &q);
     amqp.declare(&q, false, Default::default());
@@ -63,7 +65,9 @@ fn delete_queue_reports_how_many_messages_went_with_it() {
 
 #[test]
 fn delete_queue_if_unused_keeps_a_queue_with_consumers() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[QUEUE_DELETE]) else {
+        return;
+    };
     let q = unique("delete-unused");
     let amqp = Amqp::connect(b, &q);
     amqp.declare(&q, false, Default::default());
@@ -81,7 +85,9 @@ fn delete_queue_if_unused_keeps_a_queue_with_consumers() {
 
 #[test]
 fn queue_names_that_need_escaping_work() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[QUEUE_DELETE]) else {
+        return;
+    };
     let q = format!("{} a/b #1?x=ü%2F", unique("odd-queue"));
     let amqp = Amqp::connect(b, "odd-queue");
     amqp.declare(&q, false, Default::default());

@@ -1,7 +1,7 @@
 //! `list_connections`, `list_channels`, `list_consumers` and `close_connection`,
 //! with a real AMQP client on the other end.
 
-use crate::harness::{broker, unique, Amqp, Broker, Cleanup, STATS_DELAY};
+use crate::harness::{broker_serving, unique, Amqp, Broker, Cleanup, SESSIONS, STATS_DELAY};
 use serde_json::Value;
 use std::time::Instant;
 
@@ -40,7 +40,9 @@ fn find_connection(b: &Broker, client_name: &str) -> (String, u64) {
 
 #[test]
 fn connections_channels_and_consumers_are_listed_like_rabbitmqctl() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[SESSIONS]) else {
+        return;
+    };
     let q = unique("sessions");
     let amqp = Amqp::connect(b, &q);
     amqp.declare(&q, false, Default::default());
@@ -96,7 +98,9 @@ fn connections_channels_and_consumers_are_listed_like_rabbitmqctl() {
 
 #[test]
 fn close_connection_closes_the_clients_connection() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[SESSIONS]) else {
+        return;
+    };
     let client_name = unique("close");
     let amqp = Amqp::connect(b, &client_name);
     let (name, _) = find_connection(b, &client_name);

@@ -1,6 +1,6 @@
 //! `add_user`, `list_users`, `set_user_tags`, `change_password`, `delete_user`.
 
-use crate::harness::{broker, unique, warrenctl, Broker, Cleanup};
+use crate::harness::{broker_serving, unique, warrenctl, Broker, Cleanup, USERS};
 use serde_json::{json, Value};
 
 /// `warrenctl` as another user, against the same broker.
@@ -22,7 +22,9 @@ fn as_user(b: &Broker, user: &str, password: &str, args: &[&str]) -> crate::harn
 
 #[test]
 fn a_user_is_added_tagged_listed_repassworded_and_deleted() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[USERS]) else {
+        return;
+    };
     let user = unique("user");
     let _cleanup = Cleanup(|| drop(b.ctl(&["delete_user", &user])));
 
@@ -93,7 +95,9 @@ fn a_user_is_added_tagged_listed_repassworded_and_deleted() {
 
 #[test]
 fn quiet_add_user_prints_nothing() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[USERS]) else {
+        return;
+    };
     let user = unique("user-quiet");
     let _cleanup = Cleanup(|| drop(b.ctl(&["delete_user", &user])));
     assert_eq!(b.ctl(&["-q", "add_user", &user, "pw"]).ok(), "");
@@ -102,7 +106,9 @@ fn quiet_add_user_prints_nothing() {
 
 #[test]
 fn adding_an_existing_user_fails_and_keeps_its_password() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[USERS]) else {
+        return;
+    };
     let user = unique("user-twice");
     let _cleanup = Cleanup(|| drop(b.ctl(&["delete_user", &user])));
     b.ctl(&["add_user", &user, "pw1"]).ok();
@@ -118,7 +124,9 @@ fn adding_an_existing_user_fails_and_keeps_its_password() {
 
 #[test]
 fn unknown_users_fail_with_rabbitmqctls_message_and_exit_code() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[USERS]) else {
+        return;
+    };
     let user = unique("user-missing");
     let expected = format!("Error:\nUser \"{user}\" does not exist\n");
     let run = b.ctl(&["delete_user", &user]);
@@ -131,7 +139,9 @@ fn unknown_users_fail_with_rabbitmqctls_message_and_exit_code() {
 
 #[test]
 fn user_names_that_need_escaping_work() {
-    let Some(b) = broker() else { return };
+    let Some(b) = broker_serving(&[USERS]) else {
+        return;
+    };
     let user = format!("{} a/b#c?d ü", unique("user-odd"));
     let _cleanup = Cleanup(|| drop(b.ctl(&["delete_user", &user])));
     b.ctl(&["add_user", &user, "pw"]).ok();
