@@ -41,11 +41,10 @@ impl Output {
         }
     }
 
-    /// A result line ("Queue was successfully deleted with 3 messages").
+    /// A result line ("Queue was successfully deleted with 3 ready messages"),
+    /// printed even with `-q` and `-s`, as rabbitmqctl does.
     pub fn result(&self, line: &str) {
-        if !self.silent {
-            print_out(&format!("{line}\n"));
-        }
+        print_out(&format!("{line}\n"));
     }
 
     pub fn table(&self, table: &Table) {

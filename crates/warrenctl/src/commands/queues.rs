@@ -93,8 +93,8 @@ pub fn delete(ctx: &Ctx, name: &str, if_empty: bool, if_unused: bool) -> Outcome
         conditions.join("and ")
     ));
     let path = api_path(&["queues", vhost, name]);
-    // rabbitmqctl reports how many messages went with the queue; the API's DELETE
-    // does not, so the count is read just before.
+    // rabbitmqctl reports how many ready messages went with the queue; the API's
+    // DELETE does not, so the count is read just before.
     let queue = ctx.get_or(&path, || Failure::new(EX_USAGE, "Queue not found"))?;
     let mut query = Vec::new();
     if if_empty {
@@ -110,9 +110,12 @@ pub fn delete(ctx: &Ctx, name: &str, if_empty: bool, if_unused: bool) -> Outcome
     };
     match ctx.client.delete(&target, None) {
         Ok(()) => {
-            let messages = queue.get("messages").and_then(Value::as_u64).unwrap_or(0);
+            let ready = queue
+                .get("messages_ready")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
             ctx.out.result(&format!(
-                "Queue was successfully deleted with {messages} messages"
+                "Queue was successfully deleted with {ready} ready messages"
             ));
             Ok(())
         }

@@ -50,7 +50,7 @@ fn delete_queue_reports_how_many_messages_went_with_it() {
     let run = b.ctl(&["delete_queue", &q]);
     assert_eq!(
         run.ok(),
-        format!("Deleting queue '{q}' on vhost '/' ...\nQueue was successfully deleted with 2 messages\n")
+        format!("Deleting queue '{q}' on vhost '/' ...\nQueue was successfully deleted with 2 ready messages\n")
     );
     assert!(!amqp.queue_exists(&q));
 
@@ -100,7 +100,14 @@ fn queue_names_that_need_escaping_work() {
     assert!(run.lines().contains(&format!("{q}\t1").as_str()), "{run:?}");
     b.ctl(&["purge_queue", &q]).ok();
     assert_eq!(amqp.message_count(&q), 0);
-    b.ctl(&["delete_queue", &q]).ok();
+    b.ctl_until(&["-q", "list_queues"], |out| {
+        out.contains(&format!("{q}\t0\n"))
+    });
+    // -q and -s keep the result line, as with rabbitmqctl.
+    assert_eq!(
+        b.ctl(&["-s", "delete_queue", &q]).ok(),
+        "Queue was successfully deleted with 0 ready messages\n"
+    );
     assert!(!amqp.queue_exists(&q));
 }
 
