@@ -113,6 +113,18 @@ pub struct Listing<'a> {
     pub missing: Failure,
 }
 
+/// A 404 for a path that names a whole collection, not an object: this broker's
+/// API does not have it (e.g. an older or partial implementation).
+pub fn unsupported(ctx: &Ctx, path: &str) -> Failure {
+    Failure::new(
+        EX_UNAVAILABLE,
+        format!(
+            "The management API at {} does not serve {path} (404 Not Found)",
+            ctx.client.root()
+        ),
+    )
+}
+
 /// rabbitmqctl's message when a vhost-scoped listing names a vhost that is not there.
 pub fn missing_vhost(vhost: &str) -> Failure {
     Failure::bare(

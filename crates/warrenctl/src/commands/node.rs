@@ -81,6 +81,7 @@ fn report(overview: &Value, node: &Value, vhosts: Option<usize>) -> Value {
         "os_pid": get(node, "os_pid"),
         "uptime": node.get("uptime").and_then(Value::as_u64).map(|ms| ms / 1000),
         "product_name": get(overview, "product_name"),
+        "product_version": get(overview, "product_version"),
         "rabbitmq_version": overview.get("rabbitmq_version").or(overview.get("product_version")).cloned(),
         "erlang_version": get(overview, "erlang_version"),
         "alarms": alarms,
@@ -108,6 +109,7 @@ fn render(r: &Value) -> String {
         vec![
             ("OS PID", text(&r["os_pid"])),
             ("Uptime (seconds)", text(&r["uptime"])),
+            ("Product", product(r)),
             ("RabbitMQ version", text(&r["rabbitmq_version"])),
             ("Node name", text(&r["node_name"])),
             ("Erlang version", text(&r["erlang_version"])),
@@ -216,9 +218,20 @@ impl Sections {
 fn text(v: &Value) -> Option<String> {
     match v {
         Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
         Value::String(s) => Some(s.clone()),
         other => Some(other.to_string()),
     }
+}
+
+/// The broker's own name and version when it is not RabbitMQ (Warren reports the
+/// RabbitMQ version it is compatible with as `rabbitmq_version`).
+fn product(r: &Value) -> Option<String> {
+    let name = text(&r["product_name"]).filter(|n| n != "RabbitMQ")?;
+    Some(match text(&r["product_version"]) {
+        Some(version) => format!("{name} {version}"),
+        None => name,
+    })
 }
 
 fn gb(v: &Value) -> Option<String> {
@@ -235,12 +248,15 @@ mod tests {
 
     #[test]
     fn status_shows_what_the_api_gave() {
-        let overview = json!({"node": "warren@h", "product_version": "0.1.0",
+        let overview = json!({"node": "warren@h", "rabbitmq_version": "3.10.8",
+            "product_name": "Warren", "product_version": "0.1.0", "erlang_version": "",
             "object_totals": {"connections": 2, "queues": 3},
             "listeners": [{"ip_address": "::", "port": 5672, "protocol": "amqp"}]});
         let text = render(&report(&overview, &Value::Null, Some(1)));
         assert!(
-            text.starts_with("Runtime\n\nRabbitMQ version: 0.1.0\nNode name: warren@h\n"),
+            text.starts_with(
+                "Runtime\n\nProduct: Warren 0.1.0\nRabbitMQ version: 3.10.8\nNode name: warren@h\n\n"
+            ),
             "{text}"
         );
         assert!(text.contains("Alarms\n\n(none)\n"), "{text}");

@@ -6,7 +6,7 @@
 //! well, and `close_connection` takes a connection's name instead of a pid.
 
 use super::columns::{col, same, Column, Field};
-use super::{missing_vhost, Ctx, Listing};
+use super::{missing_vhost, unsupported, Ctx, Listing};
 use crate::failure::{Failure, Outcome, EX_UNAVAILABLE};
 use crate::path::api_path;
 
@@ -80,7 +80,7 @@ pub fn list_connections(ctx: &Ctx, asked: &[String]) -> Outcome {
         offered: CONNECTION_COLUMNS,
         defaults: &["user", "peer_host", "peer_port", "state"],
         asked,
-        missing: Failure::new(EX_UNAVAILABLE, "Object not found"),
+        missing: unsupported(ctx, "connections"),
     })
 }
 
@@ -91,7 +91,7 @@ pub fn list_channels(ctx: &Ctx, asked: &[String]) -> Outcome {
         offered: CHANNEL_COLUMNS,
         defaults: &["pid", "user", "consumer_count", "messages_unacknowledged"],
         asked,
-        missing: Failure::new(EX_UNAVAILABLE, "Object not found"),
+        missing: unsupported(ctx, "channels"),
     })
 }
 

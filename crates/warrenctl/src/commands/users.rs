@@ -1,8 +1,8 @@
 //! `list_users`, `add_user`, `delete_user`, `change_password`, `set_user_tags`.
 
 use super::columns::{col, Column, Field};
-use super::{Ctx, Listing};
-use crate::failure::{Failure, Outcome, EX_NOUSER, EX_SOFTWARE, EX_UNAVAILABLE};
+use super::{unsupported, Ctx, Listing};
+use crate::failure::{Failure, Outcome, EX_NOUSER, EX_SOFTWARE};
 use crate::path::api_path;
 use serde_json::{json, Value};
 
@@ -22,7 +22,7 @@ pub fn list(ctx: &Ctx, asked: &[String]) -> Outcome {
         offered: COLUMNS,
         defaults: &["user", "tags"],
         asked,
-        missing: Failure::new(EX_UNAVAILABLE, "Object not found"),
+        missing: unsupported(ctx, "users"),
     })
 }
 

@@ -1,8 +1,8 @@
 //! `list_vhosts`, `add_vhost`, `delete_vhost`.
 
 use super::columns::{col, same, Column, Field};
-use super::{missing_vhost, Ctx, Listing};
-use crate::failure::{Failure, Outcome, EX_UNAVAILABLE};
+use super::{missing_vhost, unsupported, Ctx, Listing};
+use crate::failure::Outcome;
 use crate::path::api_path;
 use serde_json::{json, Value};
 
@@ -23,7 +23,7 @@ pub fn list(ctx: &Ctx, asked: &[String]) -> Outcome {
         offered: COLUMNS,
         defaults: &["name"],
         asked,
-        missing: Failure::new(EX_UNAVAILABLE, "Object not found"),
+        missing: unsupported(ctx, "vhosts"),
     })
 }
 

@@ -112,11 +112,21 @@ fn queue_names_that_need_escaping_work() {
 }
 
 #[test]
-fn an_empty_queue_name_is_a_usage_error() {
+fn empty_names_are_usage_errors() {
     let Some(b) = broker() else { return };
     let run = b.ctl(&["delete_queue", ""]);
     assert_eq!(
         run.fails(64),
         "Error:\nqueue name cannot be empty string.\n"
     );
+    assert_eq!(run.stdout, "", "nothing was attempted");
+    // An empty vhost would make the path name every vhost's queues.
+    let run = b.ctl(&["list_queues", "-p", ""]);
+    assert_eq!(
+        run.fails(64),
+        "Error:\nvhost name cannot be empty string.\n"
+    );
+    assert_eq!(run.stdout, "");
+    let run = b.ctl(&["delete_user", ""]);
+    assert_eq!(run.fails(64), "Error:\nuser name cannot be empty string.\n");
 }
