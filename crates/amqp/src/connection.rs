@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use warren_core::{BrokerRef, ConnEvent, Outlet, User, VHostRef};
+use warren_core::{Access, BrokerRef, ConnEvent, ConnectionEntry, Outlet, User, VHostRef};
 
 /// Stop reading from a client whose unsent output exceeds this: it is not reading.
 const WRITE_BACKLOG_LIMIT: usize = 4 * 1024 * 1024;
@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub broker: BrokerRef,
     pub vhost: VHostRef,
     pub user: User,
+    /// What the user may do in the vhost; every operation asks it.
+    pub access: Access,
     pub id: u64,
     pub outlet: Outlet,
     pub frame_max: u32,
@@ -93,7 +95,22 @@ pub(crate) async fn run(
             }
         };
     let (outlet, mut inbox) = mpsc::unbounded_channel();
-    let id = broker.register_connection(outlet.clone());
+    let id = broker.register_connection(ConnectionEntry {
+        outlet: outlet.clone(),
+        user: negotiated.user.name.clone(),
+        vhost: negotiated.vhost.name.clone(),
+    });
+    if negotiated.vhost.is_deleted() {
+        // Deleted between the handshake and the registration, so its closing missed
+        // this connection.
+        let _ = outlet.send(ConnEvent::Close {
+            code: 320,
+            text: format!(
+                "CONNECTION_FORCED - vhost '{}' is deleted",
+                negotiated.vhost.name
+            ),
+        });
+    }
     let client = client_name(&negotiated.client_properties);
     tracing::info!(
         connection = id,
@@ -108,6 +125,7 @@ pub(crate) async fn run(
             broker: broker.clone(),
             vhost: negotiated.vhost,
             user: negotiated.user,
+            access: negotiated.access,
             id,
             outlet,
             frame_max: negotiated.frame_max,

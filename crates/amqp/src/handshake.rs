@@ -14,12 +14,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use warren_core::{BrokerRef, User, VHostRef};
+use warren_core::{Access, BrokerRef, User, VHostRef};
 
 /// What the client told us and what was agreed.
 pub struct Negotiated {
     pub user: User,
     pub vhost: VHostRef,
+    pub access: Access,
     pub frame_max: u32,
     pub channel_max: u16,
     pub heartbeat: u16,
@@ -162,22 +163,20 @@ pub async fn handshake(
                 .into(),
         );
     };
-    if !broker.may_access(&user, &vhost) {
-        return Err(AmqpError::connection(
-            530,
-            format!(
-                "access to vhost '{vhost_name}' refused for user '{}'",
-                user.name
-            ),
-        )
-        .on_ids(10, 40)
-        .into());
-    }
+    let access = match broker.access(&user.name, vhost_name) {
+        Ok(access) => access,
+        Err(e) => {
+            return Err(AmqpError::connection(e.kind.reply_code(), e.message)
+                .on_ids(10, 40)
+                .into())
+        }
+    };
     send(stream, &Method::ConnectionOpenOk(ConnectionOpenOk {})).await?;
 
     Ok(Negotiated {
         user,
         vhost,
+        access,
         frame_max,
         channel_max,
         heartbeat: tune_ok.heartbeat,

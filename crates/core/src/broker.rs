@@ -1,5 +1,11 @@
-//! The broker: vhosts, users, and the registry of live connections.
+//! The broker: vhosts, users, and the registry of live connections. Managing users,
+//! vhosts and permissions is in `crate::access::admin`.
 
+use crate::access::{
+    Access, AccessState, BrokerCommand, HashingAlgorithm, PasswordHash, Permission, TopicGrants,
+    User, VHostSettings,
+};
+use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::journal::codec::{self, MetaRecord};
 use crate::names::Name;
 use crate::outlet::{ConnEvent, Outlet};
@@ -13,40 +19,53 @@ use std::sync::Arc;
 
 pub type BrokerRef = Arc<Broker>;
 
+/// Users allowed to connect from loopback addresses only (RabbitMQ's
+/// `loopback_users` default).
+const LOOPBACK_USERS: &[&str] = &["guest"];
+
+/// A vhost and what the management API keeps about it.
+pub(crate) struct VHostEntry {
+    pub vhost: VHostRef,
+    pub settings: VHostSettings,
+}
+
+/// A live connection as the broker knows it: where to send it events, and whose it
+/// is (so deleting a user or a vhost can close it).
 #[derive(Clone, Debug)]
-pub struct User {
-    pub name: Name,
-    password: String,
-    pub tags: Vec<String>,
-    /// Allowed to connect from loopback addresses only (RabbitMQ's `loopback_users`).
-    pub loopback_only: bool,
+pub struct ConnectionEntry {
+    pub outlet: Outlet,
+    pub user: Name,
+    pub vhost: Name,
 }
 
 pub struct Broker {
-    vhosts: RwLock<HashMap<Name, VHostRef>>,
-    users: RwLock<HashMap<Name, User>>,
-    connections: Mutex<HashMap<u64, Outlet>>,
+    pub(crate) vhosts: RwLock<HashMap<Name, VHostEntry>>,
+    pub(crate) access: RwLock<AccessState>,
+    connections: Mutex<HashMap<u64, ConnectionEntry>>,
     next_connection: AtomicU64,
     next_channel: AtomicU64,
     pub reply_to: ReplyRegistry,
-    storage: Option<StorageRef>,
+    pub(crate) storage: Option<StorageRef>,
     /// The disk alarm: free space under the limit, or the store found the disk full.
     disk_alarm: AtomicBool,
 }
 
 impl Broker {
-    /// A broker with RabbitMQ's defaults: vhost `/` and user `guest`/`guest`, who may
-    /// connect from loopback only.
+    /// A broker in memory with RabbitMQ's defaults: vhost `/` and user `guest`/`guest`
+    /// (tag administrator, all permissions on `/`), who may connect from loopback only.
     pub fn new() -> BrokerRef {
-        Broker::with_storage(None)
+        let broker = Broker::with_storage(None);
+        broker.create_defaults();
+        broker
     }
 
-    /// A broker whose durable objects and persistent messages live in `storage`. Call
-    /// `recover` next, before serving clients.
+    /// A broker whose users, vhosts, durable objects and persistent messages live in
+    /// `storage`. It starts empty: call `recover` next, before serving clients (it
+    /// creates the defaults on a new data directory).
     pub fn with_storage(storage: Option<StorageRef>) -> BrokerRef {
         let broker = Broker {
             vhosts: RwLock::new(HashMap::new()),
-            users: RwLock::new(HashMap::new()),
+            access: RwLock::new(AccessState::default()),
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
             next_channel: AtomicU64::new(1),
@@ -54,8 +73,6 @@ impl Broker {
             storage,
             disk_alarm: AtomicBool::new(false),
         };
-        broker.add_vhost("/");
-        broker.add_user("guest", "guest", vec!["administrator".into()], true);
         let broker = Arc::new(broker);
         if let Some(storage) = &broker.storage {
             let weak = Arc::downgrade(&broker);
@@ -71,34 +88,91 @@ impl Broker {
         self.storage.as_ref()
     }
 
-    pub fn add_vhost(&self, name: &str) -> VHostRef {
-        self.vhosts
-            .write()
-            .entry(Name::from(name))
-            .or_insert_with(|| VHost::new(name, self.storage.clone()))
-            .clone()
+    /// The commands that create RabbitMQ's defaults.
+    fn default_commands() -> Vec<BrokerCommand> {
+        vec![
+            BrokerCommand::AddVHost {
+                name: Name::from("/"),
+                settings: VHostSettings {
+                    description: "Default virtual host".into(),
+                    ..VHostSettings::default()
+                },
+            },
+            BrokerCommand::AddUser {
+                name: Name::from("guest"),
+                password: PasswordHash::new(HashingAlgorithm::Sha256, "guest"),
+                tags: vec!["administrator".into()],
+            },
+            BrokerCommand::SetPermissions {
+                user: Name::from("guest"),
+                vhost: Name::from("/"),
+                permission: Arc::new(Permission::all()),
+            },
+        ]
     }
 
-    /// Rebuilds the durable topology from the metadata log's records (in order) and
-    /// hands each durable queue its recovered messages. Returns what it did.
+    /// Creates the defaults and returns them as records, marker last.
+    fn create_defaults(&self) -> Vec<MetaRecord> {
+        let mut records = Vec::new();
+        for command in Broker::default_commands() {
+            records.push(MetaRecord::Broker(command.clone()));
+            self.apply_broker(command);
+        }
+        records.push(MetaRecord::DefaultsCreated);
+        records
+    }
+
+    /// Rebuilds users, vhosts, permissions and the durable topology from the metadata
+    /// log's records (in order) and hands each durable queue its recovered messages.
+    /// A log that never recorded the defaults (a new data directory, or one written
+    /// before users were recorded) gets them now, written to the log. Returns what it
+    /// did.
     pub fn recover(&self, records: &[bytes::Bytes]) -> Recovery {
         let mut recovery = Recovery::default();
+        let mut defaults_created = false;
         for (index, bytes) in records.iter().enumerate() {
             match codec::decode(bytes) {
                 Ok(MetaRecord::VHost { vhost, command }) => {
-                    self.add_vhost(&vhost).apply(command);
+                    match self.vhost(&vhost) {
+                        Some(v) => v.apply(command),
+                        // Before users and vhosts were recorded, a vhost existed by
+                        // having topology.
+                        None if !defaults_created => self.ensure_vhost(&vhost).apply(command),
+                        // Recorded after its vhost was deleted (an auto-delete racing
+                        // the deletion): nothing to apply it to.
+                        None => continue,
+                    }
                     recovery.commands += 1;
                 }
+                Ok(MetaRecord::Broker(command)) => {
+                    self.apply_broker(command);
+                    recovery.commands += 1;
+                }
+                Ok(MetaRecord::DefaultsCreated) => defaults_created = true,
                 Err(e) => {
                     tracing::error!("metadata record {index} skipped: {e}");
                     recovery.skipped += 1;
                 }
             }
         }
+        if !defaults_created {
+            let records = self.create_defaults();
+            recovery.created_defaults = true;
+            if let Some(storage) = &self.storage {
+                for record in records {
+                    if let Err(e) = storage.store().append_meta(&codec::encode(&record)) {
+                        tracing::error!("metadata log: the defaults were not recorded: {e}");
+                    }
+                }
+            }
+        }
         if let Some(storage) = &self.storage {
             recovery.discarded_messages = storage.discard_unclaimed();
         }
-        for vhost in self.vhosts.read().values() {
+        for vhost in self.vhost_refs() {
+            vhost.start_delayed();
+        }
+        for vhost in self.vhost_refs() {
             for queue in vhost.queues() {
                 if queue.store().is_some() {
                     recovery.queues += 1;
@@ -108,11 +182,21 @@ impl Broker {
         recovery
     }
 
-    /// Every durable object of every vhost, as metadata records.
+    /// Every vhost.
+    pub(crate) fn vhost_refs(&self) -> Vec<VHostRef> {
+        self.vhosts
+            .read()
+            .values()
+            .map(|e| e.vhost.clone())
+            .collect()
+    }
+
+    /// Everything that must survive a restart, as metadata records: the defaults
+    /// marker, vhosts, users, permissions, then every vhost's durable topology.
     fn durable_records(&self) -> Vec<MetaRecord> {
-        let vhosts: Vec<VHostRef> = self.vhosts.read().values().cloned().collect();
-        let mut records = Vec::new();
-        for vhost in vhosts {
+        let mut records = vec![MetaRecord::DefaultsCreated];
+        records.extend(self.access_records().into_iter().map(MetaRecord::Broker));
+        for vhost in self.vhost_refs() {
             for command in vhost.durable_commands() {
                 records.push(MetaRecord::VHost {
                     vhost: vhost.name.clone(),
@@ -123,43 +207,119 @@ impl Broker {
         records
     }
 
+    /// The vhost of that name; none while it is being deleted.
     pub fn vhost(&self, name: &str) -> Option<VHostRef> {
-        self.vhosts.read().get(name).cloned()
+        self.vhosts
+            .read()
+            .get(name)
+            .map(|e| e.vhost.clone())
+            .filter(|v| !v.is_deleted())
     }
 
-    pub fn add_user(&self, name: &str, password: &str, tags: Vec<String>, loopback_only: bool) {
-        let user = User {
-            name: Name::from(name),
-            password: password.to_string(),
-            tags,
-            loopback_only,
-        };
-        self.users.write().insert(Name::from(name), user);
+    /// The vhost of that name, created (without settings) if missing.
+    pub(crate) fn ensure_vhost(&self, name: &str) -> VHostRef {
+        self.vhosts
+            .write()
+            .entry(Name::from(name))
+            .or_insert_with(|| VHostEntry {
+                vhost: VHost::new(name, self.storage.clone()),
+                settings: VHostSettings::default(),
+            })
+            .vhost
+            .clone()
     }
 
-    /// Checks a username and password; the user on success.
+    /// Checks a username and password; the user on success. A user without a
+    /// password hash never logs in with a password, and a blank password is refused
+    /// whatever the hash (RabbitMQ's internal backend does the same).
     pub fn authenticate(&self, name: &str, password: &str) -> Option<User> {
-        let users = self.users.read();
-        let user = users.get(name)?;
-        constant_time_eq(user.password.as_bytes(), password.as_bytes()).then(|| user.clone())
+        if password.is_empty() {
+            return None;
+        }
+        let access = self.access.read();
+        let user = access.users.get(name)?;
+        user.password.verify(password).then(|| User {
+            name: user.name.clone(),
+            tags: user.tags.clone(),
+            loopback_only: LOOPBACK_USERS.contains(&name),
+        })
     }
 
-    /// Whether the user may open the vhost. Every user may use every vhost until
-    /// permissions exist.
-    pub fn may_access(&self, _user: &User, _vhost: &VHost) -> bool {
-        true
+    /// The user's rights in the vhost, resolved once for a connection; 530
+    /// NOT_ALLOWED when the user has no permissions there (RabbitMQ's text).
+    pub fn access(&self, user: &str, vhost: &str) -> CoreResult<Access> {
+        let access = self.access.read();
+        let key = (Name::from(user), Name::from(vhost));
+        match access.permissions.get(&key) {
+            Some(permission) => Ok(Access::new(
+                key.0.clone(),
+                key.1.clone(),
+                permission.clone(),
+                TopicGrants::compile(user, vhost, access.topic_permissions.get(&key)),
+            )),
+            None => Err(CoreError::new(
+                ErrorKind::NotAllowed,
+                format!("access to vhost '{vhost}' refused for user '{user}'"),
+            )),
+        }
     }
 
-    /// Registers a connection's outlet; returns its id. A connection registered while
-    /// an alarm is on hears of it at once.
-    pub fn register_connection(&self, outlet: Outlet) -> u64 {
+    /// Registers a connection; returns its id. A connection registered while an
+    /// alarm is on hears of it at once.
+    pub fn register_connection(&self, entry: ConnectionEntry) -> u64 {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let mut connections = self.connections.lock();
         if self.disk_alarm() {
-            let _ = outlet.send(ConnEvent::Alarm(Some(DISK_ALARM_REASON.into())));
+            let _ = entry
+                .outlet
+                .send(ConnEvent::Alarm(Some(DISK_ALARM_REASON.into())));
         }
-        connections.insert(id, outlet);
+        connections.insert(id, entry);
         id
+    }
+
+    /// Asks one connection to close with `code` and `text` (the whole reply text,
+    /// e.g. `CONNECTION_FORCED - Closed via management plugin`). False when there is
+    /// no such connection.
+    pub fn close_connection(&self, id: u64, code: u16, text: &str) -> bool {
+        match self.connections.lock().get(&id) {
+            Some(entry) => {
+                let _ = entry.outlet.send(ConnEvent::Close {
+                    code,
+                    text: text.to_string(),
+                });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Closes every connection `which` selects; returns how many.
+    pub(crate) fn close_connections_where(
+        &self,
+        which: impl Fn(&ConnectionEntry) -> bool,
+        code: u16,
+        text: &str,
+    ) -> usize {
+        let connections = self.connections.lock();
+        let mut closed = 0;
+        for entry in connections.values().filter(|e| which(e)) {
+            let _ = entry.outlet.send(ConnEvent::Close {
+                code,
+                text: text.to_string(),
+            });
+            closed += 1;
+        }
+        closed
+    }
+
+    /// The live connections, by id.
+    pub fn connections(&self) -> Vec<(u64, ConnectionEntry)> {
+        self.connections
+            .lock()
+            .iter()
+            .map(|(id, e)| (*id, e.clone()))
+            .collect()
     }
 
     /// Whether the disk alarm is on: publishing connections are blocked.
@@ -178,8 +338,10 @@ impl Broker {
         } else {
             tracing::info!("disk alarm cleared; publishers may go on");
         }
-        for outlet in connections.values() {
-            let _ = outlet.send(ConnEvent::Alarm(on.then(|| DISK_ALARM_REASON.into())));
+        for entry in connections.values() {
+            let _ = entry
+                .outlet
+                .send(ConnEvent::Alarm(on.then(|| DISK_ALARM_REASON.into())));
         }
     }
 
@@ -198,8 +360,8 @@ impl Broker {
 
     /// Asks every connection to close with `code` and `text` (e.g. 320 on shutdown).
     pub fn close_all_connections(&self, code: u16, text: &str) {
-        for outlet in self.connections.lock().values() {
-            let _ = outlet.send(ConnEvent::Close {
+        for entry in self.connections.lock().values() {
+            let _ = entry.outlet.send(ConnEvent::Close {
                 code,
                 text: text.to_string(),
             });
@@ -221,11 +383,6 @@ pub struct Recovery {
     pub queues: usize,
     /// Messages whose queue no longer exists, dropped.
     pub discarded_messages: usize,
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    /// The log had no defaults yet: vhost `/`, guest and its permissions were created.
+    pub created_defaults: bool,
 }

@@ -2,6 +2,7 @@
 //! adapters (AMQP, later MQTT and STOMP) and the management API call into it; it never
 //! sees a frame.
 
+pub mod access;
 pub mod broker;
 pub mod error;
 pub mod exchange;
@@ -17,7 +18,8 @@ pub mod reply_to;
 pub mod storage;
 pub mod vhost;
 
-pub use broker::{Broker, BrokerRef, User};
+pub use access::{Access, PasswordInput, User};
+pub use broker::{Broker, BrokerRef, ConnectionEntry};
 pub use error::{CoreError, CoreResult, ErrorKind};
 pub use message::{Message, MessageRef};
 pub use names::Name;

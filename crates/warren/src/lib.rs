@@ -250,6 +250,9 @@ async fn recover(broker: &BrokerRef, storage: &StorageRef, recovered: Recovered)
         report.bytes / 1_000_000,
         report.elapsed,
     );
+    if replay.created_defaults {
+        tracing::info!("new data directory: created vhost '/' and user 'guest'");
+    }
     if replay.skipped > 0 {
         tracing::error!("{} metadata records could not be read", replay.skipped);
     }

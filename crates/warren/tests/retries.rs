@@ -239,3 +239,75 @@ async fn invalid_retry_delays_are_refused() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_persistent_message_waiting_for_its_retry_keeps_waiting_after_a_restart() {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("retry-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = || warren::Config {
+        data_dir: dir.clone(),
+        remove_data_dir: false,
+        ..warren::Config::for_tests()
+    };
+    let url = |server: &warren::Server| {
+        format!(
+            "amqp://guest:guest@127.0.0.1:{}/%2F",
+            server.amqp_addr().port()
+        )
+    };
+    let server = t(warren::start(config())).await.unwrap();
+    let conn = common::connect_url(&url(&server)).await.unwrap();
+    let ch = common::confirm_channel(&conn).await;
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-retry-delays".into(),
+        AMQPValue::FieldArray(FieldArray::from(vec![AMQPValue::LongInt(1500)])),
+    );
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    t(ch.queue_declare("retried".into(), durable, args))
+        .await
+        .unwrap();
+    let confirm = t(ch.basic_publish(
+        "".into(),
+        "retried".into(),
+        lapin::options::BasicPublishOptions::default(),
+        b"job",
+        lapin::BasicProperties::default().with_delivery_mode(2),
+    ))
+    .await
+    .unwrap();
+    t(confirm).await.unwrap();
+    let first = get_within(&ch, "retried", Duration::from_secs(2))
+        .await
+        .expect("first delivery");
+    t(first.delivery.nack(BasicNackOptions {
+        requeue: true,
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+    let nacked = Instant::now();
+    drop(conn);
+    server.shutdown().await;
+
+    let server = t(warren::start(config())).await.unwrap();
+    let conn = common::connect_url(&url(&server)).await.unwrap();
+    let ch = common::confirm_channel(&conn).await;
+    let again = get_within(&ch, "retried", Duration::from_secs(4))
+        .await
+        .expect("back after its delay");
+    assert!(
+        nacked.elapsed() >= Duration::from_millis(1400),
+        "came back after {:?}, before its delay",
+        nacked.elapsed()
+    );
+    assert_eq!(header(&again, "x-retry-attempt"), Some(1));
+    assert!(again.delivery.redelivered);
+    drop(conn);
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,6 +9,7 @@ use amqp_codec::{
     BasicConsumeOk, BasicGet, BasicGetEmpty, BasicQos, BasicQosOk, Method,
 };
 use bytes::BytesMut;
+use warren_core::access::ResourceKind;
 use warren_core::names::generated_name;
 use warren_core::reply_to::{ReplyTarget, REPLY_TO_QUEUE};
 use warren_core::{Consumer, Delivery, Name};
@@ -66,6 +67,7 @@ impl Channel {
             return self.consume_reply_to(tag, m, shared, out);
         }
         let name = self.queue_name(m.queue.as_str())?;
+        shared.access.read(ResourceKind::Queue, &name)?;
         let queue = shared.vhost.queue_for(shared.id, &name)?;
         let priority = match m.arguments.get("x-priority") {
             None => 0,
@@ -186,6 +188,7 @@ impl Channel {
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
         let name = self.queue_name(m.queue.as_str())?;
+        shared.access.read(ResourceKind::Queue, &name)?;
         let queue = shared.vhost.queue_for(shared.id, &name)?;
         match queue.get(self.key, m.no_ack).await {
             None => self.send(out, &Method::BasicGetEmpty(BasicGetEmpty::default())),

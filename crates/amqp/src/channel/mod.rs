@@ -79,7 +79,7 @@ impl Channel {
         Channel {
             number,
             key,
-            publisher: Publisher::new(shared.vhost.clone()),
+            publisher: Publisher::new(shared.vhost.clone(), shared.access.clone()),
             content: None,
             last_queue: None,
             consumers: HashMap::new(),

@@ -15,6 +15,7 @@ use amqp_codec::{
 };
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
+use warren_core::access::Perm;
 use warren_core::reply_to::{REPLY_TO_PREFIX, REPLY_TO_QUEUE};
 use warren_core::vhost::ExchangeRef;
 use warren_core::{ConnEvent, Delivery, Message, MessageRef};
@@ -196,6 +197,12 @@ impl Channel {
                 ),
             ));
         }
+        shared.access.check_topic(
+            Perm::Write,
+            exchange.kind,
+            &exchange.name,
+            m.routing_key.as_str(),
+        )?;
         let mut properties = header.properties;
         let view = scan_properties(&properties)?;
         if let Some(user_id) = view.user_id {
@@ -287,6 +294,13 @@ impl Channel {
         let key = message.routing_key.as_str();
         let routed = if exchange.is_default() && key.starts_with(REPLY_TO_PREFIX) {
             self.deliver_direct_reply(key, &message, shared)
+        } else if !exchange.admit(&message.properties) {
+            // A duplicate at a deduplication exchange: dropped, and confirmed (the
+            // broker has dealt with it), never returned.
+            if let Some(confirms) = &mut self.confirms {
+                confirms.published(0);
+            }
+            true
         } else {
             let mut queues = std::mem::take(&mut self.route_buf);
             queues.clear();
@@ -296,18 +310,27 @@ impl Channel {
                 self.publisher
                     .route(&exchange, extra, &message.properties, &mut queues);
             }
-            // The confirm waits for every queue's word (a full queue may refuse), and
-            // for the store's when the message goes to disk.
+            let delayed = self.publisher.take_delayed();
+            // The confirm waits for every queue's word (a full queue may refuse), for
+            // the store's when the message goes to disk, and for each delayed
+            // exchange holding it.
             let seq = match &mut self.confirms {
                 Some(confirms) => {
                     let stored = message.persistent && queues.iter().any(|q| q.store().is_some());
-                    confirms.published(queues.len() as u32 + stored as u32)
+                    confirms.published(queues.len() as u32 + stored as u32 + delayed.len() as u32)
                 }
                 None => 0,
             };
-            let routed = !queues.is_empty();
+            let routed = !queues.is_empty() || !delayed.is_empty();
             for queue in queues.drain(..) {
                 self.outgoing.add(queue, message.clone(), seq);
+            }
+            let confirm_to = self.confirm_to(shared);
+            for (exchange, delay) in delayed {
+                if let Some(delayer) = exchange.delayer() {
+                    let confirm = confirm_to.clone().map(|to| (to, seq));
+                    delayer.hold(message.clone(), delay, confirm);
+                }
             }
             self.route_buf = queues;
             routed

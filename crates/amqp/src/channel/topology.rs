@@ -11,7 +11,7 @@ use amqp_codec::{
     QueueUnbind, QueueUnbindOk, ShortStr,
 };
 use bytes::BytesMut;
-use warren_core::vhost::{self, DestName};
+use warren_core::vhost::{self, BindingSpec, DestName};
 use warren_core::Name;
 
 impl Channel {
@@ -24,6 +24,7 @@ impl Channel {
         shared
             .vhost
             .declare_exchange(vhost::ExchangeDeclare {
+                access: &shared.access,
                 name: m.exchange.as_str(),
                 kind: m.kind.as_str(),
                 passive: m.passive,
@@ -47,7 +48,7 @@ impl Channel {
     ) -> AmqpResult<()> {
         shared
             .vhost
-            .delete_exchange(m.exchange.as_str(), m.if_unused)
+            .delete_exchange(&shared.access, m.exchange.as_str(), m.if_unused)
             .await?;
         if !m.no_wait {
             self.send(out, &Method::ExchangeDeleteOk(ExchangeDeleteOk {}));
@@ -89,11 +90,14 @@ impl Channel {
         shared
             .vhost
             .bind(
+                &shared.access,
                 shared.id,
-                DestName::Exchange(Name::from(destination.as_str())),
-                source.as_str(),
-                key.as_str(),
-                arguments,
+                BindingSpec {
+                    source: Name::from(source.as_str()),
+                    destination: DestName::Exchange(Name::from(destination.as_str())),
+                    routing_key: key.to_string(),
+                    arguments,
+                },
                 unbind,
             )
             .await?;
@@ -130,6 +134,7 @@ impl Channel {
         let declared = shared
             .vhost
             .declare_queue(vhost::QueueDeclare {
+                access: &shared.access,
                 name: &name,
                 passive: m.passive,
                 durable: m.durable,
@@ -169,11 +174,14 @@ impl Channel {
         shared
             .vhost
             .bind(
+                &shared.access,
                 shared.id,
-                DestName::Queue(Name::from(queue)),
-                m.exchange.as_str(),
-                &key,
-                m.arguments,
+                BindingSpec {
+                    source: Name::from(m.exchange.as_str()),
+                    destination: DestName::Queue(Name::from(queue)),
+                    routing_key: key,
+                    arguments: m.arguments,
+                },
                 false,
             )
             .await?;
@@ -193,11 +201,14 @@ impl Channel {
         shared
             .vhost
             .bind(
+                &shared.access,
                 shared.id,
-                DestName::Queue(Name::from(queue)),
-                m.exchange.as_str(),
-                m.routing_key.as_str(),
-                m.arguments,
+                BindingSpec {
+                    source: Name::from(m.exchange.as_str()),
+                    destination: DestName::Queue(Name::from(queue)),
+                    routing_key: m.routing_key.to_string(),
+                    arguments: m.arguments,
+                },
                 true,
             )
             .await?;
@@ -212,7 +223,10 @@ impl Channel {
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
         let queue = self.queue_name(m.queue.as_str())?;
-        let message_count = shared.vhost.purge_queue(shared.id, &queue).await?;
+        let message_count = shared
+            .vhost
+            .purge_queue(&shared.access, shared.id, &queue)
+            .await?;
         if !m.no_wait {
             self.send(out, &Method::QueuePurgeOk(QueuePurgeOk { message_count }));
         }
@@ -228,7 +242,7 @@ impl Channel {
         let queue = self.queue_name(m.queue.as_str())?;
         let message_count = shared
             .vhost
-            .delete_queue(shared.id, &queue, m.if_unused, m.if_empty)
+            .delete_queue(&shared.access, shared.id, &queue, m.if_unused, m.if_empty)
             .await?;
         if !m.no_wait {
             self.send(out, &Method::QueueDeleteOk(QueueDeleteOk { message_count }));

@@ -8,7 +8,7 @@
 //! | Bytes  | Field                                                                 |
 //! |--------|-----------------------------------------------------------------------|
 //! | 1      | format version, currently `1`                                         |
-//! | 1      | record tag: `1` = vhost command                                       |
+//! | 1      | record tag: `1` vhost command, `2` broker command, `3` defaults created |
 //! | ...    | the record's fields, below                                            |
 //!
 //! Record `1`, vhost command: `str` vhost name, then a command tag byte and that
@@ -24,10 +24,40 @@
 //! | 6   | Unbind          | as Bind                                                            |
 //! | 7   | SetPolicy       | `u8` kind (`1` policy, `2` operator policy), `str` name, `str` pattern, `u8` apply-to (`1` queues, `2` exchanges, `3` all), `u64` priority (two's complement), `table` definition |
 //! | 8   | ClearPolicy     | `u8` kind, `str` name                                              |
+//! | 9   | DeclareExchange of a plugin type | as tag 1 (the type is the routing type: `x-delayed-type`'s, or `fanout`), then `u8` plugin type (`1` `x-delayed-message`, `2` `x-message-deduplication`) and `u64` the store id of what it keeps |
+//!
+//! Record `2`, broker command (users, vhosts, permissions): a command tag byte and
+//! that command's fields:
+//!
+//! | Tag | Command          | Fields, in order                                                  |
+//! |-----|------------------|-------------------------------------------------------------------|
+//! | 1   | AddUser          | `str` name, `u8` hashing algorithm, `bytes` password hash, `strs` tags |
+//! | 2   | DeleteUser       | `str` name                                                        |
+//! | 3   | SetUserTags      | `str` name, `strs` tags                                           |
+//! | 4   | ChangePassword   | `str` name, `u8` hashing algorithm, `bytes` password hash         |
+//! | 5   | AddVHost         | `str` name, `str` description, `strs` tags, `optstr` default queue type |
+//! | 6   | DeleteVHost      | `str` name                                                        |
+//! | 7   | SetPermissions   | `str` user, `str` vhost, `str` configure, `str` write, `str` read |
+//! | 8   | ClearPermissions | `str` user, `str` vhost                                           |
+//! | 9   | SetTopicPermissions | `str` user, `str` vhost, `str` exchange, `str` write, `str` read |
+//! | 10  | ClearTopicPermissions | `str` user, `str` vhost, `optstr` exchange (absent: all)   |
+//!
+//! The hashing algorithm byte: `1` SHA-256, `2` SHA-512, `3` MD5. The password hash
+//! is salt ++ digest as RabbitMQ stores it (empty: the user has no password).
+//! Permission expressions are stored as set and compiled when read; one that no
+//! longer compiles makes the record invalid.
+//!
+//! Record `3`, defaults created, has no fields: it says the broker's defaults (vhost
+//! `/`, user `guest` and its permissions) were created once, so a broker whose
+//! administrator deleted them does not get them back at the next start. A log
+//! without it (a new data directory, or one written before users were recorded)
+//! gets the defaults at recovery.
 //!
 //! Field types: `u8` one byte; `u64` 8 bytes big-endian; `str` a u32 big-endian byte
 //! length then that many bytes of UTF-8; `bool` one byte, `0` or `1` (other values are
-//! rejected); `opt` a presence byte `0` (absent) or `1` followed by a `u64`; `table` an
+//! rejected); `opt` a presence byte `0` (absent) or `1` followed by a `u64`; `optstr` likewise
+//! followed by a `str`; `bytes` a u32 big-endian length then that many bytes; `strs`
+//! a u32 big-endian count then that many `str`; `table` an
 //! AMQP 0-9-1 field table exactly as on the wire (u32 big-endian length, then the
 //! entries with RabbitMQ's type tags), as [`amqp_codec::encode_table`] writes it. The
 //! exchange type is its AMQP name (`direct`, `fanout`, `topic`, `headers`).
@@ -38,19 +68,40 @@
 //! and tags it does not know, and any record that is truncated or has bytes left over,
 //! with a [`DecodeError`] naming the byte offset.
 
+use crate::access::{
+    BrokerCommand, HashingAlgorithm, PasswordHash, Permission, TopicPermission, VHostSettings,
+};
 use crate::exchange::ExchangeKind;
 use crate::names::Name;
 use crate::policy::{ApplyTo, PolicyKind, PolicySpec};
 use crate::queue::QueueSpec;
-use crate::vhost::{BindingSpec, Command, DestName, ExchangeSpec};
+use crate::vhost::{BindingSpec, Command, DestName, ExchangeSpec, PluginType};
 use amqp_codec::{decode_table, encode_table, FieldTable};
 use bytes::{BufMut, BytesMut};
 use std::fmt;
+use std::sync::Arc;
 
 /// The format version this Warren writes, and the newest it reads.
 pub const FORMAT_VERSION: u8 = 1;
 
 const RECORD_VHOST: u8 = 1;
+const RECORD_BROKER: u8 = 2;
+const RECORD_DEFAULTS_CREATED: u8 = 3;
+
+const BCMD_ADD_USER: u8 = 1;
+const BCMD_DELETE_USER: u8 = 2;
+const BCMD_SET_USER_TAGS: u8 = 3;
+const BCMD_CHANGE_PASSWORD: u8 = 4;
+const BCMD_ADD_VHOST: u8 = 5;
+const BCMD_DELETE_VHOST: u8 = 6;
+const BCMD_SET_PERMISSIONS: u8 = 7;
+const BCMD_CLEAR_PERMISSIONS: u8 = 8;
+const BCMD_SET_TOPIC_PERMISSIONS: u8 = 9;
+const BCMD_CLEAR_TOPIC_PERMISSIONS: u8 = 10;
+
+const HASH_SHA256: u8 = 1;
+const HASH_SHA512: u8 = 2;
+const HASH_MD5: u8 = 3;
 
 const CMD_DECLARE_EXCHANGE: u8 = 1;
 const CMD_DELETE_EXCHANGE: u8 = 2;
@@ -60,16 +111,21 @@ const CMD_BIND: u8 = 5;
 const CMD_UNBIND: u8 = 6;
 const CMD_SET_POLICY: u8 = 7;
 const CMD_CLEAR_POLICY: u8 = 8;
+const CMD_DECLARE_PLUGIN_EXCHANGE: u8 = 9;
 
 const DEST_QUEUE: u8 = 1;
 const DEST_EXCHANGE: u8 = 2;
 
-/// One entry of the metadata log. More variants come later (vhosts, users,
-/// permissions, policies), so the encoding is extensible: each variant has its own tag.
+/// One entry of the metadata log. More variants come later (policies), so the
+/// encoding is extensible: each variant has its own tag.
 #[derive(Clone, Debug)]
 pub enum MetaRecord {
     /// A topology change inside one vhost.
     VHost { vhost: Name, command: Command },
+    /// A change of users, vhosts or permissions.
+    Broker(BrokerCommand),
+    /// The default vhost, user and permissions were created (once per data directory).
+    DefaultsCreated,
 }
 
 /// Why a byte string is not a metadata record, and where in it the problem is.
@@ -118,6 +174,11 @@ pub fn encode(record: &MetaRecord) -> Vec<u8> {
             put_str(&mut buf, vhost);
             put_command(&mut buf, command);
         }
+        MetaRecord::Broker(command) => {
+            buf.put_u8(RECORD_BROKER);
+            put_broker_command(&mut buf, command);
+        }
+        MetaRecord::DefaultsCreated => buf.put_u8(RECORD_DEFAULTS_CREATED),
     }
     buf.into()
 }
@@ -148,6 +209,8 @@ pub fn decode(bytes: &[u8]) -> Result<MetaRecord, DecodeError> {
             let command = read_command(&mut r)?;
             MetaRecord::VHost { vhost, command }
         }
+        RECORD_BROKER => MetaRecord::Broker(read_broker_command(&mut r)?),
+        RECORD_DEFAULTS_CREATED => MetaRecord::DefaultsCreated,
         tag => {
             return Err(DecodeError::new(
                 at,
@@ -167,13 +230,23 @@ pub fn decode(bytes: &[u8]) -> Result<MetaRecord, DecodeError> {
 fn put_command(buf: &mut BytesMut, command: &Command) {
     match command {
         Command::DeclareExchange(spec) => {
-            buf.put_u8(CMD_DECLARE_EXCHANGE);
+            buf.put_u8(match spec.plugin {
+                None => CMD_DECLARE_EXCHANGE,
+                Some(_) => CMD_DECLARE_PLUGIN_EXCHANGE,
+            });
             put_str(buf, &spec.name);
             put_str(buf, spec.kind.as_str());
             put_bool(buf, spec.durable);
             put_bool(buf, spec.auto_delete);
             put_bool(buf, spec.internal);
             encode_table(buf, &spec.arguments);
+            if let Some(plugin) = spec.plugin {
+                buf.put_u8(match plugin {
+                    PluginType::Delayed { .. } => 1,
+                    PluginType::Deduplication { .. } => 2,
+                });
+                buf.put_u64(plugin.store());
+            }
         }
         Command::DeleteExchange { name } => {
             buf.put_u8(CMD_DELETE_EXCHANGE);
@@ -234,6 +307,20 @@ fn policy_kind_tag(kind: PolicyKind) -> u8 {
     }
 }
 
+fn read_plugin_type(r: &mut Reader<'_>) -> Result<PluginType, DecodeError> {
+    let at = r.pos;
+    let tag = r.u8("exchange plugin type")?;
+    let store = r.u64("exchange store id")?;
+    match tag {
+        1 => Ok(PluginType::Delayed { store }),
+        2 => Ok(PluginType::Deduplication { store }),
+        other => Err(DecodeError::new(
+            at,
+            format!("unknown exchange plugin type {other}"),
+        )),
+    }
+}
+
 fn read_policy_kind(r: &mut Reader<'_>) -> Result<PolicyKind, DecodeError> {
     let at = r.pos;
     match r.u8("policy kind")? {
@@ -268,7 +355,7 @@ fn put_bool(buf: &mut BytesMut, b: bool) {
 fn read_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
     let at = r.pos;
     Ok(match r.u8("command tag")? {
-        CMD_DECLARE_EXCHANGE => {
+        tag @ (CMD_DECLARE_EXCHANGE | CMD_DECLARE_PLUGIN_EXCHANGE) => {
             let name = r.name("exchange name")?;
             let kind_at = r.pos;
             let kind_name = r.str("exchange type")?;
@@ -282,6 +369,10 @@ fn read_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
                 auto_delete: r.bool("auto-delete flag")?,
                 internal: r.bool("internal flag")?,
                 arguments: r.table("exchange arguments")?,
+                plugin: match tag {
+                    CMD_DECLARE_PLUGIN_EXCHANGE => Some(read_plugin_type(r)?),
+                    _ => None,
+                },
             })
         }
         CMD_DELETE_EXCHANGE => Command::DeleteExchange {
@@ -338,6 +429,217 @@ fn read_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
             ))
         }
     })
+}
+
+fn put_broker_command(buf: &mut BytesMut, command: &BrokerCommand) {
+    match command {
+        BrokerCommand::AddUser {
+            name,
+            password,
+            tags,
+        } => {
+            buf.put_u8(BCMD_ADD_USER);
+            put_str(buf, name);
+            put_password(buf, password);
+            put_strs(buf, tags);
+        }
+        BrokerCommand::DeleteUser { name } => {
+            buf.put_u8(BCMD_DELETE_USER);
+            put_str(buf, name);
+        }
+        BrokerCommand::SetUserTags { name, tags } => {
+            buf.put_u8(BCMD_SET_USER_TAGS);
+            put_str(buf, name);
+            put_strs(buf, tags);
+        }
+        BrokerCommand::ChangePassword { name, password } => {
+            buf.put_u8(BCMD_CHANGE_PASSWORD);
+            put_str(buf, name);
+            put_password(buf, password);
+        }
+        BrokerCommand::AddVHost { name, settings } => {
+            buf.put_u8(BCMD_ADD_VHOST);
+            put_str(buf, name);
+            put_str(buf, &settings.description);
+            put_strs(buf, &settings.tags);
+            put_opt_str(buf, settings.default_queue_type.as_deref());
+        }
+        BrokerCommand::DeleteVHost { name } => {
+            buf.put_u8(BCMD_DELETE_VHOST);
+            put_str(buf, name);
+        }
+        BrokerCommand::SetPermissions {
+            user,
+            vhost,
+            permission,
+        } => {
+            buf.put_u8(BCMD_SET_PERMISSIONS);
+            put_str(buf, user);
+            put_str(buf, vhost);
+            put_str(buf, permission.configure.as_str());
+            put_str(buf, permission.write.as_str());
+            put_str(buf, permission.read.as_str());
+        }
+        BrokerCommand::ClearPermissions { user, vhost } => {
+            buf.put_u8(BCMD_CLEAR_PERMISSIONS);
+            put_str(buf, user);
+            put_str(buf, vhost);
+        }
+        BrokerCommand::SetTopicPermissions {
+            user,
+            vhost,
+            exchange,
+            permission,
+        } => {
+            buf.put_u8(BCMD_SET_TOPIC_PERMISSIONS);
+            put_str(buf, user);
+            put_str(buf, vhost);
+            put_str(buf, exchange);
+            put_str(buf, &permission.write);
+            put_str(buf, &permission.read);
+        }
+        BrokerCommand::ClearTopicPermissions {
+            user,
+            vhost,
+            exchange,
+        } => {
+            buf.put_u8(BCMD_CLEAR_TOPIC_PERMISSIONS);
+            put_str(buf, user);
+            put_str(buf, vhost);
+            put_opt_str(buf, exchange.as_deref());
+        }
+    }
+}
+
+fn put_password(buf: &mut BytesMut, password: &PasswordHash) {
+    buf.put_u8(match password.algorithm() {
+        HashingAlgorithm::Sha256 => HASH_SHA256,
+        HashingAlgorithm::Sha512 => HASH_SHA512,
+        HashingAlgorithm::Md5 => HASH_MD5,
+    });
+    let bytes = password.as_bytes();
+    buf.put_u32(u32::try_from(bytes.len()).expect("password hash longer than 4 GiB"));
+    buf.put_slice(bytes);
+}
+
+fn put_opt_str(buf: &mut BytesMut, s: Option<&str>) {
+    match s {
+        None => buf.put_u8(0),
+        Some(s) => {
+            buf.put_u8(1);
+            put_str(buf, s);
+        }
+    }
+}
+
+fn put_strs(buf: &mut BytesMut, strs: &[String]) {
+    buf.put_u32(u32::try_from(strs.len()).expect("more than 4G strings"));
+    for s in strs {
+        put_str(buf, s);
+    }
+}
+
+fn read_broker_command(r: &mut Reader<'_>) -> Result<BrokerCommand, DecodeError> {
+    let at = r.pos;
+    Ok(match r.u8("broker command tag")? {
+        BCMD_ADD_USER => BrokerCommand::AddUser {
+            name: r.name("user name")?,
+            password: read_password(r)?,
+            tags: r.strs("user tags")?,
+        },
+        BCMD_DELETE_USER => BrokerCommand::DeleteUser {
+            name: r.name("user name")?,
+        },
+        BCMD_SET_USER_TAGS => BrokerCommand::SetUserTags {
+            name: r.name("user name")?,
+            tags: r.strs("user tags")?,
+        },
+        BCMD_CHANGE_PASSWORD => BrokerCommand::ChangePassword {
+            name: r.name("user name")?,
+            password: read_password(r)?,
+        },
+        BCMD_ADD_VHOST => {
+            let name = r.name("vhost name")?;
+            let description = r.str("vhost description")?.to_owned();
+            let tags = r.strs("vhost tags")?;
+            let default_queue_type = r.opt_str("default queue type")?;
+            BrokerCommand::AddVHost {
+                name,
+                settings: VHostSettings {
+                    description,
+                    tags,
+                    default_queue_type,
+                },
+            }
+        }
+        BCMD_DELETE_VHOST => BrokerCommand::DeleteVHost {
+            name: r.name("vhost name")?,
+        },
+        BCMD_SET_PERMISSIONS => {
+            let user = r.name("user name")?;
+            let vhost = r.name("vhost name")?;
+            let at = r.pos;
+            let configure = r.str("configure permission")?;
+            let write = r.str("write permission")?;
+            let read = r.str("read permission")?;
+            let permission = Permission::new(configure, write, read)
+                .map_err(|e| DecodeError::new(at, e.message))?;
+            BrokerCommand::SetPermissions {
+                user,
+                vhost,
+                permission: Arc::new(permission),
+            }
+        }
+        BCMD_CLEAR_PERMISSIONS => BrokerCommand::ClearPermissions {
+            user: r.name("user name")?,
+            vhost: r.name("vhost name")?,
+        },
+        BCMD_SET_TOPIC_PERMISSIONS => {
+            let user = r.name("user name")?;
+            let vhost = r.name("vhost name")?;
+            let exchange = r.name("exchange name")?;
+            let at = r.pos;
+            let write = r.str("topic write permission")?;
+            let read = r.str("topic read permission")?;
+            let permission =
+                TopicPermission::new(write, read).map_err(|e| DecodeError::new(at, e.message))?;
+            BrokerCommand::SetTopicPermissions {
+                user,
+                vhost,
+                exchange,
+                permission,
+            }
+        }
+        BCMD_CLEAR_TOPIC_PERMISSIONS => BrokerCommand::ClearTopicPermissions {
+            user: r.name("user name")?,
+            vhost: r.name("vhost name")?,
+            exchange: r.opt_str("exchange name")?.map(Name::from),
+        },
+        tag => {
+            return Err(DecodeError::new(
+                at,
+                format!("unknown broker command tag {tag}"),
+            ))
+        }
+    })
+}
+
+fn read_password(r: &mut Reader<'_>) -> Result<PasswordHash, DecodeError> {
+    let at = r.pos;
+    let algorithm = match r.u8("hashing algorithm")? {
+        HASH_SHA256 => HashingAlgorithm::Sha256,
+        HASH_SHA512 => HashingAlgorithm::Sha512,
+        HASH_MD5 => HashingAlgorithm::Md5,
+        other => {
+            return Err(DecodeError::new(
+                at,
+                format!("unknown hashing algorithm {other}"),
+            ))
+        }
+    };
+    let len = r.u32("password hash")? as usize;
+    let bytes = r.take(len, "password hash")?.to_vec();
+    Ok(PasswordHash::from_bytes(algorithm, bytes))
 }
 
 fn read_binding(r: &mut Reader<'_>) -> Result<BindingSpec, DecodeError> {
@@ -427,6 +729,29 @@ impl<'a> Reader<'a> {
         let raw = self.take(len, what)?;
         std::str::from_utf8(raw)
             .map_err(|e| DecodeError::new(at, format!("{what} is not UTF-8: {e}")))
+    }
+
+    /// A presence byte, then a string when it is 1.
+    fn opt_str(&mut self, what: &str) -> Result<Option<String>, DecodeError> {
+        let at = self.pos;
+        match self.u8(what)? {
+            0 => Ok(None),
+            1 => Ok(Some(self.str(what)?.to_owned())),
+            other => Err(DecodeError::new(
+                at,
+                format!("{what} presence byte is {other}, not 0 or 1"),
+            )),
+        }
+    }
+
+    /// A u32 count, then that many strings. The count is not trusted for allocation.
+    fn strs(&mut self, what: &str) -> Result<Vec<String>, DecodeError> {
+        let count = self.u32(what)?;
+        let mut out = Vec::new();
+        for _ in 0..count {
+            out.push(self.str(what)?.to_owned());
+        }
+        Ok(out)
     }
 
     fn name(&mut self, what: &str) -> Result<Name, DecodeError> {
@@ -519,6 +844,7 @@ mod tests {
                 } else {
                     FieldTable::new()
                 },
+                plugin: None,
             }));
         }
         out.push(Command::DeclareExchange(ExchangeSpec {
@@ -528,6 +854,18 @@ mod tests {
             auto_delete: true,
             internal: true,
             arguments: rich_table(),
+            plugin: Some(PluginType::Delayed {
+                store: u64::MAX - 7,
+            }),
+        }));
+        out.push(Command::DeclareExchange(ExchangeSpec {
+            name: Name::from("dedup"),
+            kind: ExchangeKind::Fanout,
+            durable: true,
+            auto_delete: false,
+            internal: false,
+            arguments: rich_table(),
+            plugin: Some(PluginType::Deduplication { store: 3 }),
         }));
         out.push(Command::DeleteExchange {
             name: Name::from("ex-direct"),
@@ -649,6 +987,7 @@ mod tests {
         assert_eq!(a.auto_delete, b.auto_delete);
         assert_eq!(a.internal, b.internal);
         assert_eq!(a.arguments, b.arguments);
+        assert_eq!(a.plugin, b.plugin);
     }
 
     fn assert_queue_eq(a: &QueueSpec, b: &QueueSpec) {
@@ -677,7 +1016,10 @@ mod tests {
                 vhost: vb,
                 command: cb,
             },
-        ) = (a, b);
+        ) = (a, b)
+        else {
+            panic!("not vhost records: {a:?}, {b:?}");
+        };
         assert_eq!(va, vb);
         match (ca, cb) {
             (Command::DeclareExchange(x), Command::DeclareExchange(y)) => assert_exchange_eq(x, y),
@@ -714,7 +1056,9 @@ mod tests {
         // Every command variant and both destination kinds are covered.
         let mut seen = [false; 10];
         for record in &records {
-            let MetaRecord::VHost { command, .. } = record;
+            let MetaRecord::VHost { command, .. } = record else {
+                unreachable!("records() makes vhost records only");
+            };
             let i = match command {
                 Command::DeclareExchange(_) => 0,
                 Command::DeleteExchange { .. } => 1,
@@ -883,6 +1227,7 @@ mod tests {
                 auto_delete: false,
                 internal: false,
                 arguments: FieldTable::new(),
+                plugin: None,
             }),
         };
         let mut b = encode(&exchange);
@@ -909,6 +1254,213 @@ mod tests {
         let err = decode(&b).unwrap_err();
         assert_eq!(err.offset(), 26);
         assert!(err.message().starts_with("exchange arguments: "), "{err}");
+    }
+
+    fn broker_commands() -> Vec<BrokerCommand> {
+        vec![
+            BrokerCommand::AddUser {
+                name: Name::from("bob"),
+                password: PasswordHash::new(HashingAlgorithm::Sha256, "secret"),
+                tags: vec!["administrator".into(), "ünïcødé tag".into()],
+            },
+            BrokerCommand::AddUser {
+                name: Name::from("nopass"),
+                password: PasswordHash::none(),
+                tags: vec![],
+            },
+            BrokerCommand::ChangePassword {
+                name: Name::from("bob"),
+                password: PasswordHash::new(HashingAlgorithm::Sha512, "other"),
+            },
+            BrokerCommand::ChangePassword {
+                name: Name::from("bob"),
+                password: PasswordHash::new(HashingAlgorithm::Md5, "md5"),
+            },
+            BrokerCommand::SetUserTags {
+                name: Name::from("bob"),
+                tags: vec!["monitoring".into()],
+            },
+            BrokerCommand::DeleteUser {
+                name: Name::from("bob"),
+            },
+            BrokerCommand::AddVHost {
+                name: Name::from("staging-ü"),
+                settings: VHostSettings {
+                    description: "the staging vhost".into(),
+                    tags: vec!["a".into(), "b".into()],
+                    default_queue_type: Some("quorum".into()),
+                },
+            },
+            BrokerCommand::AddVHost {
+                name: Name::from("/"),
+                settings: VHostSettings::default(),
+            },
+            BrokerCommand::DeleteVHost {
+                name: Name::from("staging-ü"),
+            },
+            BrokerCommand::SetPermissions {
+                user: Name::from("bob"),
+                vhost: Name::from("/"),
+                permission: Arc::new(Permission::new("^app\\.", "", ".*").unwrap()),
+            },
+            BrokerCommand::ClearPermissions {
+                user: Name::from("bob"),
+                vhost: Name::from("/"),
+            },
+            BrokerCommand::SetTopicPermissions {
+                user: Name::from("bob"),
+                vhost: Name::from("/"),
+                exchange: Name::from("amq.topic"),
+                permission: TopicPermission::new("^{username}\\.", "").unwrap(),
+            },
+            BrokerCommand::ClearTopicPermissions {
+                user: Name::from("bob"),
+                vhost: Name::from("/"),
+                exchange: Some(Name::from("amq.topic")),
+            },
+            BrokerCommand::ClearTopicPermissions {
+                user: Name::from("bob"),
+                vhost: Name::from("/"),
+                exchange: None,
+            },
+        ]
+    }
+
+    /// A canonical text of a broker command, to compare a round trip.
+    fn describe_broker(c: &BrokerCommand) -> String {
+        match c {
+            BrokerCommand::AddUser {
+                name,
+                password,
+                tags,
+            } => format!(
+                "add {name} {:?} {} {tags:?}",
+                password.algorithm(),
+                password.to_base64()
+            ),
+            BrokerCommand::ChangePassword { name, password } => {
+                format!(
+                    "pw {name} {:?} {}",
+                    password.algorithm(),
+                    password.to_base64()
+                )
+            }
+            BrokerCommand::SetPermissions {
+                user,
+                vhost,
+                permission: p,
+            } => format!(
+                "perm {user} {vhost} {:?} {:?} {:?}",
+                p.configure.as_str(),
+                p.write.as_str(),
+                p.read.as_str()
+            ),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_broker_command_round_trips() {
+        let mut records: Vec<MetaRecord> = broker_commands()
+            .into_iter()
+            .map(MetaRecord::Broker)
+            .collect();
+        records.push(MetaRecord::DefaultsCreated);
+        for record in &records {
+            let bytes = encode(record);
+            assert_eq!(bytes[0], FORMAT_VERSION);
+            let back = decode(&bytes).unwrap_or_else(|e| panic!("{e} decoding {record:?}"));
+            match (record, &back) {
+                (MetaRecord::Broker(a), MetaRecord::Broker(b)) => {
+                    assert_eq!(describe_broker(a), describe_broker(b))
+                }
+                (MetaRecord::DefaultsCreated, MetaRecord::DefaultsCreated) => {}
+                (a, b) => panic!("record kind changed: {a:?} became {b:?}"),
+            }
+            assert_eq!(encode(&back), bytes);
+            for len in 0..bytes.len() {
+                assert!(decode(&bytes[..len]).is_err(), "prefix {len} of {record:?}");
+            }
+        }
+        // A decoded permission is compiled and matches as the original did.
+        let MetaRecord::Broker(BrokerCommand::SetPermissions { permission, .. }) =
+            decode(&encode(&MetaRecord::Broker(broker_commands()[9].clone()))).unwrap()
+        else {
+            panic!("not a permission");
+        };
+        assert!(permission.configure.matches("app.q"));
+        assert!(!permission.configure.matches("other"));
+        assert!(permission.write.matches(""));
+        assert!(!permission.write.matches("x"));
+    }
+
+    #[test]
+    fn broker_record_layout_is_as_documented() {
+        let record = MetaRecord::Broker(BrokerCommand::AddUser {
+            name: Name::from("u"),
+            password: PasswordHash::from_bytes(HashingAlgorithm::Sha512, vec![9, 8]),
+            tags: vec!["t".into()],
+        });
+        let expected: &[u8] = &[
+            1, // version
+            2, // record tag: broker command
+            1, // command: AddUser
+            0, 0, 0, 1, b'u', // name
+            2,    // SHA-512
+            0, 0, 0, 2, 9, 8, // hash
+            0, 0, 0, 1, 0, 0, 0, 1, b't', // tags
+        ];
+        assert_eq!(encode(&record), expected);
+        assert_eq!(encode(&MetaRecord::DefaultsCreated), [1, 3]);
+    }
+
+    #[test]
+    fn records_written_before_users_existed_still_decode() {
+        // A version-1 vhost record as the first release wrote it (from
+        // layout_is_as_documented): DeclareQueue 'q' in '/'.
+        let old: &[u8] = &[
+            1, 1, 0, 0, 0, 1, b'/', 3, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 1, b'q', 1, 0, 1, 0, 0, 0,
+            0, 0, 0, 0, 9, 0, 0, 0, 0,
+        ];
+        let MetaRecord::VHost {
+            vhost,
+            command: Command::DeclareQueue(spec),
+        } = decode(old).unwrap()
+        else {
+            panic!("not a queue declaration");
+        };
+        assert_eq!((&*vhost, &*spec.name, spec.id), ("/", "q", 7));
+    }
+
+    #[test]
+    fn bad_broker_records_are_rejected() {
+        let err = decode(&[1, 2, 99]).unwrap_err();
+        assert_eq!(
+            (err.offset(), err.message()),
+            (2, "unknown broker command tag 99")
+        );
+        let mut bytes = encode(&MetaRecord::Broker(broker_commands()[0].clone()));
+        bytes[10] = 7; // the hashing algorithm byte, after the tags and the name "bob"
+        let err = decode(&bytes).unwrap_err();
+        assert_eq!(
+            (err.offset(), err.message()),
+            (10, "unknown hashing algorithm 7")
+        );
+        // A permission expression that does not compile.
+        let bad = [
+            &[1u8, 2, 7][..],
+            &[0, 0, 0, 1, b'u', 0, 0, 0, 1, b'/'],
+            &[0, 0, 0, 1, b'('],
+            &[0, 0, 0, 0, 0, 0, 0, 0],
+        ]
+        .concat();
+        let err = decode(&bad).unwrap_err();
+        assert_eq!(err.offset(), 13);
+        assert!(
+            err.message()
+                .starts_with("regular expression '(' is invalid"),
+            "{err}"
+        );
     }
 
     #[test]

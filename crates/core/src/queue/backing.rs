@@ -92,6 +92,24 @@ impl Backing {
         Some(id)
     }
 
+    /// Writes a changed copy of a durable position's message (a retry's new headers)
+    /// in its place, under the queue's own id: after a restart the position comes
+    /// back with the copy. Returns its store id.
+    pub fn rewrite_durable(&mut self, seq: u64, message: &MessageRef) -> Option<u64> {
+        let store = self.store.as_ref()?;
+        let id = store.new_message_id();
+        self.pages.push(Record::Message {
+            id,
+            data: message.encode_stored(),
+        });
+        self.pages.push(Record::Enqueue {
+            queue: self.queue,
+            seq,
+            message: id,
+        });
+        Some(id)
+    }
+
     /// Whether message `id` is on disk (its publisher's append has been written).
     pub fn holds(&self, id: u64) -> bool {
         self.store.as_ref().is_some_and(|s| s.holds(id))

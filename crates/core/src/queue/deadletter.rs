@@ -48,9 +48,12 @@ impl DeadLetterer {
         let Some(vhost) = self.owner.upgrade() else {
             return gone;
         };
-        let publisher = self
-            .publisher
-            .get_or_insert_with(|| Box::new(Publisher::new(vhost)));
+        let publisher = self.publisher.get_or_insert_with(|| {
+            // Dead-lettering is the broker's own publish: the declaring user's
+            // write permission on the exchange was checked at queue.declare.
+            let access = crate::access::Access::unrestricted(&vhost.name);
+            Box::new(Publisher::new(vhost, access))
+        });
         // A dead-letter exchange that does not exist: the messages are dropped.
         let Ok(target) = publisher.exchange(exchange) else {
             return gone;
@@ -80,6 +83,11 @@ impl DeadLetterer {
                     for key in &keys {
                         publisher.route(&target, key, &message.properties, &mut queues);
                     }
+                }
+            }
+            for (exchange, delay) in publisher.take_delayed() {
+                if let Some(delayer) = exchange.delayer() {
+                    delayer.hold(message.clone(), delay, None);
                 }
             }
             // Decoded once per message, not once per queue it reaches.

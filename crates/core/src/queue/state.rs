@@ -336,6 +336,14 @@ impl QueueState {
                     (a, b) => a.or(b),
                 };
                 let from = stored_at.unwrap_or(self.now);
+                if let Some(due) = self.retry_due(&message, stored_at) {
+                    // Recovered while waiting out a retry delay: it goes on waiting.
+                    let mut r = self.pop_ready().expect("not empty");
+                    r.expires_at = ttl.map_or(0, |ttl| (from + ttl).max(1));
+                    r.message = Some(message);
+                    self.retrying.insert((due, r.seq), r);
+                    return true;
+                }
                 let r = self.ready.front_mut().expect("not empty");
                 r.expires_at = ttl.map_or(0, |ttl| (from + ttl).max(1));
                 if r.message.is_none() {
@@ -355,6 +363,16 @@ impl QueueState {
                 true
             }
         }
+    }
+
+    /// When a recovered message that was waiting for a retry is due, if that is
+    /// still to come: it was stored when it was nacked, with its delay in
+    /// `x-retry-delay`.
+    fn retry_due(&self, message: &Message, stored_at: Option<u64>) -> Option<u64> {
+        self.settings.retry_delays.as_ref()?;
+        let delay = message.header_count("x-retry-delay");
+        let due = stored_at? + delay;
+        (delay > 0 && due > self.now).then_some(due)
     }
 
     /// Position `seq` has left the queue for good.
@@ -817,7 +835,19 @@ impl QueueState {
             headers.insert("x-retry-delay", FieldValue::I64(delay as i64));
         }));
         let due = self.now + delay;
-        let ready = self.back_to_ready(seq, entry, message);
+        let durable = entry.kept == Kept::Durable;
+        let mut ready = self.back_to_ready(seq, entry, message);
+        if durable {
+            // Stored with its new headers: after a restart it waits out the rest of
+            // its delay (its stored time plus `x-retry-delay`).
+            if let Some(id) = ready
+                .message
+                .as_ref()
+                .and_then(|m| self.backing.rewrite_durable(seq, m))
+            {
+                ready.store_id = id;
+            }
+        }
         self.retrying.insert((due, seq), ready);
     }
 

@@ -3,7 +3,9 @@
 //! changes the vhost's topology. Persistence (replaying a log), definitions import and
 //! cluster replication feed the same commands through the same function.
 
-use super::exchange::{Dest, Exchange, ExchangeSpec};
+use super::dedup_exchange;
+use super::delayed::Delayer;
+use super::exchange::{Dest, Exchange, ExchangeSpec, PluginState, PluginType};
 use super::VHost;
 use crate::names::Name;
 use crate::policy::{Policies, PolicyKind, PolicySpec};
@@ -76,7 +78,8 @@ impl Meta {
         match cmd {
             Command::DeclareExchange(spec) => {
                 if !self.exchanges.contains_key(&spec.name) {
-                    let exchange = Exchange::new(spec);
+                    let extra = self.plugin_state(vhost, &spec);
+                    let exchange = Exchange::new(spec, extra);
                     exchange.reapply_policies(&self.policies);
                     self.exchanges.insert(exchange.name.clone(), exchange);
                 }
@@ -165,6 +168,50 @@ impl Meta {
         }
     }
 
+    /// The actor or window a plugin-type exchange needs, with what the store kept of
+    /// it when it is durable.
+    fn plugin_state(&self, vhost: &Weak<VHost>, spec: &ExchangeSpec) -> PluginState {
+        let Some(plugin) = spec.plugin else {
+            return PluginState::default();
+        };
+        let store = self.storage.as_ref().map(|s| s.store().clone());
+        let recovered = match (&self.storage, spec.durable) {
+            (Some(storage), true) => storage.take_recovered(plugin.store()),
+            _ => Vec::new(),
+        };
+        match plugin {
+            PluginType::Delayed { store: id } => PluginState {
+                delayer: Some(Delayer::spawn(
+                    vhost.clone(),
+                    spec.name.clone(),
+                    store,
+                    id,
+                    spec.durable,
+                    recovered,
+                )),
+                dedup: None,
+            },
+            PluginType::Deduplication { store: id } => {
+                let settings = dedup_exchange::settings(&spec.arguments).unwrap_or(
+                    dedup_exchange::DedupSettings {
+                        size: 1,
+                        ttl: None,
+                        on_disk: false,
+                    },
+                );
+                let kept = store.filter(|_| settings.on_disk && spec.durable);
+                PluginState {
+                    delayer: None,
+                    dedup: Some(dedup_exchange::DedupCache::new(
+                        &settings,
+                        kept.map(|s| (s, id)),
+                        recovered,
+                    )),
+                }
+            }
+        }
+    }
+
     /// A new queue's settings when a policy applies to it.
     fn resolve_queue(&self, spec: &QueueSpec) -> Option<crate::policy::Resolved> {
         if self.policies.is_empty() {
@@ -208,6 +255,7 @@ impl Meta {
             return;
         };
         exchange.mark_deleted();
+        exchange.discard_kept();
         // Bindings from it: destinations that are exchanges lose an inbound binding.
         for (_, _, dest) in exchange.router.read().bindings() {
             if let Dest::Exchange(e) = dest {

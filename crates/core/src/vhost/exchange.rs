@@ -36,6 +36,34 @@ pub struct ExchangeSpec {
     pub auto_delete: bool,
     pub internal: bool,
     pub arguments: FieldTable,
+    /// The types RabbitMQ gets from plugins, built in here; `None` for the AMQP
+    /// types.
+    pub plugin: Option<PluginType>,
+}
+
+/// Exchange types beyond AMQP's, each with the store id of what it keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PluginType {
+    /// `x-delayed-message`: `kind` is the routing type from `x-delayed-type`; the
+    /// store holds the messages waiting for their time.
+    Delayed { store: u64 },
+    /// `x-message-deduplication`: routes as fanout; the store holds its window of
+    /// keys (`x-cache-persistence` = `disk`).
+    Deduplication { store: u64 },
+}
+
+impl PluginType {
+    pub fn type_name(self) -> &'static str {
+        match self {
+            PluginType::Delayed { .. } => DELAYED_TYPE,
+            PluginType::Deduplication { .. } => super::dedup_exchange::DEDUP_TYPE,
+        }
+    }
+    pub fn store(self) -> u64 {
+        match self {
+            PluginType::Delayed { store } | PluginType::Deduplication { store } => store,
+        }
+    }
 }
 
 pub struct Exchange {
@@ -46,6 +74,11 @@ pub struct Exchange {
     pub auto_delete: bool,
     pub internal: bool,
     pub arguments: FieldTable,
+    plugin: Option<PluginType>,
+    /// The actor holding delayed messages (`x-delayed-message` exchanges).
+    delayer: Option<super::delayed::Delayer>,
+    /// The window of seen keys (`x-message-deduplication` exchanges).
+    dedup: Option<parking_lot::Mutex<super::dedup_exchange::DedupCache>>,
     /// Where unroutable messages go: the `alternate-exchange` argument, else the
     /// policy's; and the name of the policy in force.
     policy: RwLock<ExchangePolicy>,
@@ -58,6 +91,16 @@ pub struct Exchange {
     deleted: AtomicBool,
 }
 
+/// The exchange type of RabbitMQ's delayed-message plugin.
+pub const DELAYED_TYPE: &str = "x-delayed-message";
+
+/// What a plugin-type exchange starts with.
+#[derive(Default)]
+pub(crate) struct PluginState {
+    pub delayer: Option<super::delayed::Delayer>,
+    pub dedup: Option<super::dedup_exchange::DedupCache>,
+}
+
 /// What policies decide for an exchange.
 struct ExchangePolicy {
     alternate: Option<Name>,
@@ -67,7 +110,7 @@ struct ExchangePolicy {
 static NEXT_EXCHANGE_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Exchange {
-    pub(crate) fn new(spec: ExchangeSpec) -> ExchangeRef {
+    pub(crate) fn new(spec: ExchangeSpec, extra: PluginState) -> ExchangeRef {
         let alternate = crate::policy::alternate_exchange(&spec.arguments, None);
         Arc::new(Exchange {
             id: NEXT_EXCHANGE_ID.fetch_add(1, Ordering::Relaxed),
@@ -78,6 +121,9 @@ impl Exchange {
             auto_delete: spec.auto_delete,
             internal: spec.internal,
             arguments: spec.arguments,
+            plugin: spec.plugin,
+            delayer: extra.delayer,
+            dedup: extra.dedup.map(parking_lot::Mutex::new),
             policy: RwLock::new(ExchangePolicy {
                 alternate,
                 policy: None,
@@ -86,6 +132,46 @@ impl Exchange {
             deleted: AtomicBool::new(false),
         })
     }
+    /// Whether a message with these encoded properties may be routed: false for a
+    /// duplicate at a deduplication exchange (true everywhere else).
+    pub fn admit(&self, properties: &[u8]) -> bool {
+        let Some(dedup) = &self.dedup else {
+            return true;
+        };
+        let headers = amqp_codec::scan_properties(properties)
+            .ok()
+            .and_then(|view| view.headers.map(amqp_codec::decode_table))
+            .and_then(Result::ok);
+        match headers.as_ref().and_then(super::dedup_exchange::key_of) {
+            Some((key, ttl)) => dedup.lock().admit(key, ttl),
+            None => true,
+        }
+    }
+
+    /// Deleted: what it keeps in the store goes.
+    pub(crate) fn discard_kept(&self) {
+        if let Some(delayer) = &self.delayer {
+            delayer.delete();
+        }
+        if let Some(dedup) = &self.dedup {
+            dedup.lock().discard();
+        }
+    }
+
+    /// The type a client declared (`x-delayed-message`, `x-message-deduplication`
+    /// for those).
+    pub fn type_name(&self) -> &'static str {
+        match self.plugin {
+            Some(plugin) => plugin.type_name(),
+            None => self.kind.as_str(),
+        }
+    }
+
+    /// The actor holding this exchange's delayed messages, if it is one.
+    pub fn delayer(&self) -> Option<&super::delayed::Delayer> {
+        self.delayer.as_ref()
+    }
+
     /// Where messages this exchange cannot route go.
     pub fn alternate(&self) -> Option<Name> {
         self.policy.read().alternate.clone()
@@ -119,6 +205,7 @@ impl Exchange {
             auto_delete: self.auto_delete,
             internal: self.internal,
             arguments: self.arguments.clone(),
+            plugin: self.plugin,
         }
     }
     /// The nameless default exchange routes by queue name; it has no table.

@@ -5,13 +5,15 @@
 //! exchanges' own read locks, so steady-state traffic never takes the vhost lock.
 
 mod command;
+pub mod dedup_exchange;
+pub mod delayed;
 mod exchange;
 mod ops;
 mod policies;
 mod route;
 
 pub use command::{BindingSpec, Command, DestName};
-pub use exchange::{Dest, Exchange, ExchangeRef, ExchangeSpec};
+pub use exchange::{Dest, Exchange, ExchangeRef, ExchangeSpec, PluginType, DELAYED_TYPE};
 pub use ops::{ExchangeDeclare, QueueDeclare, QueueDeclared};
 pub use route::Publisher;
 
@@ -25,6 +27,7 @@ use crate::storage::StorageRef;
 use amqp_codec::FieldTable;
 use command::Meta;
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 pub type VHostRef = Arc<VHost>;
@@ -35,6 +38,8 @@ pub struct VHost {
     myself: Weak<VHost>,
     /// Where durable topology and persistent messages go; `None` runs in memory only.
     storage: Option<StorageRef>,
+    /// The vhost was deleted: connections still holding it can change nothing.
+    deleted: AtomicBool,
 }
 
 /// The exchanges every vhost has, as RabbitMQ creates them.
@@ -55,6 +60,7 @@ impl VHost {
             meta: Mutex::new(Meta::new(storage.clone())),
             myself: myself.clone(),
             storage,
+            deleted: AtomicBool::new(false),
         });
         for (name, kind, internal) in BUILTIN_EXCHANGES {
             vhost.apply(Command::DeclareExchange(ExchangeSpec {
@@ -64,6 +70,7 @@ impl VHost {
                 auto_delete: false,
                 internal: *internal,
                 arguments: FieldTable::new(),
+                plugin: None,
             }));
         }
         vhost
@@ -78,6 +85,12 @@ impl VHost {
     /// Applies a validated metadata change; one that concerns durable objects is
     /// written to the metadata log first, and not applied if that fails.
     pub async fn commit(&self, cmd: Command) -> CoreResult<()> {
+        if self.is_deleted() {
+            return Err(CoreError::new(
+                ErrorKind::NotAllowed,
+                format!("vhost '{}' is deleted", self.name),
+            ));
+        }
         let Some(storage) = &self.storage else {
             self.apply(cmd);
             return Ok(());
@@ -153,6 +166,48 @@ impl VHost {
         }
         commands.extend(bindings);
         commands
+    }
+
+    /// Lets every delayed exchange route its due messages: recovery has rebuilt the
+    /// queues and bindings they route to.
+    pub fn start_delayed(&self) {
+        for exchange in self.exchanges() {
+            if let Some(delayer) = exchange.delayer() {
+                delayer.start();
+            }
+        }
+    }
+
+    /// The vhost is being deleted: new connections cannot open it, and commands
+    /// from connections still on it are refused.
+    pub(crate) fn mark_deleting(&self) {
+        self.deleted.store(true, Ordering::Release);
+    }
+
+    /// The broker removed this vhost. Queues still in it (replay of a deletion
+    /// whose queue records were not all logged) stop.
+    pub(crate) fn mark_deleted(&self) {
+        self.mark_deleting();
+        let left: Vec<QueueRef> = self.meta.lock().queues.values().cloned().collect();
+        for queue in left {
+            self.forget_queue(&queue);
+            if tokio::runtime::Handle::try_current().is_ok() {
+                tokio::spawn(async move {
+                    let _ = queue.delete(false, false).await;
+                });
+            }
+        }
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.load(Ordering::Acquire)
+    }
+
+    /// Deletes a queue whoever owns it, as `queue.delete` would (the vhost is being
+    /// deleted).
+    pub(crate) async fn delete_queue_unchecked(&self, queue: &QueueRef) -> CoreResult<()> {
+        queue.delete(false, false).await?;
+        self.forget_queue_logged(queue).await
     }
 
     /// A fresh queue id (from the store when there is one: never reused).

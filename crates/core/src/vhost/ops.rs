@@ -1,9 +1,13 @@
-//! Topology operations, validated as RabbitMQ validates them, then applied as commands.
-//! Every protocol adapter and the management API call these, so a rule is written once.
+//! Topology operations, validated and authorized as RabbitMQ does it (the checks of
+//! `rabbit_channel`, in its order), then applied as commands. Every protocol adapter
+//! and the management API call these, so a rule is written once; the caller passes
+//! the [`Access`] of the user acting.
 
 use super::command::{BindingSpec, Command, DestName};
-use super::exchange::ExchangeSpec;
+use super::dedup_exchange::{self, DEDUP_TYPE};
+use super::exchange::{ExchangeSpec, PluginType, DELAYED_TYPE};
 use super::{check_exclusive, VHost};
+use crate::access::{Access, Perm, ResourceKind};
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::exchange::{validate_binding_args, ExchangeKind};
 use crate::names::{generated_name, Name};
@@ -12,6 +16,9 @@ use crate::queue::{QueueRef, QueueSpec};
 use amqp_codec::{FieldTable, FieldValue};
 
 pub struct ExchangeDeclare<'a> {
+    /// Who declares: needs configure on the exchange (and, for a new exchange with an
+    /// alternate exchange, read on it and write on the alternate).
+    pub access: &'a Access,
     pub name: &'a str,
     pub kind: &'a str,
     pub passive: bool,
@@ -22,6 +29,10 @@ pub struct ExchangeDeclare<'a> {
 }
 
 pub struct QueueDeclare<'a> {
+    /// Who declares: needs configure on the queue (and, for a new queue with a
+    /// dead-letter exchange, read on the queue and write on the exchange). A passive
+    /// declare needs nothing.
+    pub access: &'a Access,
     pub name: &'a str,
     pub passive: bool,
     pub durable: bool,
@@ -83,6 +94,27 @@ fn bool_text(b: bool) -> &'static str {
     }
 }
 
+fn unknown_type(name: &str) -> CoreError {
+    CoreError::new(
+        ErrorKind::CommandInvalid,
+        format!("unknown exchange type '{name}'"),
+    )
+}
+
+/// The routing type of a delayed exchange, from `x-delayed-type`, with the
+/// delayed-message plugin's texts.
+fn delayed_routing_kind(arguments: &FieldTable) -> CoreResult<ExchangeKind> {
+    match arguments.get("x-delayed-type").and_then(|v| v.as_str()) {
+        Some(DELAYED_TYPE) => Err(CoreError::precondition(
+            "Invalid argument, 'x-delayed-message' can't be used for 'x-delayed-type'",
+        )),
+        Some(name) => ExchangeKind::parse(name).ok_or_else(|| unknown_type(name)),
+        None => Err(CoreError::precondition(
+            "Invalid argument, 'x-delayed-type' must be an existing exchange type",
+        )),
+    }
+}
+
 impl VHost {
     pub async fn declare_exchange(&self, d: ExchangeDeclare<'_>) -> CoreResult<()> {
         if d.name.is_empty() {
@@ -91,12 +123,15 @@ impl VHost {
         if d.passive {
             return self.exchange_or_404(d.name).map(|_| ());
         }
-        let kind = ExchangeKind::parse(d.kind).ok_or_else(|| {
-            CoreError::new(
-                ErrorKind::CommandInvalid,
-                format!("unknown exchange type '{}'", d.kind),
-            )
-        })?;
+        let kind = match d.kind {
+            DELAYED_TYPE => delayed_routing_kind(&d.arguments)?,
+            DEDUP_TYPE => {
+                dedup_exchange::settings(&d.arguments)?;
+                ExchangeKind::Fanout
+            }
+            other => ExchangeKind::parse(other).ok_or_else(|| unknown_type(other))?,
+        };
+        d.access.configure(ResourceKind::Exchange, d.name)?;
         if let Some(existing) = self.exchange(d.name) {
             let inequivalent = |arg: &str, received: &str, current: &str| {
                 CoreError::precondition(format!(
@@ -104,8 +139,8 @@ impl VHost {
                     d.name, self.name
                 ))
             };
-            if existing.kind != kind {
-                return Err(inequivalent("type", kind.as_str(), existing.kind.as_str()));
+            if existing.type_name() != d.kind {
+                return Err(inequivalent("type", d.kind, existing.type_name()));
             }
             if existing.durable != d.durable {
                 return Err(inequivalent(
@@ -129,7 +164,13 @@ impl VHost {
                 ));
             }
             check_args_equivalent(
-                &["alternate-exchange"],
+                &[
+                    "alternate-exchange",
+                    "x-delayed-type",
+                    "x-cache-size",
+                    "x-cache-ttl",
+                    "x-cache-persistence",
+                ],
                 &d.arguments,
                 &existing.arguments,
                 || format!("exchange '{}' in vhost '{}'", d.name, self.name),
@@ -140,6 +181,14 @@ impl VHost {
         if d.name.starts_with("amq.") {
             return Err(reserved_name("exchange", d.name));
         }
+        if let Some(alternate) = d
+            .arguments
+            .get("alternate-exchange")
+            .and_then(|v| v.as_str())
+        {
+            d.access.read(ResourceKind::Exchange, d.name)?;
+            d.access.write(ResourceKind::Exchange, alternate)?;
+        }
         self.commit(Command::DeclareExchange(ExchangeSpec {
             name: Name::from(d.name),
             kind,
@@ -147,12 +196,29 @@ impl VHost {
             auto_delete: d.auto_delete,
             internal: d.internal,
             arguments: d.arguments,
+            plugin: match d.kind {
+                DELAYED_TYPE => Some(PluginType::Delayed {
+                    store: self.new_queue_id(),
+                }),
+                DEDUP_TYPE => Some(PluginType::Deduplication {
+                    store: self.new_queue_id(),
+                }),
+                _ => None,
+            },
         }))
         .await?;
+        if let Some(delayer) = self.exchange(d.name).as_ref().and_then(|e| e.delayer()) {
+            delayer.start();
+        }
         Ok(())
     }
 
-    pub async fn delete_exchange(&self, name: &str, if_unused: bool) -> CoreResult<()> {
+    pub async fn delete_exchange(
+        &self,
+        access: &Access,
+        name: &str,
+        if_unused: bool,
+    ) -> CoreResult<()> {
         if name.is_empty() {
             return Err(default_exchange_refused());
         }
@@ -162,6 +228,7 @@ impl VHost {
                 self.name
             )));
         }
+        access.configure(ResourceKind::Exchange, name)?;
         let Some(exchange) = self.exchange(name) else {
             return Ok(());
         };
@@ -196,6 +263,7 @@ impl VHost {
             }
             d.name.to_string()
         };
+        d.access.configure(ResourceKind::Queue, &name)?;
         parse_queue_args(&d.arguments, &name, &self.name)?;
         if let Some(existing) = self.queue(&name) {
             check_exclusive(&existing, d.connection)?;
@@ -206,6 +274,14 @@ impl VHost {
                 message_count: counts.ready,
                 consumer_count: counts.consumers,
             });
+        }
+        if let Some(dlx) = d
+            .arguments
+            .get("x-dead-letter-exchange")
+            .and_then(|v| v.as_str())
+        {
+            d.access.read(ResourceKind::Queue, &name)?;
+            d.access.write(ResourceKind::Exchange, dlx)?;
         }
         let name = Name::from(name);
         self.commit(Command::DeclareQueue(QueueSpec {
@@ -262,11 +338,13 @@ impl VHost {
     /// Deletes a queue; returns the number of messages it held.
     pub async fn delete_queue(
         &self,
+        access: &Access,
         connection: u64,
         name: &str,
         if_unused: bool,
         if_empty: bool,
     ) -> CoreResult<u32> {
+        access.configure(ResourceKind::Queue, name)?;
         let Some(queue) = self.queue(name) else {
             return Ok(0);
         };
@@ -276,21 +354,36 @@ impl VHost {
         Ok(count)
     }
 
-    pub async fn purge_queue(&self, connection: u64, name: &str) -> CoreResult<u32> {
+    pub async fn purge_queue(
+        &self,
+        access: &Access,
+        connection: u64,
+        name: &str,
+    ) -> CoreResult<u32> {
+        access.read(ResourceKind::Queue, name)?;
         let queue = self.queue_for(connection, name)?;
         Ok(queue.purge().await)
     }
 
-    /// Binds (or, with `unbind`, unbinds) a queue or exchange to an exchange.
+    /// Binds (or, with `unbind`, unbinds) a queue or exchange to an exchange: write
+    /// on the destination, read on the source.
     pub async fn bind(
         &self,
+        access: &Access,
         connection: u64,
-        destination: DestName,
-        source: &str,
-        routing_key: &str,
-        arguments: FieldTable,
+        spec: BindingSpec,
         unbind: bool,
     ) -> CoreResult<()> {
+        let BindingSpec {
+            source,
+            destination,
+            routing_key,
+            arguments,
+        } = spec;
+        match &destination {
+            DestName::Queue(q) => access.write(ResourceKind::Queue, q)?,
+            DestName::Exchange(e) => access.write(ResourceKind::Exchange, e)?,
+        }
         if source.is_empty() {
             return Err(default_exchange_refused());
         }
@@ -299,7 +392,11 @@ impl VHost {
                 return Err(default_exchange_refused());
             }
         }
-        let source_exchange = self.exchange(source);
+        access.read(ResourceKind::Exchange, &source)?;
+        let source_exchange = self.exchange(&source);
+        if let Some(x) = &source_exchange {
+            access.check_topic(Perm::Read, x.kind, &source, &routing_key)?;
+        }
         let dest_exists = match &destination {
             DestName::Queue(q) => match self.queue(q) {
                 Some(queue) => {
@@ -317,7 +414,7 @@ impl VHost {
             }
         } else {
             let source_exchange = source_exchange
-                .ok_or_else(|| CoreError::not_found("exchange", source, &self.name))?;
+                .ok_or_else(|| CoreError::not_found("exchange", &source, &self.name))?;
             if !dest_exists {
                 return Err(match &destination {
                     DestName::Queue(q) => CoreError::not_found("queue", q, &self.name),
@@ -328,9 +425,9 @@ impl VHost {
                 .map_err(CoreError::precondition)?;
         }
         let spec = BindingSpec {
-            source: Name::from(source),
+            source,
             destination,
-            routing_key: routing_key.to_string(),
+            routing_key,
             arguments,
         };
         self.commit(if unbind {

@@ -2,10 +2,13 @@
 //!
 //! A `Publisher` belongs to one channel (or one MQTT/STOMP session) and caches name
 //! lookups, so steady-state publishing takes no vhost-wide lock: only the read locks
-//! of the exchanges the message passes through.
+//! of the exchanges the message passes through. Its cache holds only exchanges the
+//! publisher may write to, so the write permission is checked once per exchange name,
+//! not once per message.
 
 use super::exchange::{Dest, ExchangeRef};
 use super::VHostRef;
+use crate::access::{Access, ResourceKind};
 use crate::error::{CoreError, CoreResult};
 use crate::exchange::ExchangeKind;
 use crate::queue::QueueRef;
@@ -18,23 +21,29 @@ const CACHE_LIMIT: usize = 1024;
 
 pub struct Publisher {
     vhost: VHostRef,
+    access: Access,
     exchanges: HashMap<Box<str>, ExchangeRef>,
     queues: HashMap<Box<str>, QueueRef>,
     /// Scratch space reused across routes.
     pending: Vec<ExchangeRef>,
     visited: Vec<ExchangeRef>,
     matched: Vec<Dest>,
+    /// Delayed exchanges the last routes reached with a positive `x-delay`, and the
+    /// delay: the message waits there instead of going on (`take_delayed`).
+    delayed: Vec<(ExchangeRef, u64)>,
 }
 
 impl Publisher {
-    pub fn new(vhost: VHostRef) -> Publisher {
+    pub fn new(vhost: VHostRef, access: Access) -> Publisher {
         Publisher {
             vhost,
+            access,
             exchanges: HashMap::new(),
             queues: HashMap::new(),
             pending: Vec::new(),
             visited: Vec::new(),
             matched: Vec::new(),
+            delayed: Vec::new(),
         }
     }
 
@@ -42,13 +51,15 @@ impl Publisher {
         &self.vhost
     }
 
-    /// The exchange to publish to; 404 when it does not exist.
+    /// The exchange to publish to: 403 without write permission on it (checked first,
+    /// as RabbitMQ does), 404 when it does not exist.
     pub fn exchange(&mut self, name: &str) -> CoreResult<ExchangeRef> {
         if let Some(e) = self.exchanges.get(name) {
             if !e.is_deleted() {
                 return Ok(e.clone());
             }
         }
+        self.access.write(ResourceKind::Exchange, name)?;
         let e = self
             .vhost
             .exchange(name)
@@ -81,12 +92,45 @@ impl Publisher {
     ///
     /// `properties` are the message's encoded AMQP properties; their headers table is
     /// decoded only if a headers exchange is on the way.
+    ///
+    /// A delayed exchange on the way (`x-delayed-message`) keeps a message with a
+    /// positive `x-delay` header instead: the caller hands it over to each exchange
+    /// `take_delayed` returns.
     pub fn route(
         &mut self,
         exchange: &ExchangeRef,
         routing_key: &str,
         properties: &[u8],
         out: &mut Vec<QueueRef>,
+    ) {
+        self.route_from(exchange, routing_key, properties, out, false);
+    }
+
+    /// As `route`, for a message a delayed exchange held and now lets go: that
+    /// exchange routes it at once (others further on still delay it).
+    pub fn route_released(
+        &mut self,
+        exchange: &ExchangeRef,
+        routing_key: &str,
+        properties: &[u8],
+        out: &mut Vec<QueueRef>,
+    ) {
+        self.route_from(exchange, routing_key, properties, out, true);
+    }
+
+    /// The delayed exchanges the routes since the last call stopped at, with the
+    /// message's delay.
+    pub fn take_delayed(&mut self) -> Vec<(ExchangeRef, u64)> {
+        std::mem::take(&mut self.delayed)
+    }
+
+    fn route_from(
+        &mut self,
+        exchange: &ExchangeRef,
+        routing_key: &str,
+        properties: &[u8],
+        out: &mut Vec<QueueRef>,
+        released: bool,
     ) {
         if exchange.is_default() {
             if let Some(q) = self.queue_by_name(routing_key) {
@@ -103,6 +147,15 @@ impl Publisher {
                 continue;
             }
             self.visited.push(current.clone());
+            if current.delayer().is_some() && !(released && &current == exchange) {
+                let headers = headers.get_or_insert_with(|| decode_headers(properties));
+                if let Some(delay) = super::delayed::delay_of(headers) {
+                    if !self.delayed.iter().any(|(e, _)| e == &current) {
+                        self.delayed.push((current, delay));
+                    }
+                    continue;
+                }
+            }
             self.matched.clear();
             if current.kind == ExchangeKind::Headers && headers.is_none() {
                 headers = Some(decode_headers(properties));

@@ -85,6 +85,12 @@ impl TestBroker {
         self.addr
     }
 
+    /// The in-process server (None against an external broker), for tests that set
+    /// up users, vhosts and permissions through the core API.
+    pub fn server(&self) -> Option<&warren::Server> {
+        self._server.as_ref()
+    }
+
     /// True when the tests run against an external broker (RabbitMQ during validation).
     pub fn is_external(&self) -> bool {
         self.external
