@@ -61,6 +61,10 @@ impl Ctx {
                 format!("User \"{}\" is not permitted to do this: {reason}", self.settings.user),
             ),
             ApiError::NotFound => Failure::new(EX_UNAVAILABLE, "Object not found"),
+            ApiError::Rejected { status: 405, .. } => Failure::new(
+                EX_UNAVAILABLE,
+                format!("The management API at {root} does not support this operation (405 Method Not Allowed)"),
+            ),
             ApiError::Rejected { reason, .. } => Failure::new(EX_UNAVAILABLE, reason),
             ApiError::Invalid(what) => {
                 Failure::new(EX_SOFTWARE, format!("The management API at {root} returned {what}"))
