@@ -128,7 +128,6 @@ fn definitions_round_trip_through_a_file() {
     );
 
     let dir = temp_dir("defs");
-    std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("all.json");
     let file = file.to_str().unwrap();
     let run = b.ctl(&["export_definitions", file]);
@@ -157,7 +156,6 @@ fn definitions_round_trip_through_a_file() {
     );
     // The admin's own permission came back with the rest of the vhost's.
     assert_eq!(inventory(b, &vhost, &user), before);
-    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -192,7 +190,6 @@ fn import_refuses_a_missing_file_and_bad_json() {
         return;
     };
     let dir = temp_dir("defs-bad");
-    std::fs::create_dir_all(&dir).unwrap();
     let missing = dir.join("missing.json");
     let run = b.ctl(&["import_definitions", missing.to_str().unwrap()]);
     assert!(run.fails(66).contains("missing.json"), "{run:?}");
@@ -204,5 +201,4 @@ fn import_refuses_a_missing_file_and_bad_json() {
     let unwritable = dir.join("no/such/dir/out.json");
     let run = b.ctl(&["export_definitions", unwritable.to_str().unwrap()]);
     run.fails(73);
-    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -191,12 +191,11 @@ impl Run {
 /// (plus `env`) and a fresh empty HOME, so nothing of the developer's leaks in.
 pub fn warrenctl(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
     let home = temp_dir("home");
-    std::fs::create_dir_all(&home).expect("create test HOME");
     let mut command = Command::new(env!("CARGO_BIN_EXE_warrenctl"));
     command
         .args(args)
         .env_clear()
-        .env("HOME", &home)
+        .env("HOME", &*home)
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -213,7 +212,6 @@ pub fn warrenctl(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Ru
         pipe.write_all(input.as_bytes()).expect("write stdin");
     }
     let output = child.wait_with_output().expect("warrenctl runs");
-    let _ = std::fs::remove_dir_all(&home);
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -341,9 +339,27 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A path under the system temp directory unique to this call.
-pub fn temp_dir(what: &str) -> PathBuf {
-    std::env::temp_dir().join(unique(what))
+/// A fresh directory under the system temp directory, removed when dropped (also
+/// when the test fails).
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn temp_dir(what: &str) -> TempDir {
+    let dir = std::env::temp_dir().join(unique(what));
+    std::fs::create_dir_all(&dir).expect("create a temp dir");
+    TempDir(dir)
 }
 
 /// A port nothing listens on: bound, then released.

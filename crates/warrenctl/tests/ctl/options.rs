@@ -1,12 +1,13 @@
 //! Where connection settings come from: the config file, `WARRENCTL_*` variables
 //! and flags, each overriding the one before.
 
-use crate::harness::{broker, closed_port, temp_dir, warrenctl, Broker};
+use crate::harness::{broker, closed_port, temp_dir, warrenctl, Broker, TempDir};
 use std::path::PathBuf;
 
-fn config_file(b: &Broker, port: u16, vhost: &str) -> PathBuf {
+/// A config file naming `b`'s host and credentials, `port` and `vhost`; it goes
+/// with the directory.
+fn config_file(b: &Broker, port: u16, vhost: &str) -> (TempDir, PathBuf) {
     let dir = temp_dir("config");
-    std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("warrenctl.toml");
     std::fs::write(
         &path,
@@ -16,13 +17,13 @@ fn config_file(b: &Broker, port: u16, vhost: &str) -> PathBuf {
         ),
     )
     .unwrap();
-    path
+    (dir, path)
 }
 
 #[test]
 fn the_config_file_alone_is_enough() {
     let Some(b) = broker() else { return };
-    let path = config_file(b, b.port, "/");
+    let (_dir, path) = config_file(b, b.port, "/");
     let run = warrenctl(
         &["--config", path.to_str().unwrap(), "list_vhosts"],
         &[],
@@ -39,14 +40,13 @@ fn the_config_file_alone_is_enough() {
         None,
     );
     run.ok();
-    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
 #[test]
 fn environment_overrides_the_file_and_flags_override_both() {
     let Some(b) = broker() else { return };
     let dead = closed_port();
-    let path = config_file(b, dead, "/");
+    let (_dir, path) = config_file(b, dead, "/");
     let config = path.to_str().unwrap();
     let port = b.port.to_string();
     let dead_port = dead.to_string();
@@ -91,13 +91,12 @@ fn environment_overrides_the_file_and_flags_override_both() {
         None,
     )
     .ok();
-    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
 #[test]
 fn the_vhost_comes_from_the_file_unless_p_is_given() {
     let Some(b) = broker() else { return };
-    let path = config_file(b, b.port, "warrenctl-test-no-such-vhost");
+    let (_dir, path) = config_file(b, b.port, "warrenctl-test-no-such-vhost");
     let config = path.to_str().unwrap();
     let run = warrenctl(&["--config", config, "list_queues"], &[], None);
     assert_eq!(
@@ -109,13 +108,11 @@ fn the_vhost_comes_from_the_file_unless_p_is_given() {
         run.ok().contains("Listing queues for vhost / ..."),
         "{run:?}"
     );
-    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
 #[test]
 fn an_invalid_config_file_exits_78() {
     let dir = temp_dir("bad-config");
-    std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bad.toml");
     std::fs::write(&path, "prot = 15672\n").unwrap();
     let run = warrenctl(
@@ -134,5 +131,4 @@ fn an_invalid_config_file_exits_78() {
         None,
     );
     assert!(run.fails(78).contains("missing.toml"), "{run:?}");
-    std::fs::remove_dir_all(dir).unwrap();
 }
