@@ -125,6 +125,11 @@ fn choose() -> Result<Broker, String> {
 }
 
 /// An in-process Warren serving the management API; none while Warren has no HTTP API.
+///
+/// Once `warren::Server::http_addr()` exists in main, this starts
+/// `warren::start(warren::Config::for_tests())` on a runtime kept in a static for the
+/// whole run and returns its HTTP and AMQP addresses with guest/guest and
+/// `external: false` (so `broker_serving` asks Warren which endpoints it has).
 fn in_process() -> Result<Broker, String> {
     Err(format!(
         "Warren has no management HTTP API in this build (crates/http), and {URL_ENV} is not \
