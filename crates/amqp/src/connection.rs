@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     pub frame_max: u32,
     pub capabilities: ClientCapabilities,
     pub config: AmqpConfig,
+    /// This connection in the broker's registry (the management API's listings).
+    pub registration: warren_core::registry::ConnectionRegistration,
     /// RabbitMQ's name for the connection, `peer -> local` (tracing headers).
     pub name: std::sync::Arc<str>,
 }
@@ -126,7 +128,27 @@ pub(crate) async fn run(
     }
     let client = client_name(&negotiated.client_properties);
     let local = stream.local_addr().unwrap_or(peer);
-    let name: std::sync::Arc<str> = format!("{peer} -> {local}").into();
+    let name: std::sync::Arc<str> =
+        warren_core::registry::ConnectionInfo::name_for(peer, local).into();
+    let registration = broker.registry.register(
+        id,
+        warren_core::registry::ConnectionInfo {
+            name: name.to_string(),
+            peer,
+            local,
+            user: negotiated.user.name.clone(),
+            vhost: negotiated.vhost.name.clone(),
+            client_properties: negotiated.client_properties.clone(),
+            connected_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            protocol: "AMQP 0-9-1",
+            auth_mechanism: negotiated.mechanism.clone(),
+            frame_max: negotiated.frame_max,
+            channel_max: negotiated.channel_max,
+            heartbeat: negotiated.heartbeat,
+        },
+    );
     tracing::info!(
         connection = id,
         %peer,
@@ -146,6 +168,7 @@ pub(crate) async fn run(
             frame_max: negotiated.frame_max,
             capabilities: negotiated.capabilities,
             config,
+            registration,
             name,
         },
         stream,
@@ -297,7 +320,8 @@ impl Connection {
             }
             match self.stream.try_read_buf(&mut self.rbuf) {
                 Ok(0) => return Ok(false),
-                Ok(_) => {
+                Ok(n) => {
+                    self.shared.registration.received(n);
                     self.last_read = Instant::now();
                     if self.rbuf.len() >= 256 * 1024 {
                         return Ok(true);
@@ -314,6 +338,7 @@ impl Connection {
         while !self.out.is_empty() {
             match self.stream.try_write(&self.out) {
                 Ok(n) => {
+                    self.shared.registration.sent(n);
                     let _ = self.out.split_to(n);
                     self.last_write = Instant::now();
                 }

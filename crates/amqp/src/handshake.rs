@@ -26,6 +26,8 @@ pub struct Negotiated {
     pub heartbeat: u16,
     pub client_properties: FieldTable,
     pub capabilities: ClientCapabilities,
+    /// The SASL mechanism the client logged in with (`PLAIN`, `AMQPLAIN`).
+    pub mechanism: String,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -97,6 +99,7 @@ pub async fn handshake(
         }
     };
     let mechanism = start_ok.mechanism.as_str();
+    let mechanism_name = mechanism.to_string();
     let Some((username, password)) = credentials(mechanism, &start_ok.response) else {
         return Err(refuse(format!(
             "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
@@ -182,6 +185,7 @@ pub async fn handshake(
         heartbeat: tune_ok.heartbeat,
         client_properties: start_ok.client_properties,
         capabilities,
+        mechanism: mechanism_name,
     })
 }
 

@@ -66,6 +66,8 @@ pub struct Broker {
     pub(crate) storage: Option<StorageRef>,
     /// The memory and disk alarms.
     alarms: crate::alarms::Alarms,
+    /// Live connections, channels and consumers, for the management API.
+    pub registry: Arc<crate::registry::Registry>,
     defaults: RwLock<Defaults>,
 }
 
@@ -91,6 +93,7 @@ impl Broker {
             reply_to: ReplyRegistry::default(),
             storage,
             alarms: crate::alarms::Alarms::default(),
+            registry: Arc::default(),
             defaults: RwLock::new(Defaults::default()),
         };
         let broker = Arc::new(broker);
@@ -242,6 +245,17 @@ impl Broker {
             .get(name)
             .map(|e| e.vhost.clone())
             .filter(|v| !v.is_deleted())
+    }
+
+    /// Every live vhost itself (for the management API's listings; in no
+    /// particular order).
+    pub fn live_vhosts(&self) -> Vec<VHostRef> {
+        self.vhosts
+            .read()
+            .values()
+            .map(|e| e.vhost.clone())
+            .filter(|v| !v.is_deleted())
+            .collect()
     }
 
     /// The vhost of that name, created (without settings) if missing.

@@ -22,6 +22,8 @@ use warren_store::{Options as StoreOptions, Recovered, StdIo, Store};
 pub struct Config {
     /// AMQP port; 0 picks a free one.
     pub amqp_port: u16,
+    /// Management HTTP API port; 0 picks a free one. `None` serves no HTTP API.
+    pub http_port: Option<u16>,
     /// Addresses to listen on. Empty means every interface, IPv4 and IPv6.
     pub bind: Vec<IpAddr>,
     /// Where durable exchanges, queues, bindings and persistent messages live.
@@ -47,6 +49,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             amqp_port: 5672,
+            http_port: Some(DEFAULT_HTTP_PORT),
             bind: Vec::new(),
             data_dir: PathBuf::from("data"),
             remove_data_dir: false,
@@ -58,6 +61,9 @@ impl Default for Config {
         }
     }
 }
+
+/// RabbitMQ's management API port.
+pub const DEFAULT_HTTP_PORT: u16 = 15672;
 
 /// RabbitMQ's default `disk_free_limit`.
 pub const DEFAULT_DISK_FREE_LIMIT: u64 = 50_000_000;
@@ -73,6 +79,7 @@ impl Config {
         let dir = std::env::temp_dir().join(format!("warren-test-{}-{n}", std::process::id()));
         Config {
             amqp_port: 0,
+            http_port: Some(0),
             bind: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             data_dir: dir,
             remove_data_dir: true,
@@ -89,7 +96,11 @@ impl Config {
 pub struct Server {
     broker: BrokerRef,
     amqp_addrs: Vec<SocketAddr>,
+    http_addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
+    /// The HTTP listeners: stopped after a grace period (keep-alive clients could
+    /// hold them open for ever).
+    http: Vec<JoinHandle<()>>,
     listeners: Vec<JoinHandle<()>>,
     storage: StorageRef,
     /// Removed when the server is dropped (tests).
@@ -113,17 +124,17 @@ impl Server {
 
     /// An address clients on this machine can reach (IPv4 loopback when bound there).
     pub fn amqp_addr(&self) -> SocketAddr {
-        let first = self.amqp_addrs[0];
-        let port = first.port();
-        match first.ip() {
-            ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
-            _ => self
-                .amqp_addrs
-                .iter()
-                .find(|a| a.is_ipv4())
-                .copied()
-                .unwrap_or(first),
-        }
+        reachable(&self.amqp_addrs)
+    }
+
+    /// The addresses the management HTTP API is bound to (none when it is off).
+    pub fn http_addrs(&self) -> &[SocketAddr] {
+        &self.http_addrs
+    }
+
+    /// Where clients on this machine reach the HTTP API; `None` when it is off.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        (!self.http_addrs.is_empty()).then(|| reachable(&self.http_addrs))
     }
 
     pub fn broker(&self) -> &BrokerRef {
@@ -136,6 +147,15 @@ impl Server {
         let _ = self.shutdown.send(true);
         for listener in std::mem::take(&mut self.listeners) {
             let _ = listener.await;
+        }
+        for http in std::mem::take(&mut self.http) {
+            let abort = http.abort_handle();
+            if tokio::time::timeout(warren_http::SHUTDOWN_GRACE, http)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
         }
         self.broker.close_all_connections(
             320,
@@ -185,14 +205,42 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             shutdown_rx.clone(),
         )));
     }
+    let mut http_addrs = Vec::new();
+    let mut http = Vec::new();
+    if let Some(port) = config.http_port {
+        let listeners = bind_all(&config.bind, port)?;
+        for listener in &listeners {
+            let addr = listener.local_addr()?;
+            tracing::info!("HTTP API listener on {addr}");
+            http_addrs.push(addr);
+        }
+        http.push(tokio::spawn(warren_http::serve(
+            listeners,
+            broker.clone(),
+            amqp_addrs.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
     Ok(Server {
         broker,
         amqp_addrs,
+        http_addrs,
+        http,
         shutdown,
         listeners,
         storage,
         temporary_dir: config.remove_data_dir.then_some(config.data_dir),
     })
+}
+
+/// The first of `addrs` a client on this machine can connect to: IPv4 loopback for
+/// a wildcard address, else the first IPv4 address, else the first.
+fn reachable(addrs: &[SocketAddr]) -> SocketAddr {
+    let first = addrs[0];
+    match first.ip() {
+        ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), first.port()),
+        _ => addrs.iter().find(|a| a.is_ipv4()).copied().unwrap_or(first),
+    }
 }
 
 /// Raises the disk alarm while the data directory's file system has less than
@@ -315,7 +363,7 @@ fn bind_all(addrs: &[IpAddr], port: u16) -> anyhow::Result<Vec<TcpListener>> {
         }
     }
     if listeners.is_empty() {
-        anyhow::bail!("no AMQP listener could be bound on port {port}");
+        anyhow::bail!("no listener could be bound on port {port}");
     }
     Ok(listeners)
 }

@@ -20,6 +20,10 @@ struct Args {
     /// AMQP port (0 picks a free port; the log says which) [default: 5672].
     #[arg(long, env = "WARREN_AMQP_PORT")]
     amqp_port: Option<u16>,
+    /// Management HTTP API port (0 picks a free port; the log says which)
+    /// [default: 15672].
+    #[arg(long, env = "WARREN_HTTP_PORT")]
+    http_port: Option<u16>,
     /// Addresses to listen on, comma-separated (default: every IPv4 and IPv6 interface).
     #[arg(long, env = "WARREN_BIND", value_delimiter = ',')]
     bind: Vec<IpAddr>,
@@ -136,6 +140,11 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> warren::Config 
     }
     warren::Config {
         amqp_port: args.amqp_port.or(file.amqp_port).unwrap_or(base.amqp_port),
+        http_port: Some(
+            args.http_port
+                .or(file.http_port)
+                .unwrap_or(warren::DEFAULT_HTTP_PORT),
+        ),
         bind: if args.bind.is_empty() {
             file.bind.map(|ip| vec![ip]).unwrap_or_default()
         } else {

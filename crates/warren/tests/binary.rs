@@ -27,6 +27,8 @@ fn spawn_logged(args: &[&str]) -> (Child, Vec<SocketAddr>, Vec<String>) {
         .args(args)
         .arg("--data-dir")
         .arg(&data_dir)
+        // The default 15672 may be taken (by a RabbitMQ, or a parallel test).
+        .env("WARREN_HTTP_PORT", "0")
         .env("WARREN_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -93,7 +95,13 @@ fn help_names_every_flag_and_its_environment_variable() {
         .unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--amqp-port", "--bind", "--data-dir", "--log-level"] {
+    for flag in [
+        "--amqp-port",
+        "--http-port",
+        "--bind",
+        "--data-dir",
+        "--log-level",
+    ] {
         assert!(help.contains(flag), "--help mentions {flag}:\n{help}");
     }
     for env in [
@@ -154,15 +162,20 @@ fn environment_variables_configure_the_listener() {
         .env("WARREN_AMQP_PORT", port.to_string())
         .env("WARREN_BIND", "127.0.0.1")
         .env("WARREN_DATA_DIR", &data_dir)
+        .env("WARREN_HTTP_PORT", "0")
         .env("WARREN_LOG", "info")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let mut announced = None;
+    let mut http = None;
     for line in stdout.lines().map_while(Result::ok) {
         if let Some(addr) = line.split("AMQP listener on ").nth(1) {
             announced = Some(addr.trim().to_string());
+        }
+        if let Some(addr) = line.split("HTTP API listener on ").nth(1) {
+            http = Some(addr.trim().to_string());
         }
         if line.contains("ready") {
             break;
@@ -171,6 +184,12 @@ fn environment_variables_configure_the_listener() {
     assert_eq!(
         announced.as_deref(),
         Some(format!("127.0.0.1:{port}").as_str())
+    );
+    // Port 0 picked a free port, and the log says which.
+    let http = http.expect("the HTTP listener is announced");
+    assert!(
+        http.starts_with("127.0.0.1:") && !http.ends_with(":0"),
+        "{http}"
     );
     sigterm(&child);
     assert!(wait_exit(&mut child).success());

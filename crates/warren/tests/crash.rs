@@ -237,7 +237,15 @@ impl Broker {
     /// Starts the binary on `data_dir` and waits for its `ready` line.
     fn start(data_dir: &Path) -> Broker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-            .args(["--amqp-port", "0", "--bind", "127.0.0.1", "--data-dir"])
+            .args([
+                "--amqp-port",
+                "0",
+                "--http-port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+            ])
+            .arg("--data-dir")
             .arg(data_dir)
             .env("WARREN_LOG", "info")
             .stdout(Stdio::piped())

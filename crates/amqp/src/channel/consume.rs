@@ -32,8 +32,11 @@ impl Channel {
             if count == 0 || count > before {
                 self.wake_consumer_queues();
             }
+            self.registration
+                .update(|s| s.global_prefetch_count = count);
         } else {
             self.consumer_prefetch = count;
+            self.registration.update(|s| s.prefetch_count = count);
         }
         self.send(out, &Method::BasicQosOk(BasicQosOk {}));
         Ok(())
@@ -96,7 +99,17 @@ impl Channel {
             outlet: shared.outlet.clone(),
             unacked: 0,
         };
+        let arguments = m.arguments.clone();
         queue.consume(consumer).await?;
+        self.registration
+            .consumer_added(warren_core::registry::ConsumerInfo {
+                tag: tag.clone(),
+                queue: queue.clone(),
+                no_ack: m.no_ack,
+                exclusive: m.exclusive,
+                prefetch_count: self.consumer_prefetch,
+                arguments,
+            });
         self.touch(&queue);
         self.consumers
             .insert(tag.clone(), ChannelConsumer { queue: Some(queue) });
@@ -153,6 +166,7 @@ impl Channel {
         out: &mut BytesMut,
     ) -> AmqpResult<()> {
         let tag = Name::from(m.consumer_tag.as_str());
+        self.registration.consumer_removed(&tag);
         if let Some(consumer) = self.consumers.remove(&tag) {
             match consumer.queue {
                 Some(queue) => {
@@ -178,6 +192,7 @@ impl Channel {
 
     /// The broker cancelled a consumer (its queue went). True if it was ours.
     pub fn forget_consumer(&mut self, tag: &Name) -> bool {
+        self.registration.consumer_removed(tag);
         self.consumers.remove(tag).is_some()
     }
 

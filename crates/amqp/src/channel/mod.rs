@@ -72,6 +72,8 @@ pub(crate) struct Channel {
     tx: Option<Transaction>,
     /// Scratch list for routing.
     route_buf: Vec<QueueRef>,
+    /// This channel in the broker's registry; unregistered when the channel drops.
+    registration: warren_core::registry::ChannelRegistration,
 }
 
 impl Channel {
@@ -79,6 +81,7 @@ impl Channel {
         Channel {
             number,
             key,
+            registration: shared.registration.open_channel(number),
             publisher: Publisher::new(shared.vhost.clone(), shared.access.clone()),
             content: None,
             last_queue: None,
@@ -279,6 +282,7 @@ impl Channel {
         if let Some(confirms) = &mut self.confirms {
             confirms.flush(self.number, out);
         }
+        self.registration.set_unacked(self.unacked.len());
     }
 
     /// A queue's answer for a publish made with confirms.
@@ -297,6 +301,7 @@ impl Channel {
         }
         self.unacked.clear();
         self.consumers.clear();
+        self.registration.update(|s| s.consumers.clear());
         if let Some((_, address)) = self.reply_to.take() {
             shared.broker.reply_to.unregister(&address);
         }

@@ -394,6 +394,7 @@ impl Channel {
         }
         if self.confirms.is_none() {
             self.confirms = Some(Confirms::default());
+            self.registration.update(|s| s.confirm = true);
         }
         if !no_wait {
             self.send(out, &Method::ConfirmSelectOk(ConfirmSelectOk {}));

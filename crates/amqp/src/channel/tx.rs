@@ -23,6 +23,7 @@ impl Channel {
         }
         if self.tx.is_none() {
             self.tx = Some(Transaction::default());
+            self.registration.update(|s| s.transactional = true);
         }
         self.send(out, &Method::TxSelectOk(TxSelectOk {}));
         Ok(())

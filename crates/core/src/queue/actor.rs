@@ -27,6 +27,7 @@ pub(super) fn spawn(
         state.begin_turn();
         state.expire_head();
         state.flush();
+        queue.stats.set_counts(state.counts());
         let mut on_auto_delete = Some(on_auto_delete);
         // Starts empty: an idle queue should cost little; recv_many grows it as needed.
         let mut commands = Vec::new();
@@ -63,8 +64,17 @@ pub(super) fn spawn(
             let full_turn = commands.len() == BATCH;
             let mut stop = false;
             for cmd in commands.drain(..) {
-                if let QueueCmd::Publish { messages, .. } = &cmd {
-                    queue.took_published(messages.len());
+                match &cmd {
+                    QueueCmd::Publish { messages, .. } => {
+                        queue.took_published(messages.len());
+                        queue.stats.add_published(messages.len());
+                    }
+                    QueueCmd::Settle {
+                        seqs,
+                        how: super::Settle::Ack,
+                        ..
+                    } => queue.stats.add_acked(seqs.len()),
+                    _ => {}
                 }
                 if apply(&mut state, cmd) {
                     stop = true;
@@ -77,6 +87,7 @@ pub(super) fn spawn(
             state.deliver();
             state.expire_head();
             state.flush();
+            queue.stats.set_counts(state.counts());
             if state.should_auto_delete() {
                 state.discard_stored();
                 if let Some(callback) = on_auto_delete.take() {

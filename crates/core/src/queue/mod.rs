@@ -10,8 +10,10 @@ mod dedup;
 mod state;
 #[cfg(test)]
 mod state_tests;
+pub mod stats;
 
 pub use state::{Consumer, QueueCounts};
+pub use stats::{QueueStats, QueueStatsSnapshot};
 
 use crate::error::CoreResult;
 use crate::message::MessageRef;
@@ -149,6 +151,8 @@ pub struct QueueHandle {
     ram_budget: u64,
     /// Over budget: new messages go to disk (publishers then also wait for the store).
     over_budget: AtomicBool,
+    /// Counters the actor refreshes once per turn, for listings.
+    pub stats: QueueStats,
     /// The policies in force, when any apply (most queues have none: kept boxed).
     applied: parking_lot::Mutex<Option<Box<crate::policy::Applied>>>,
 }
@@ -215,6 +219,7 @@ impl QueueHandle {
             persistent,
             ram_budget,
             over_budget: AtomicBool::new(false),
+            stats: QueueStats::default(),
             applied: parking_lot::Mutex::new(None),
         });
         let settings = resolved.map(|r| {
@@ -252,6 +257,7 @@ impl QueueHandle {
             persistent: false,
             ram_budget: DEFAULT_RAM_BUDGET,
             over_budget: AtomicBool::new(false),
+            stats: QueueStats::default(),
             applied: parking_lot::Mutex::new(None),
         })
     }

@@ -958,6 +958,7 @@ impl QueueState {
                 },
             );
         }
+        self.queue.stats.add_delivered(1, redelivered as usize);
         Some(GetOk {
             seq,
             message,
@@ -1147,6 +1148,10 @@ impl QueueState {
         self.backing.flush();
         for out in self.outbox.drain(..) {
             if !out.deliveries.is_empty() {
+                let redelivered = out.deliveries.iter().filter(|d| d.redelivered).count();
+                self.queue
+                    .stats
+                    .add_delivered(out.deliveries.len(), redelivered);
                 let _ = out.outlet.send(ConnEvent::Deliveries(out.deliveries));
             }
             if !out.confirms.is_empty() {

@@ -1,0 +1,121 @@
+//! Message rates as RabbitMQ's `basic` rates mode gives them: the counters are
+//! sampled every 5 seconds and a rate is the change over the last interval.
+//!
+//! The sampler reads each queue's shared counters (`QueueStats`); it never asks a
+//! queue's actor, so 100,000 queues cost one pass over their atomics per interval.
+
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use warren_core::queue::QueueStatsSnapshot;
+use warren_core::BrokerRef;
+
+pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Per-second rates of one queue (or of all queues together).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Rates {
+    pub publish: f64,
+    pub deliver_get: f64,
+    pub ack: f64,
+    pub redeliver: f64,
+    pub messages: f64,
+    pub ready: f64,
+    pub unacked: f64,
+}
+
+#[derive(Default)]
+struct Samples {
+    at: Option<Instant>,
+    last: HashMap<u64, QueueStatsSnapshot>,
+    rates: HashMap<u64, Rates>,
+    totals: Rates,
+}
+
+/// The latest rates, shared by the sampler and the handlers.
+#[derive(Default)]
+pub struct RateBook {
+    samples: RwLock<Samples>,
+}
+
+impl RateBook {
+    /// The rates of queue `id` over the last interval (0 before two samples).
+    pub fn queue(&self, id: u64) -> Rates {
+        self.samples
+            .read()
+            .rates
+            .get(&id)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// All queues' rates added up (the overview's).
+    pub fn totals(&self) -> Rates {
+        self.samples.read().totals
+    }
+
+    /// Takes one sample of every queue's counters.
+    pub fn sample(&self, broker: &BrokerRef) {
+        let now = Instant::now();
+        let mut current = HashMap::new();
+        for vhost in broker.live_vhosts() {
+            for queue in vhost.queues() {
+                current.insert(queue.id(), queue.stats.snapshot());
+            }
+        }
+        let mut samples = self.samples.write();
+        let mut rates = HashMap::with_capacity(current.len());
+        let mut totals = Rates::default();
+        if let Some(at) = samples.at {
+            let secs = now.duration_since(at).as_secs_f64().max(0.001);
+            for (id, now) in &current {
+                let Some(before) = samples.last.get(id) else {
+                    continue;
+                };
+                let per_sec = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
+                let delta = |a: u32, b: u32| (a as f64 - b as f64) / secs;
+                let r = Rates {
+                    publish: per_sec(now.published, before.published),
+                    deliver_get: per_sec(now.delivered, before.delivered),
+                    ack: per_sec(now.acked, before.acked),
+                    redeliver: per_sec(now.redelivered, before.redelivered),
+                    messages: delta(now.ready + now.unacked, before.ready + before.unacked),
+                    ready: delta(now.ready, before.ready),
+                    unacked: delta(now.unacked, before.unacked),
+                };
+                totals.publish += r.publish;
+                totals.deliver_get += r.deliver_get;
+                totals.ack += r.ack;
+                totals.redeliver += r.redeliver;
+                totals.messages += r.messages;
+                totals.ready += r.ready;
+                totals.unacked += r.unacked;
+                rates.insert(*id, r);
+            }
+        }
+        *samples = Samples {
+            at: Some(now),
+            last: current,
+            rates,
+            totals,
+        };
+    }
+}
+
+/// Samples every `interval` until shutdown.
+pub async fn run_sampler(
+    book: Arc<RateBook>,
+    broker: BrokerRef,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => book.sample(&broker),
+            _ = shutdown.changed() => return,
+        }
+    }
+}
