@@ -124,18 +124,54 @@ fn choose() -> Result<Broker, String> {
     }
 }
 
-/// An in-process Warren serving the management API; none while Warren has no HTTP API.
-///
-/// Once `warren::Server::http_addr()` exists in main, this starts
-/// `warren::start(warren::Config::for_tests())` on a runtime kept in a static for the
-/// whole run and returns its HTTP and AMQP addresses with guest/guest and
-/// `external: false` (so `broker_serving` asks Warren which endpoints it has).
+/// An in-process Warren serving the management API on a free port, alive for the
+/// whole test run. Its data directory is under cargo's target tmpdir, per process;
+/// those of earlier runs are removed here, since a static's broker is never dropped.
 fn in_process() -> Result<Broker, String> {
-    Err(format!(
-        "Warren has no management HTTP API in this build (crates/http), and {URL_ENV} is not \
-         set; set it (e.g. {URL_ENV}=http://guest:guest@127.0.0.1:15672) to run the suite \
-         against RabbitMQ"
-    ))
+    static SERVER: OnceLock<(tokio::runtime::Runtime, warren::Server)> = OnceLock::new();
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("warrenctl-warren");
+    remove_stale_data_dirs(&root);
+    let mut config = warren::Config::for_tests();
+    config.data_dir = root.join(std::process::id().to_string());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("no runtime for Warren: {e}"))?;
+    let server = runtime
+        .block_on(warren::start(config))
+        .map_err(|e| format!("Warren did not start: {e}"))?;
+    let http = server
+        .http_addr()
+        .ok_or("Warren started without its management HTTP API")?;
+    let amqp = server.amqp_addr();
+    let broker = Broker {
+        host: http.ip().to_string(),
+        port: http.port(),
+        user: "guest".into(),
+        password: "guest".into(),
+        amqp_url: format!("amqp://guest:guest@{}:{}/%2F", amqp.ip(), amqp.port()),
+        external: false,
+    };
+    let _ = SERVER.set((runtime, server));
+    Ok(broker)
+}
+
+/// Data directories of test processes that are gone (no `/proc/PID`).
+fn remove_stale_data_dirs(root: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let alive = name
+            .to_str()
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// `http://USER:PASSWORD@HOST:PORT` (path ignored).
