@@ -110,6 +110,38 @@ pub struct Args {
     #[arg(long)]
     pub declare_queues: Option<usize>,
 
+    /// The million-message benchmark: enqueue --count (default 1,000,000) messages of
+    /// --size into one empty queue, then dequeue them all, timing every --step; see
+    /// --mode, --backend.
+    #[arg(long)]
+    pub million: bool,
+
+    /// --million: one (confirm awaited per publish, basic.get / LPUSH, RPOP awaiting
+    /// each reply), streamed (no confirms, basic.consume / pipelined), or
+    /// streamed-confirms (confirms in a --window).
+    #[arg(long, default_value = "streamed")]
+    pub mode: String,
+
+    /// --million: amqp (--uri) or redis (--redis, a list: LPUSH / RPOP on one key).
+    #[arg(long, default_value = "amqp")]
+    pub backend: String,
+
+    /// --million --backend redis: where Redis listens.
+    #[arg(long, default_value = "127.0.0.1:6379")]
+    pub redis: String,
+
+    /// --million: record the elapsed time every N messages.
+    #[arg(long, default_value_t = 100_000)]
+    pub step: u64,
+
+    /// --million --mode streamed-confirms: at most N unconfirmed publishes.
+    #[arg(long, default_value_t = 1000)]
+    pub window: u32,
+
+    /// --million --backend redis, streamed: commands per pipelined write.
+    #[arg(long, default_value_t = 100)]
+    pub pipeline: usize,
+
     /// The broker's process id: every report then carries its CPU time per message
     /// and its resident memory, read from /proc/PID.
     #[arg(long, env = "WARREN_PERF_BROKER_PID")]

@@ -13,6 +13,7 @@ mod consumer;
 mod payload;
 mod procstat;
 mod publisher;
+mod redis;
 mod report;
 mod scenarios;
 mod stats;
@@ -57,6 +58,11 @@ fn main() {
 async fn run(args: Args) -> Result<bool> {
     let uri = AmqpUri::parse(&args.uri).context("--uri")?;
     payload::now_ns();
+    if args.million {
+        let s = scenarios::million::run(&args, &uri).await?;
+        report::emit(args.json, &s, || s.text());
+        return Ok(true);
+    }
     if let Some(n) = args.connection_churn {
         let s = scenarios::churn::run(&args, &uri, n).await?;
         report::emit(args.json, &s, || s.text());

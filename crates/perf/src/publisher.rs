@@ -117,7 +117,7 @@ struct Producer {
 const PACE_QUANTUM_NS: u64 = 1_000_000;
 
 /// The three frames of one message, with a zeroed body.
-fn template(
+pub(crate) fn template(
     channel: u16,
     route: &Route,
     spec: &PublishSpec,

@@ -4,4 +4,5 @@
 pub mod churn;
 pub mod declare;
 pub mod idle;
+pub mod million;
 pub mod throughput;
