@@ -341,13 +341,11 @@ impl DelayState {
         let Some(vhost) = self.vhost.upgrade() else {
             return false;
         };
-        let publisher = self
-            .publisher
-            .get_or_insert_with(|| {
-                // The publisher's write permission was checked when it published.
-                let access = crate::access::Access::unrestricted(&vhost.name);
-                Box::new(Publisher::new(vhost, access))
-            });
+        let publisher = self.publisher.get_or_insert_with(|| {
+            // The publisher's write permission was checked when it published.
+            let access = crate::access::Access::unrestricted(&vhost.name);
+            Box::new(Publisher::new(vhost, access))
+        });
         let Ok(exchange) = publisher.exchange(&self.exchange) else {
             return false;
         };
