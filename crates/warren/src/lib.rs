@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use warren_amqp::AmqpConfig;
 use warren_core::storage::{Storage, StorageRef};
 use warren_core::{Broker, BrokerRef};
+use warren_stomp::StompConfig;
 use warren_store::{Options as StoreOptions, Recovered, StdIo, Store};
 
 /// How to run a broker. `Config::default()` is what `warren` with no arguments runs.
@@ -32,6 +33,9 @@ pub struct Config {
     /// space than this (bytes; RabbitMQ's `disk_free_limit`, 50 MB by default).
     pub disk_free_limit: u64,
     pub amqp: AmqpConfig,
+    /// STOMP port; 0 picks a free one.
+    pub stomp_port: u16,
+    pub stomp: StompConfig,
 }
 
 impl Default for Config {
@@ -44,6 +48,8 @@ impl Default for Config {
             queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             amqp: AmqpConfig::default(),
+            stomp_port: 61613,
+            stomp: StompConfig::default(),
         }
     }
 }
@@ -68,6 +74,8 @@ impl Config {
             queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             amqp: AmqpConfig::default(),
+            stomp_port: 0,
+            stomp: StompConfig::default(),
         }
     }
 }
@@ -76,6 +84,7 @@ impl Config {
 pub struct Server {
     broker: BrokerRef,
     amqp_addrs: Vec<SocketAddr>,
+    stomp_addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
     storage: StorageRef,
@@ -100,17 +109,12 @@ impl Server {
 
     /// An address clients on this machine can reach (IPv4 loopback when bound there).
     pub fn amqp_addr(&self) -> SocketAddr {
-        let first = self.amqp_addrs[0];
-        let port = first.port();
-        match first.ip() {
-            ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
-            _ => self
-                .amqp_addrs
-                .iter()
-                .find(|a| a.is_ipv4())
-                .copied()
-                .unwrap_or(first),
-        }
+        local_addr(&self.amqp_addrs)
+    }
+
+    /// An address of the STOMP listener clients on this machine can reach.
+    pub fn stomp_addr(&self) -> SocketAddr {
+        local_addr(&self.stomp_addrs)
     }
 
     pub fn broker(&self) -> &BrokerRef {
@@ -135,6 +139,17 @@ impl Server {
         // What was appended is written; then the directory is free for the next run.
         let storage = self.storage.clone();
         let _ = tokio::task::spawn_blocking(move || storage.store().close()).await;
+    }
+}
+
+/// Of a listener's addresses, one clients on this machine can reach (IPv4 loopback
+/// when bound there).
+fn local_addr(addrs: &[SocketAddr]) -> SocketAddr {
+    let first = addrs[0];
+    let port = first.port();
+    match first.ip() {
+        ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+        _ => addrs.iter().find(|a| a.is_ipv4()).copied().unwrap_or(first),
     }
 }
 
@@ -164,9 +179,22 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             shutdown_rx.clone(),
         )));
     }
+    let mut stomp_addrs = Vec::new();
+    for listener in bind_all(&config.bind, config.stomp_port)? {
+        let addr = listener.local_addr()?;
+        tracing::info!("STOMP listener on {addr}");
+        stomp_addrs.push(addr);
+        listeners.push(tokio::spawn(warren_stomp::serve(
+            listener,
+            broker.clone(),
+            config.stomp.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
     Ok(Server {
         broker,
         amqp_addrs,
+        stomp_addrs,
         shutdown,
         listeners,
         storage,

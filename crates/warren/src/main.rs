@@ -16,6 +16,9 @@ struct Args {
     /// AMQP port (0 picks a free port; the log says which).
     #[arg(long, env = "WARREN_AMQP_PORT", default_value_t = 5672)]
     amqp_port: u16,
+    /// STOMP port (0 picks a free port).
+    #[arg(long, env = "WARREN_STOMP_PORT", default_value_t = 61613)]
+    stomp_port: u16,
     /// Addresses to listen on, comma-separated (default: every IPv4 and IPv6 interface).
     #[arg(long, env = "WARREN_BIND", value_delimiter = ',')]
     bind: Vec<IpAddr>,
@@ -56,6 +59,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         let config = warren::Config {
             amqp_port: args.amqp_port,
+            stomp_port: args.stomp_port,
             bind: args.bind,
             data_dir: args.data_dir,
             disk_free_limit: args.disk_free_limit,
