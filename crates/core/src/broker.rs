@@ -14,14 +14,32 @@ use crate::storage::StorageRef;
 use crate::vhost::{VHost, VHostRef};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub type BrokerRef = Arc<Broker>;
 
-/// Users allowed to connect from loopback addresses only (RabbitMQ's
-/// `loopback_users` default).
-const LOOPBACK_USERS: &[&str] = &["guest"];
+/// What a broker creates on a new data directory, and who may connect from
+/// loopback only (RabbitMQ's `default_user`, `default_pass`, `default_vhost` and
+/// `loopback_users`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Defaults {
+    pub user: String,
+    pub password: String,
+    pub vhost: String,
+    pub loopback_users: Vec<String>,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            user: "guest".into(),
+            password: "guest".into(),
+            vhost: "/".into(),
+            loopback_users: vec!["guest".into()],
+        }
+    }
+}
 
 /// A vhost and what the management API keeps about it.
 pub(crate) struct VHostEntry {
@@ -46,8 +64,9 @@ pub struct Broker {
     next_channel: AtomicU64,
     pub reply_to: ReplyRegistry,
     pub(crate) storage: Option<StorageRef>,
-    /// The disk alarm: free space under the limit, or the store found the disk full.
-    disk_alarm: AtomicBool,
+    /// The memory and disk alarms.
+    alarms: crate::alarms::Alarms,
+    defaults: RwLock<Defaults>,
 }
 
 impl Broker {
@@ -71,7 +90,8 @@ impl Broker {
             next_channel: AtomicU64::new(1),
             reply_to: ReplyRegistry::default(),
             storage,
-            disk_alarm: AtomicBool::new(false),
+            alarms: crate::alarms::Alarms::default(),
+            defaults: RwLock::new(Defaults::default()),
         };
         let broker = Arc::new(broker);
         if let Some(storage) = &broker.storage {
@@ -88,24 +108,32 @@ impl Broker {
         self.storage.as_ref()
     }
 
-    /// The commands that create RabbitMQ's defaults.
-    fn default_commands() -> Vec<BrokerCommand> {
+    /// Sets what a new data directory starts with and who is loopback-only; call it
+    /// before `recover`.
+    pub fn set_defaults(&self, defaults: Defaults) {
+        *self.defaults.write() = defaults;
+    }
+
+    /// The commands that create the defaults (RabbitMQ's: vhost `/`, `guest` with
+    /// every permission on it, unless configured otherwise).
+    fn default_commands(&self) -> Vec<BrokerCommand> {
+        let d = self.defaults.read().clone();
         vec![
             BrokerCommand::AddVHost {
-                name: Name::from("/"),
+                name: Name::from(d.vhost.as_str()),
                 settings: VHostSettings {
                     description: "Default virtual host".into(),
                     ..VHostSettings::default()
                 },
             },
             BrokerCommand::AddUser {
-                name: Name::from("guest"),
-                password: PasswordHash::new(HashingAlgorithm::Sha256, "guest"),
+                name: Name::from(d.user.as_str()),
+                password: PasswordHash::new(HashingAlgorithm::Sha256, &d.password),
                 tags: vec!["administrator".into()],
             },
             BrokerCommand::SetPermissions {
-                user: Name::from("guest"),
-                vhost: Name::from("/"),
+                user: Name::from(d.user.as_str()),
+                vhost: Name::from(d.vhost.as_str()),
                 permission: Arc::new(Permission::all()),
             },
         ]
@@ -114,7 +142,7 @@ impl Broker {
     /// Creates the defaults and returns them as records, marker last.
     fn create_defaults(&self) -> Vec<MetaRecord> {
         let mut records = Vec::new();
-        for command in Broker::default_commands() {
+        for command in self.default_commands() {
             records.push(MetaRecord::Broker(command.clone()));
             self.apply_broker(command);
         }
@@ -241,7 +269,12 @@ impl Broker {
         user.password.verify(password).then(|| User {
             name: user.name.clone(),
             tags: user.tags.clone(),
-            loopback_only: LOOPBACK_USERS.contains(&name),
+            loopback_only: self
+                .defaults
+                .read()
+                .loopback_users
+                .iter()
+                .any(|u| u == name),
         })
     }
 
@@ -269,10 +302,8 @@ impl Broker {
     pub fn register_connection(&self, entry: ConnectionEntry) -> u64 {
         let id = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let mut connections = self.connections.lock();
-        if self.disk_alarm() {
-            let _ = entry
-                .outlet
-                .send(ConnEvent::Alarm(Some(DISK_ALARM_REASON.into())));
+        if let Some(reason) = self.alarms.reason() {
+            let _ = entry.outlet.send(ConnEvent::Alarm(Some(reason.into())));
         }
         connections.insert(id, entry);
         id
@@ -322,27 +353,16 @@ impl Broker {
             .collect()
     }
 
-    /// Whether the disk alarm is on: publishing connections are blocked.
-    pub fn disk_alarm(&self) -> bool {
-        self.disk_alarm.load(Ordering::Acquire)
+    pub(crate) fn alarms(&self) -> &crate::alarms::Alarms {
+        &self.alarms
     }
 
-    /// Raises or clears the disk alarm, telling every connection when it changes.
-    pub fn set_disk_alarm(&self, on: bool) {
-        let connections = self.connections.lock();
-        if self.disk_alarm.swap(on, Ordering::AcqRel) == on {
-            return;
-        }
-        if on {
-            tracing::warn!("disk alarm: free disk space is low; publishers are blocked");
-        } else {
-            tracing::info!("disk alarm cleared; publishers may go on");
-        }
-        for entry in connections.values() {
-            let _ = entry
-                .outlet
-                .send(ConnEvent::Alarm(on.then(|| DISK_ALARM_REASON.into())));
-        }
+    /// The connection registry, locked: alarm changes are made and sent while it
+    /// is held, so a connection registering meanwhile misses none.
+    pub(crate) fn connections_locked(
+        &self,
+    ) -> parking_lot::MutexGuard<'_, HashMap<u64, ConnectionEntry>> {
+        self.connections.lock()
     }
 
     pub fn unregister_connection(&self, id: u64) {
@@ -369,8 +389,7 @@ impl Broker {
     }
 }
 
-/// The `connection.blocked` reason RabbitMQ gives for its disk alarm.
-pub const DISK_ALARM_REASON: &str = "low on disk";
+pub use crate::alarms::DISK_ALARM_REASON;
 
 /// What `Broker::recover` rebuilt.
 #[derive(Debug, Default, Clone, Copy)]

@@ -3,6 +3,7 @@
 //! sees a frame.
 
 pub mod access;
+pub mod alarms;
 pub mod broker;
 pub mod error;
 pub mod exchange;
@@ -10,6 +11,7 @@ mod ids;
 pub mod journal;
 pub mod message;
 pub mod names;
+pub mod node;
 pub mod outlet;
 pub mod policy;
 pub mod publish_batch;

@@ -9,6 +9,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+pub mod config_file;
+pub mod memory;
+
 use warren_amqp::AmqpConfig;
 use warren_core::storage::{Storage, StorageRef};
 use warren_core::{Broker, BrokerRef};
@@ -32,6 +35,12 @@ pub struct Config {
     /// Publishers are blocked while the data directory's file system has less free
     /// space than this (bytes; RabbitMQ's `disk_free_limit`, 50 MB by default).
     pub disk_free_limit: u64,
+    /// Publishers are blocked while the broker's memory in use is above this
+    /// (RabbitMQ's `vm_memory_high_watermark`, 0.4 of total memory by default).
+    pub memory_high_watermark: memory::Watermark,
+    /// What a new data directory starts with (vhost, user) and who may connect from
+    /// loopback only.
+    pub defaults: warren_core::broker::Defaults,
     pub amqp: AmqpConfig,
     /// STOMP port; 0 picks a free one.
     pub stomp_port: u16,
@@ -47,6 +56,8 @@ impl Default for Config {
             remove_data_dir: false,
             queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
+            memory_high_watermark: memory::Watermark::default(),
+            defaults: warren_core::broker::Defaults::default(),
             amqp: AmqpConfig::default(),
             stomp_port: 61613,
             stomp: StompConfig::default(),
@@ -73,6 +84,8 @@ impl Config {
             remove_data_dir: true,
             queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
+            memory_high_watermark: memory::Watermark::default(),
+            defaults: warren_core::broker::Defaults::default(),
             amqp: AmqpConfig::default(),
             stomp_port: 0,
             stomp: StompConfig::default(),
@@ -157,6 +170,7 @@ fn local_addr(addrs: &[SocketAddr]) -> SocketAddr {
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     let storage = open_storage(&config).await?;
     let broker = Broker::with_storage(Some(storage.0.clone()));
+    broker.set_defaults(config.defaults.clone());
     recover(&broker, &storage.0, storage.1).await;
     let storage = storage.0;
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -166,6 +180,13 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         broker.clone(),
         config.data_dir.clone(),
         config.disk_free_limit,
+        shutdown_rx.clone(),
+    )));
+    let memory_limit = config.memory_high_watermark.bytes();
+    tracing::info!("memory high watermark {} MB", memory_limit >> 20);
+    listeners.push(tokio::spawn(memory::watch_memory(
+        broker.clone(),
+        memory_limit,
         shutdown_rx.clone(),
     )));
     for listener in bind_all(&config.bind, config.amqp_port)? {

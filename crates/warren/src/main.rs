@@ -13,64 +13,79 @@ use tracing_subscriber::EnvFilter;
     about = "Warren: an AMQP 0-9-1 message broker"
 )]
 struct Args {
-    /// AMQP port (0 picks a free port; the log says which).
-    #[arg(long, env = "WARREN_AMQP_PORT", default_value_t = 5672)]
-    amqp_port: u16,
-    /// STOMP port (0 picks a free port).
-    #[arg(long, env = "WARREN_STOMP_PORT", default_value_t = 61613)]
-    stomp_port: u16,
+    /// A configuration file in RabbitMQ's `rabbitmq.conf` format (see
+    /// docs/configuration.md); flags and environment variables override it.
+    #[arg(long, env = "WARREN_CONFIG")]
+    config: Option<PathBuf>,
+    /// AMQP port (0 picks a free port; the log says which) [default: 5672].
+    #[arg(long, env = "WARREN_AMQP_PORT")]
+    amqp_port: Option<u16>,
+    /// STOMP port (0 picks a free port) [default: 61613].
+    #[arg(long, env = "WARREN_STOMP_PORT")]
+    stomp_port: Option<u16>,
     /// Addresses to listen on, comma-separated (default: every IPv4 and IPv6 interface).
     #[arg(long, env = "WARREN_BIND", value_delimiter = ',')]
     bind: Vec<IpAddr>,
     /// Where durable exchanges, queues, bindings and persistent messages live
-    /// (relative paths are relative to the working directory).
-    #[arg(long, env = "WARREN_DATA_DIR", default_value = "data")]
-    data_dir: PathBuf,
+    /// (relative paths are relative to the working directory) [default: data].
+    #[arg(long, env = "WARREN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// Block publishers while the data directory's disk has less free space than
-    /// this: bytes, or with a unit (kB, MB, GB, KiB, MiB, GiB).
-    #[arg(long, env = "WARREN_DISK_FREE_LIMIT", default_value = "50MB", value_parser = parse_size)]
-    disk_free_limit: u64,
+    /// this: bytes, or with a unit (kB, MB, GB, KiB, MiB, GiB) [default: 50MB].
+    #[arg(long, env = "WARREN_DISK_FREE_LIMIT", value_parser = parse_size)]
+    disk_free_limit: Option<u64>,
+    /// Block publishers while the broker's memory in use is above this: a fraction
+    /// of total memory (`0.4`, RabbitMQ's default) or a size (`2GiB`) [default: 0.4].
+    #[arg(long, env = "WARREN_VM_MEMORY_HIGH_WATERMARK", value_parser = parse_watermark)]
+    vm_memory_high_watermark: Option<warren::memory::Watermark>,
     /// What each queue keeps of its ready messages in memory (bodies plus ~256 B per
-    /// message) before new messages go to disk; same units.
-    #[arg(long, env = "WARREN_QUEUE_RAM_BUDGET", default_value = "128MiB", value_parser = parse_size)]
-    queue_ram_budget: u64,
+    /// message) before new messages go to disk; same units [default: 128MiB].
+    #[arg(long, env = "WARREN_QUEUE_RAM_BUDGET", value_parser = parse_size)]
+    queue_ram_budget: Option<u64>,
     /// Close a channel (406) that holds a delivery unacknowledged this long, in
-    /// milliseconds (RabbitMQ's `consumer_timeout`); 0 disables it.
-    #[arg(long, env = "WARREN_CONSUMER_TIMEOUT", default_value_t = 1_800_000)]
-    consumer_timeout: u64,
-    /// Log level or filter (error, warn, info, debug, trace; or e.g. `warren_amqp=debug`).
-    #[arg(long, env = "WARREN_LOG", default_value = "info")]
-    log_level: String,
+    /// milliseconds (RabbitMQ's `consumer_timeout`); 0 disables it [default: 1800000].
+    #[arg(long, env = "WARREN_CONSUMER_TIMEOUT")]
+    consumer_timeout: Option<u64>,
+    /// Log level or filter (error, warn, info, debug, trace; or e.g.
+    /// `warren_amqp=debug`) [default: info].
+    #[arg(long, env = "WARREN_LOG")]
+    log_level: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let file = match &args.config {
+        Some(path) => match warren::config_file::read(path) {
+            Ok(file) => file,
+            Err(e) => {
+                eprintln!("warren: {e}");
+                std::process::exit(2);
+            }
+        },
+        None => warren::config_file::FileSettings::default(),
+    };
+    let log_level = args
+        .log_level
+        .clone()
+        .or(file.log_level.clone())
+        .unwrap_or_else(|| "info".into());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_new(&log_level).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
+    if let Some(path) = &args.config {
+        tracing::info!("configuration file {}", path.display());
+        for (line, key, why) in &file.ignored {
+            tracing::warn!("{}:{line}: {key} ignored: {why}", path.display());
+        }
+    }
     raise_open_file_limit();
+    let config = merge(args, file);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let config = warren::Config {
-            amqp_port: args.amqp_port,
-            stomp_port: args.stomp_port,
-            bind: args.bind,
-            data_dir: args.data_dir,
-            disk_free_limit: args.disk_free_limit,
-            queue_ram_budget: args.queue_ram_budget,
-            amqp: warren_amqp::AmqpConfig {
-                consumer_timeout: (args.consumer_timeout > 0)
-                    .then(|| std::time::Duration::from_millis(args.consumer_timeout)),
-                ..warren_amqp::AmqpConfig::default()
-            },
-            ..warren::Config::default()
-        };
         // Handlers go in before "ready": a SIGTERM right after it must shut down cleanly.
         let signals = shutdown_signals()?;
         let server = warren::start(config).await?;
@@ -81,6 +96,74 @@ fn main() -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The broker's configuration: each setting from its flag or environment variable,
+/// else from the configuration file, else its default.
+fn merge(args: Args, file: warren::config_file::FileSettings) -> warren::Config {
+    use warren::memory::Watermark;
+    let base = warren::Config::default();
+    let amqp_base = warren_amqp::AmqpConfig::default();
+    let consumer_timeout = args
+        .consumer_timeout
+        .or(file.consumer_timeout)
+        .unwrap_or(1_800_000);
+    let memory =
+        args.vm_memory_high_watermark
+            .or(match (file.memory_absolute, file.memory_relative) {
+                (Some(bytes), _) => Some(Watermark::Absolute(bytes)),
+                (None, Some(f)) => Some(Watermark::Relative(f)),
+                (None, None) => None,
+            });
+    let disk_free_limit = args.disk_free_limit.or(file.disk_free_absolute).or(file
+        .disk_free_relative
+        .map(|f| (warren::memory::total_memory() as f64 * f) as u64));
+    let mut defaults = warren_core::broker::Defaults::default();
+    if let Some(user) = file.default_user {
+        defaults.user = user;
+    }
+    if let Some(pass) = file.default_pass {
+        defaults.password = pass;
+    }
+    if let Some(vhost) = file.default_vhost {
+        defaults.vhost = vhost;
+    }
+    if file.loopback_users_none {
+        defaults.loopback_users.clear();
+    }
+    for (user, loopback_only) in file.loopback_users {
+        defaults.loopback_users.retain(|u| u != &user);
+        if loopback_only {
+            defaults.loopback_users.push(user);
+        }
+    }
+    warren::Config {
+        amqp_port: args.amqp_port.or(file.amqp_port).unwrap_or(base.amqp_port),
+        stomp_port: args.stomp_port.unwrap_or(base.stomp_port),
+        bind: if args.bind.is_empty() {
+            file.bind.map(|ip| vec![ip]).unwrap_or_default()
+        } else {
+            args.bind
+        },
+        data_dir: args.data_dir.or(file.data_dir).unwrap_or(base.data_dir),
+        disk_free_limit: disk_free_limit.unwrap_or(base.disk_free_limit),
+        memory_high_watermark: memory.unwrap_or(base.memory_high_watermark),
+        queue_ram_budget: args
+            .queue_ram_budget
+            .or(file.queue_ram_budget)
+            .unwrap_or(base.queue_ram_budget),
+        defaults,
+        amqp: warren_amqp::AmqpConfig {
+            consumer_timeout: (consumer_timeout > 0)
+                .then(|| std::time::Duration::from_millis(consumer_timeout)),
+            heartbeat: file.heartbeat.unwrap_or(amqp_base.heartbeat),
+            frame_max: file.frame_max.unwrap_or(amqp_base.frame_max),
+            channel_max: file.channel_max.unwrap_or(amqp_base.channel_max),
+            max_message_size: file.max_message_size.unwrap_or(amqp_base.max_message_size),
+            ..amqp_base
+        },
+        ..base
+    }
 }
 
 /// Every client socket and every store segment is an open file: take all the
@@ -102,29 +185,13 @@ fn raise_open_file_limit() {
     }
 }
 
+fn parse_watermark(text: &str) -> Result<warren::memory::Watermark, String> {
+    warren::memory::parse_watermark(text, parse_size)
+}
+
 /// A size such as `50000000`, `50MB` or `1GiB`.
 fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a size"))?;
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        other => return Err(format!("unknown size unit '{other}'")),
-    };
-    number
-        .checked_mul(factor)
-        .ok_or_else(|| format!("'{text}' is too large"))
+    warren::config_file::size(text.trim())
 }
 
 /// A future that completes on SIGINT or SIGTERM; the handlers are installed now.

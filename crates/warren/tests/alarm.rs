@@ -1,5 +1,6 @@
-//! The disk alarm, as RabbitMQ's: while the data directory's disk has less free space
-//! than `disk_free_limit`, connections that publish are blocked (told with
+//! The disk and memory alarms, as RabbitMQ's: while the data directory's disk has
+//! less free space than `disk_free_limit`, or the broker's memory in use is over
+//! its high watermark, connections that publish are blocked (told with
 //! `connection.blocked` when they asked for it) and their publishes wait; connections
 //! that only consume go on; when space returns they are unblocked and the publishes
 //! they sent meanwhile arrive.
@@ -132,5 +133,47 @@ async fn publishers_are_unblocked_when_space_returns_and_their_messages_arrive()
             other => panic!("expected a body, got {other:?}"),
         }
     }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn memory_over_the_high_watermark_blocks_publishers() {
+    // A watermark no broker stays under: the memory alarm is on from the first check.
+    let config = warren::Config {
+        memory_high_watermark: warren::memory::Watermark::Absolute(1),
+        ..warren::Config::for_tests()
+    };
+    let server = t(warren::start(config)).await.expect("warren starts");
+    let (mut publisher, _) = RawConn::open(server.amqp_addr()).await;
+    publisher.open_channel(1).await;
+    publisher
+        .send(&method_frame(1, 50, 10, &declare_queue_args("mem-q")))
+        .await;
+    publisher.expect_method(1, 50, 11).await;
+    publisher.publish(1, "", "mem-q", &[0, 0], b"held").await;
+    let args = expect(&mut publisher, BLOCKED, Duration::from_secs(5)).await;
+    assert_eq!(reason(&args), "low on memory");
+    assert!(server.broker().memory_alarm());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_memory_alarm_clears_once_use_is_under_the_watermark() {
+    use warren_core::alarms::Resource;
+    let server = start(warren::DEFAULT_DISK_FREE_LIMIT).await;
+    let (mut publisher, _) = RawConn::open(server.amqp_addr()).await;
+    publisher.open_channel(1).await;
+    publisher
+        .send(&method_frame(1, 50, 10, &declare_queue_args("both-q")))
+        .await;
+    publisher.expect_method(1, 50, 11).await;
+    server.broker().set_alarm(Resource::Memory, true);
+    publisher.publish(1, "", "both-q", &[0, 0], b"one").await;
+    let args = expect(&mut publisher, BLOCKED, Duration::from_secs(5)).await;
+    assert_eq!(reason(&args), "low on memory");
+    assert_eq!(server.broker().active_alarms(), vec![Resource::Memory]);
+    // The memory watcher finds use under the default watermark and clears it.
+    expect(&mut publisher, UNBLOCKED, Duration::from_secs(5)).await;
+    assert!(server.broker().active_alarms().is_empty());
     server.shutdown().await;
 }

@@ -12,6 +12,12 @@ use std::time::{Duration, Instant};
 
 /// Starts the binary with `args` and returns it with the ports its log announces.
 fn spawn(args: &[&str]) -> (Child, Vec<SocketAddr>) {
+    let (child, addrs, _) = spawn_logged(args);
+    (child, addrs)
+}
+
+/// As `spawn`, also returning the log lines up to "ready".
+fn spawn_logged(args: &[&str]) -> (Child, Vec<SocketAddr>, Vec<String>) {
     static RUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let data_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -34,6 +40,7 @@ fn spawn(args: &[&str]) -> (Child, Vec<SocketAddr>) {
         }
     });
     let mut addrs = Vec::new();
+    let mut log = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) else {
@@ -43,8 +50,9 @@ fn spawn(args: &[&str]) -> (Child, Vec<SocketAddr>) {
             addrs.push(addr.trim().parse().expect("listener address"));
         }
         if line.contains("ready") {
-            return (child, addrs);
+            return (child, addrs, log);
         }
+        log.push(line);
     }
     let _ = child.kill();
     let _ = child.wait();
@@ -166,4 +174,70 @@ fn environment_variables_configure_the_listener() {
     );
     sigterm(&child);
     assert!(wait_exit(&mut child).success());
+}
+
+/// A configuration file for one test, in cargo's scratch directory.
+fn config_file(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{name}-{}.conf", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rabbitmq_conf_file_configures_listener_defaults_and_limits() {
+    let path = config_file(
+        "warren",
+        "# as an operator would write it for RabbitMQ\n\
+         listeners.tcp.default = 127.0.0.1:5999\n\
+         default_user = admin\n\
+         default_pass = s3cret\n\
+         default_vhost = prod\n\
+         loopback_users = none\n\
+         heartbeat = 7\n\
+         channel_max = 64\n\
+         no.such.key = 1\n",
+    );
+    // The flag wins over the file's port (5999 may be taken; 0 never is).
+    let (mut child, addrs, log) =
+        spawn_logged(&["--config", path.to_str().unwrap(), "--amqp-port", "0"]);
+    assert_eq!(addrs.len(), 1, "the file's bind address applies: {addrs:?}");
+    assert_eq!(addrs[0].ip().to_string(), "127.0.0.1");
+    assert_ne!(addrs[0].port(), 5999);
+    assert!(
+        log.iter()
+            .any(|l| l.contains(":9: no.such.key ignored: unknown key")),
+        "the unknown key is named with its line: {log:?}"
+    );
+    let url = format!("amqp://admin:s3cret@127.0.0.1:{}/prod", addrs[0].port());
+    let conn = common::connect_url(&url)
+        .await
+        .expect("the default user logs in");
+    assert_eq!(conn.configuration().heartbeat(), 7);
+    assert_eq!(conn.configuration().channel_max(), 64);
+    let guest = format!("amqp://guest:guest@127.0.0.1:{}/%2F", addrs[0].port());
+    assert!(
+        common::connect_url(&guest).await.is_err(),
+        "no guest when default_user is set"
+    );
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_bad_value_in_the_configuration_file_refuses_to_start_and_names_the_line() {
+    let path = config_file("bad", "heartbeat = 30\nframe_max = lots\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("line 2: frame_max: expected an integer in range, found \"lots\""),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_file(path);
 }

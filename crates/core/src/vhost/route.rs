@@ -13,7 +13,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::exchange::ExchangeKind;
 use crate::queue::QueueRef;
 use amqp_codec::FieldTable;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Cached entries beyond this are dropped wholesale: publishers to many short-lived
 /// queues (RPC replies) must not grow the cache without bound.
@@ -31,6 +31,8 @@ pub struct Publisher {
     /// Delayed exchanges the last routes reached with a positive `x-delay`, and the
     /// delay: the message waits there instead of going on (`take_delayed`).
     delayed: Vec<(ExchangeRef, u64)>,
+    /// The ids of the queues in a large route output (see `push_unique`).
+    seen: HashSet<u64>,
 }
 
 impl Publisher {
@@ -44,6 +46,7 @@ impl Publisher {
             visited: Vec::new(),
             matched: Vec::new(),
             delayed: Vec::new(),
+            seen: HashSet::new(),
         }
     }
 
@@ -134,7 +137,7 @@ impl Publisher {
     ) {
         if exchange.is_default() {
             if let Some(q) = self.queue_by_name(routing_key) {
-                push_unique(out, q);
+                push_unique(&mut self.seen, out, q);
             }
             return;
         }
@@ -174,7 +177,7 @@ impl Publisher {
             }
             for dest in self.matched.drain(..) {
                 match dest {
-                    Dest::Queue(q) => push_unique(out, q),
+                    Dest::Queue(q) => push_unique(&mut self.seen, out, q),
                     Dest::Exchange(e) => self.pending.push(e),
                 }
             }
@@ -192,8 +195,30 @@ fn decode_headers(properties: &[u8]) -> FieldTable {
         .unwrap_or_default()
 }
 
-fn push_unique(out: &mut Vec<QueueRef>, queue: QueueRef) {
-    if !out.iter().any(|q| q.id() == queue.id()) {
+/// Up to this many queues in a route's output, duplicates are found by a linear
+/// scan (cheapest for the usual handful); beyond it, by a set of queue ids.
+const SCAN_LIMIT: usize = 32;
+
+/// Adds `queue` to `out` unless it is there already. Every push to `out` goes
+/// through here, so once `out` is past `SCAN_LIMIT` the `seen` set matches it
+/// exactly; it is rebuilt when `out` crosses the limit (a caller clears `out`
+/// between messages, and may route one message with several keys into it).
+fn push_unique(seen: &mut HashSet<u64>, out: &mut Vec<QueueRef>, queue: QueueRef) {
+    if out.len() < SCAN_LIMIT {
+        if !out.iter().any(|q| q.id() == queue.id()) {
+            out.push(queue);
+            if out.len() == SCAN_LIMIT {
+                seen.clear();
+                seen.extend(out.iter().map(|q| q.id()));
+            }
+        }
+        return;
+    }
+    if seen.len() != out.len() {
+        seen.clear();
+        seen.extend(out.iter().map(|q| q.id()));
+    }
+    if seen.insert(queue.id()) {
         out.push(queue);
     }
 }

@@ -1,0 +1,327 @@
+//! The configuration file: RabbitMQ's `rabbitmq.conf` format (one `key = value` per
+//! line, `#` starts a comment line) for the keys that apply to Warren, plus Warren's
+//! own under `warren.`. Unknown keys are warned about with their line number; a
+//! value that does not parse refuses the whole file, naming the line.
+//!
+//! Every key is optional; what the file leaves out keeps its default, and flags and
+//! environment variables override what it sets (the binary does that merge).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// What a configuration file sets.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FileSettings {
+    pub amqp_port: Option<u16>,
+    pub bind: Option<IpAddr>,
+    pub http_port: Option<u16>,
+    pub mqtt_port: Option<u16>,
+    pub stomp_port: Option<u16>,
+    pub default_user: Option<String>,
+    pub default_pass: Option<String>,
+    pub default_vhost: Option<String>,
+    /// `loopback_users.<name> = true|false`, in file order; `loopback_users = none`
+    /// clears the list.
+    pub loopback_users: Vec<(String, bool)>,
+    pub loopback_users_none: bool,
+    pub memory_relative: Option<f64>,
+    pub memory_absolute: Option<u64>,
+    pub disk_free_absolute: Option<u64>,
+    /// `disk_free_limit.relative`: a multiple of total memory, as in RabbitMQ.
+    pub disk_free_relative: Option<f64>,
+    pub heartbeat: Option<u16>,
+    pub frame_max: Option<u32>,
+    pub channel_max: Option<u16>,
+    pub consumer_timeout: Option<u64>,
+    pub max_message_size: Option<u64>,
+    pub log_level: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub queue_ram_budget: Option<u64>,
+    /// Lines with keys Warren does not know or does not act on: (line, key, why).
+    pub ignored: Vec<(usize, String, &'static str)>,
+}
+
+/// RabbitMQ keys that are valid but that Warren does not act on (yet).
+const KNOWN_UNUSED: &[(&str, &str)] = &[
+    ("listeners.ssl.", "TLS listeners are not available yet"),
+    ("ssl_options.", "TLS is not available yet"),
+    ("management.ssl.", "HTTPS is not available yet"),
+    ("cluster_formation.", "clustering is not available yet"),
+    ("log.file", "logs go to standard output"),
+    ("log.console", "logs go to standard output"),
+    ("collect_statistics", "statistics are always collected"),
+];
+
+/// Reads and parses a configuration file.
+pub fn read(path: &Path) -> Result<FileSettings, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the configuration file {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Parses the text of a configuration file.
+pub fn parse(text: &str) -> Result<FileSettings, String> {
+    let mut s = FileSettings::default();
+    for (index, raw) in text.lines().enumerate() {
+        let line_no = index + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!(
+                "line {line_no}: expected `key = value`, found {line:?}"
+            ));
+        };
+        let key = key.trim();
+        let value = unquote(value.trim());
+        let used = apply(&mut s, key, value).map_err(|e| format!("line {line_no}: {key}: {e}"))?;
+        if !used {
+            let why = KNOWN_UNUSED
+                .iter()
+                .find(|(prefix, _)| key.starts_with(prefix))
+                .map_or("unknown key", |(_, why)| why);
+            s.ignored.push((line_no, key.to_string(), why));
+        }
+    }
+    Ok(s)
+}
+
+fn unquote(value: &str) -> &str {
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value)
+}
+
+/// Sets the key; false when the key is not one Warren acts on.
+fn apply(s: &mut FileSettings, key: &str, value: &str) -> Result<bool, String> {
+    match key {
+        "listeners.tcp.default" => {
+            let (ip, port) = listener(value)?;
+            s.amqp_port = Some(port);
+            s.bind = ip;
+        }
+        "management.tcp.port" => s.http_port = Some(port(value)?),
+        "mqtt.listeners.tcp.default" => s.mqtt_port = Some(listener(value)?.1),
+        "stomp.listeners.tcp.default" => s.stomp_port = Some(listener(value)?.1),
+        "default_user" => s.default_user = Some(non_empty(value)?),
+        "default_pass" => s.default_pass = Some(non_empty(value)?),
+        "default_vhost" => s.default_vhost = Some(non_empty(value)?),
+        "loopback_users" if value == "none" => {
+            s.loopback_users_none = true;
+            s.loopback_users.clear();
+        }
+        _ if key.starts_with("loopback_users.") => {
+            let user = &key["loopback_users.".len()..];
+            s.loopback_users.push((user.to_string(), boolean(value)?));
+        }
+        "vm_memory_high_watermark.relative" => {
+            let f = fraction(value)?;
+            s.memory_relative = Some(f);
+            s.memory_absolute = None;
+        }
+        "vm_memory_high_watermark.absolute" => {
+            s.memory_absolute = Some(size(value)?);
+            s.memory_relative = None;
+        }
+        "disk_free_limit.absolute" => {
+            s.disk_free_absolute = Some(size(value)?);
+            s.disk_free_relative = None;
+        }
+        "disk_free_limit.relative" => {
+            let f: f64 = value
+                .parse()
+                .map_err(|_| format!("expected a number, found {value:?}"))?;
+            if f < 0.0 {
+                return Err(format!("expected a non-negative number, found {value:?}"));
+            }
+            s.disk_free_relative = Some(f);
+            s.disk_free_absolute = None;
+        }
+        "heartbeat" => s.heartbeat = Some(integer(value)?),
+        "frame_max" => s.frame_max = Some(integer(value)?),
+        "channel_max" => s.channel_max = Some(integer(value)?),
+        "consumer_timeout" => s.consumer_timeout = Some(integer(value)?),
+        "max_message_size" => s.max_message_size = Some(integer(value)?),
+        "log.default.level" | "log.console.level" => s.log_level = Some(log_level(value)?),
+        "warren.data_dir" => s.data_dir = Some(PathBuf::from(non_empty(value)?)),
+        "warren.queue_ram_budget" => s.queue_ram_budget = Some(size(value)?),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+fn non_empty(value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        Err("expected a value".into())
+    } else {
+        Ok(value.to_string())
+    }
+}
+
+fn integer<T: std::str::FromStr>(value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("expected an integer in range, found {value:?}"))
+}
+
+fn port(value: &str) -> Result<u16, String> {
+    integer(value)
+}
+
+/// `5672`, `127.0.0.1:5672` or `:::5672`.
+fn listener(value: &str) -> Result<(Option<IpAddr>, u16), String> {
+    if let Ok(p) = value.parse::<u16>() {
+        return Ok((None, p));
+    }
+    let (ip, p) = value
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected a port or IP:port, found {value:?}"))?;
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = if ip == "::" {
+        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+    } else {
+        ip.parse()
+            .map_err(|_| format!("expected an IP address, found {ip:?}"))?
+    };
+    Ok((Some(ip), port(p)?))
+}
+
+fn boolean(value: &str) -> Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("expected true or false, found {other:?}")),
+    }
+}
+
+fn fraction(value: &str) -> Result<f64, String> {
+    let f: f64 = value
+        .parse()
+        .map_err(|_| format!("expected a number between 0 and 1, found {value:?}"))?;
+    if (0.0..=1.0).contains(&f) {
+        Ok(f)
+    } else {
+        Err(format!(
+            "expected a number between 0 and 1, found {value:?}"
+        ))
+    }
+}
+
+fn log_level(value: &str) -> Result<String, String> {
+    match value {
+        "debug" | "info" | "warning" | "error" | "critical" | "none" => Ok(match value {
+            "warning" => "warn".into(),
+            "critical" => "error".into(),
+            "none" => "off".into(),
+            other => other.into(),
+        }),
+        other => Err(format!(
+            "expected debug, info, warning, error, critical or none, found {other:?}"
+        )),
+    }
+}
+
+/// A size as RabbitMQ writes them: bytes, or with a unit (`kB`, `MB`, `GB`, `KiB`,
+/// `MiB`, `GiB`; RabbitMQ's single-letter `k`, `M`, `G` are binary).
+pub fn size(value: &str) -> Result<u64, String> {
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a size such as 50MB, found {value:?}"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "b" | "B" => 1,
+        "kB" | "KB" | "kb" => 1_000,
+        "MB" | "mb" => 1_000_000,
+        "GB" | "gb" => 1_000_000_000,
+        "k" | "K" | "KiB" | "kiB" | "kib" => 1 << 10,
+        "M" | "MiB" | "mib" => 1 << 20,
+        "G" | "GiB" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?} in {value:?}")),
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{value:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rabbitmq_conf_keys_parse() {
+        let s = parse(
+            "# a comment\n\
+             listeners.tcp.default = 127.0.0.1:5673\n\
+             management.tcp.port = 15673\n\
+             default_user = admin\n\
+             default_pass = s3cret\n\
+             default_vhost = prod\n\
+             loopback_users.guest = false\n\
+             vm_memory_high_watermark.relative = 0.6\n\
+             disk_free_limit.absolute = 2GB\n\
+             heartbeat = 30\n\
+             frame_max = 65536\n\
+             channel_max = 128\n\
+             consumer_timeout = 900000\n\
+             log.console.level = warning\n\
+             warren.queue_ram_budget = 256MiB\n\
+             listeners.ssl.default = 5671\n\
+             no.such.key = 1\n",
+        )
+        .unwrap();
+        assert_eq!(s.amqp_port, Some(5673));
+        assert_eq!(s.bind, Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(s.http_port, Some(15673));
+        assert_eq!(s.default_user.as_deref(), Some("admin"));
+        assert_eq!(s.default_vhost.as_deref(), Some("prod"));
+        assert_eq!(s.loopback_users, vec![("guest".to_string(), false)]);
+        assert_eq!(s.memory_relative, Some(0.6));
+        assert_eq!(s.disk_free_absolute, Some(2_000_000_000));
+        assert_eq!(s.heartbeat, Some(30));
+        assert_eq!(s.frame_max, Some(65536));
+        assert_eq!(s.channel_max, Some(128));
+        assert_eq!(s.consumer_timeout, Some(900_000));
+        assert_eq!(s.log_level.as_deref(), Some("warn"));
+        assert_eq!(s.queue_ram_budget, Some(256 << 20));
+        assert_eq!(
+            s.ignored,
+            vec![
+                (
+                    16,
+                    "listeners.ssl.default".to_string(),
+                    "TLS listeners are not available yet"
+                ),
+                (17, "no.such.key".to_string(), "unknown key"),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_line() {
+        assert_eq!(
+            parse("heartbeat = 30\nframe_max = lots\n").unwrap_err(),
+            "line 2: frame_max: expected an integer in range, found \"lots\""
+        );
+        assert_eq!(
+            parse("vm_memory_high_watermark.relative = 1.5").unwrap_err(),
+            "line 1: vm_memory_high_watermark.relative: expected a number between 0 and 1, found \"1.5\""
+        );
+        assert_eq!(
+            parse("disk_free_limit.absolute = 5XB").unwrap_err(),
+            "line 1: disk_free_limit.absolute: unknown size unit \"XB\" in \"5XB\""
+        );
+        assert_eq!(
+            parse("just words").unwrap_err(),
+            "line 1: expected `key = value`, found \"just words\""
+        );
+        assert_eq!(
+            parse("loopback_users.guest = maybe").unwrap_err(),
+            "line 1: loopback_users.guest: expected true or false, found \"maybe\""
+        );
+    }
+}
