@@ -48,6 +48,10 @@ pub(crate) async fn run(
             return;
         }
     };
+    let name = match stream.local_addr() {
+        Ok(local) => format!("{peer} -> {local}"),
+        Err(_) => peer.to_string(),
+    };
     let (outlet, mut inbox) = mpsc::unbounded_channel();
     let id = broker.register_connection(ConnectionEntry {
         outlet: outlet.clone(),
@@ -73,6 +77,7 @@ pub(crate) async fn run(
             outlet,
             version: connected.version,
             session_id,
+            name,
         }),
         stream,
         rbuf,

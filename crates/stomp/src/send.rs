@@ -95,6 +95,10 @@ impl Session {
             &message.properties,
             &mut queues,
         );
+        if self.vhost.tracing() {
+            self.vhost
+                .trace_publish(&message, &queues, self.trace_origin());
+        }
         for queue in queues.drain(..) {
             self.batches.add(queue, message.clone(), 0);
         }

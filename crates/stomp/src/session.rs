@@ -59,6 +59,8 @@ pub(crate) struct Session {
     pub key: ChannelKey,
     pub version: Version,
     pub session_id: String,
+    /// `peer -> local`, as connections are named in traces and logs.
+    pub name: String,
     pub(crate) publisher: Publisher,
     pub(crate) batches: PublishBatches,
     pub(crate) route_buf: Vec<QueueRef>,
@@ -85,6 +87,7 @@ pub(crate) struct SessionParts {
     pub outlet: Outlet,
     pub version: Version,
     pub session_id: String,
+    pub name: String,
 }
 
 impl Session {
@@ -100,6 +103,7 @@ impl Session {
             key,
             version: p.version,
             session_id: p.session_id,
+            name: p.name,
             batches: PublishBatches::default(),
             route_buf: Vec::new(),
             subscriptions: HashMap::new(),
@@ -218,6 +222,15 @@ impl Session {
     pub fn flush(&mut self) {
         // Without confirms nobody waits for the store's word; the append is made.
         let _ = self.batches.flush(None, &mut Vec::new(), |_| {});
+    }
+
+    /// Who did it, for the firehose (`amq.rabbitmq.trace`).
+    pub(crate) fn trace_origin(&self) -> warren_core::vhost::trace::TraceOrigin<'_> {
+        warren_core::vhost::trace::TraceOrigin {
+            connection: &self.name,
+            channel: 1,
+            user: &self.user.name,
+        }
     }
 
     pub(crate) fn touch(&mut self, queue: &QueueRef) {

@@ -219,6 +219,10 @@ impl Session {
         self.next_tag += 1;
         let ack_id = format!("{}@@{}@@{tag}", d.consumer_tag, self.session_id);
         let msg = &d.message;
+        if let (true, Some(queue)) = (self.vhost.tracing(), &d.queue) {
+            self.vhost
+                .trace_deliver(&queue.name, msg, d.redelivered, self.trace_origin());
+        }
         let mut frame = Frame::new("MESSAGE")
             .with("subscription", id)
             .with(
