@@ -66,7 +66,12 @@ pub fn connect(
         (None, None) => DEFAULT_LOGIN,
         (login, passcode) => (login.unwrap_or(""), passcode.unwrap_or("")),
     };
-    let refused = || StompError::new("Bad CONNECT", format!("Access refused for user '{login}'"));
+    let refused = || {
+        StompError::new(
+            "Bad CONNECT",
+            format!("Access refused for user '{login}'\n"),
+        )
+    };
     let user = broker.authenticate(login, passcode).ok_or_else(refused)?;
     if user.loopback_only && !peer.ip().to_canonical().is_loopback() {
         return Err(StompError::new(

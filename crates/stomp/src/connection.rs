@@ -128,9 +128,11 @@ async fn read_connect(
 }
 
 fn error_frame(out: &mut BytesMut, error: &StompError, receipt: Option<&str>, version: Version) {
+    // RabbitMQ's plugin names the versions it speaks on every ERROR.
     let mut frame = Frame::new("ERROR")
         .with("message", error.message.clone())
-        .with("content-type", "text/plain");
+        .with("content-type", "text/plain")
+        .with("version", "1.0,1.1,1.2");
     if let Some(r) = receipt {
         frame = frame.with("receipt-id", r);
     }

@@ -30,7 +30,7 @@ impl Dest {
                 "Unknown destination",
                 format!(
                     "'{text}' is not a valid destination.\nValid destination types are: \
-                     /exchange, /topic, /queue, /amq/queue, /temp-queue, /reply-queue/."
+                     /temp-queue, /exchange, /topic, /queue, /amq/queue, /reply-queue/.\n"
                 ),
             )
         };

@@ -3,8 +3,8 @@
 //! SEND: `content-type`, `content-encoding`, `persistent` (true is delivery mode 2),
 //! `priority`, `correlation-id`, `reply-to`, `expiration`, `amqp-message-id`
 //! (`message_id`), `timestamp`, `type`, `user-id` and `app-id` become properties;
-//! every other header but the frame's own (`destination`, `receipt`, `transaction`,
-//! `content-length`) goes into the `headers` table as a long string.
+//! every other header but `destination` and `message-id` goes into the `headers`
+//! table as a long string (`receipt` and `content-length` too, as RabbitMQ does).
 //!
 //! MESSAGE: the same properties become the same headers (delivery mode 2 is
 //! `persistent:true`), and the string and integer entries of the headers table
@@ -14,14 +14,9 @@ use crate::error::{StompError, StompResult};
 use crate::frame::Frame;
 use amqp_codec::{BasicProperties, FieldTable, FieldValue, ShortStr};
 
-/// Headers that describe the frame itself, not the message.
-const FRAME_HEADERS: &[&str] = &[
-    "destination",
-    "receipt",
-    "transaction",
-    "content-length",
-    "message-id",
-];
+/// Headers not copied into the headers table. RabbitMQ's plugin copies the rest,
+/// `receipt` and `content-length` included, and so does Warren.
+const FRAME_HEADERS: &[&str] = &["destination", "message-id"];
 
 /// Headers that map onto a property.
 const PROPERTY_HEADERS: &[&str] = &[
@@ -165,6 +160,10 @@ pub fn headers_from_properties(p: &BasicProperties, out: &mut Vec<(String, Strin
     put("app-id", s(&p.app_id));
     if let Some(table) = &p.headers {
         for (name, value) in table.iter() {
+            if name.as_str() == "content-length" {
+                // The frame's own length is written by the encoder.
+                continue;
+            }
             let text = match value {
                 FieldValue::LongStr(b) => String::from_utf8_lossy(b).into_owned(),
                 FieldValue::Bool(_) | FieldValue::Table(_) | FieldValue::Array(_) => continue,
@@ -202,7 +201,8 @@ mod tests {
         assert_eq!(p.priority, Some(5));
         assert_eq!(p.message_id.as_deref(), Some("m1"));
         let headers = p.headers.clone().unwrap();
-        assert_eq!(headers.len(), 1);
+        assert_eq!(headers.len(), 2);
+        assert_eq!(headers.get("receipt").and_then(|v| v.as_str()), Some("r1"));
         assert_eq!(headers.get("x-custom").and_then(|v| v.as_str()), Some("v"));
         let mut out = Vec::new();
         headers_from_properties(&p, &mut out);
@@ -210,7 +210,7 @@ mod tests {
         assert_eq!(get("persistent"), Some("true"));
         assert_eq!(get("reply-to"), Some("/reply-queue/amq.gen-1"));
         assert_eq!(get("x-custom"), Some("v"));
-        assert_eq!(get("receipt"), None);
+        assert_eq!(get("destination"), None);
     }
 
     #[test]

@@ -280,6 +280,17 @@ impl Session {
                     format!("{command} must include a valid '{header}' header"),
                 )
             })?;
+        let subscription_of_id = ack_id
+            .split("@@")
+            .next()
+            .and_then(|t| t.strip_prefix("T_"))
+            .unwrap_or("");
+        if !self.subscriptions.contains_key(subscription_of_id) {
+            return Err(StompError::new(
+                "Subscription not found",
+                format!("Message with id \"{ack_id}\" has no subscription"),
+            ));
+        }
         let Some(pos) = self.unacked.iter().position(|u| u.tag == tag) else {
             return Err(StompError::new(
                 "precondition_failed",

@@ -192,7 +192,9 @@ def test_stomp_send_reaches_pika_with_properties():
         assert props.delivery_mode == 2
         assert props.priority == 2
         assert props.headers["x-origin"] == "stomp.py"
-        assert "receipt" not in props.headers
+        # As RabbitMQ's plugin does: frame headers but the destination are copied.
+        assert props.headers["receipt"] == "r1"
+        assert "destination" not in props.headers
     finally:
         conn.disconnect()
         ch.queue_delete(qname)

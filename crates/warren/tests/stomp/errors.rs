@@ -17,7 +17,7 @@ async fn wrong_credentials_are_refused() {
     .await;
     let error = c.expect_error().await;
     assert_eq!(error.header("message"), Some("Bad CONNECT"));
-    assert_eq!(body(&error), "Access refused for user 'guest'");
+    assert_eq!(body(&error), "Access refused for user 'guest'\n");
 }
 
 #[tokio::test]
@@ -157,5 +157,18 @@ async fn unknown_transactions_and_ack_ids_are_errors() {
     c.send(&Frame::new("ACK").with("id", "T_x@@session@@99"))
         .await;
     let error = c.expect_error().await;
+    assert_eq!(error.header("message"), Some("Subscription not found"));
+    assert_eq!(
+        body(&error),
+        "Message with id \"T_x@@session@@99\" has no subscription"
+    );
+    // A subscription of ours, but a delivery it never had.
+    let mut c = Stomp::connect(server.stomp_addr()).await;
+    let queue = format!("/queue/{}", unique("q"));
+    c.subscribe("s", &queue, &[("ack", "client")]).await;
+    c.send(&Frame::new("ACK").with("id", "T_s@@session@@99"))
+        .await;
+    let error = c.expect_error().await;
     assert_eq!(error.header("message"), Some("precondition_failed"));
+    assert_eq!(error.header("version"), Some("1.0,1.1,1.2"));
 }

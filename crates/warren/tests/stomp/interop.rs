@@ -133,9 +133,12 @@ async fn stomp_send_reaches_amqp_with_headers_as_properties() {
     let headers = p.headers().as_ref().expect("headers");
     let custom = headers.inner().get("x-custom").expect("x-custom header");
     assert_eq!(custom, &AMQPValue::LongString("custom value".into()));
-    // Frame headers stay out of the message.
-    assert!(headers.inner().get("receipt").is_none());
+    // As RabbitMQ's plugin: the destination stays out, the receipt goes in.
     assert!(headers.inner().get("destination").is_none());
+    assert_eq!(
+        headers.inner().get("receipt"),
+        Some(&AMQPValue::LongString("sent".into()))
+    );
     t(delivery.ack(BasicAckOptions::default())).await.unwrap();
 }
 
