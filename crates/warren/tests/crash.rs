@@ -240,6 +240,8 @@ impl Broker {
             .args(["--amqp-port", "0", "--bind", "127.0.0.1", "--data-dir"])
             .arg(data_dir)
             .env("WARREN_LOG", "info")
+            // 61613 may be taken (a RabbitMQ with STOMP).
+            .env("WARREN_STOMP_PORT", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
