@@ -16,6 +16,7 @@ use warren_amqp::AmqpConfig;
 use warren_core::storage::{Storage, StorageRef};
 use warren_core::{Broker, BrokerRef};
 use warren_mqtt::MqttConfig;
+use warren_stomp::StompConfig;
 use warren_store::{Options as StoreOptions, Recovered, StdIo, Store};
 
 /// How to run a broker. `Config::default()` is what `warren` with no arguments runs.
@@ -47,6 +48,9 @@ pub struct Config {
     pub defaults: warren_core::broker::Defaults,
     pub amqp: AmqpConfig,
     pub mqtt: MqttConfig,
+    /// STOMP port; 0 picks a free one.
+    pub stomp_port: u16,
+    pub stomp: StompConfig,
 }
 
 impl Default for Config {
@@ -64,6 +68,8 @@ impl Default for Config {
             defaults: warren_core::broker::Defaults::default(),
             amqp: AmqpConfig::default(),
             mqtt: MqttConfig::default(),
+            stomp_port: 61613,
+            stomp: StompConfig::default(),
         }
     }
 }
@@ -96,6 +102,8 @@ impl Config {
             defaults: warren_core::broker::Defaults::default(),
             amqp: AmqpConfig::default(),
             mqtt: MqttConfig::default(),
+            stomp_port: 0,
+            stomp: StompConfig::default(),
         }
     }
 }
@@ -106,6 +114,7 @@ pub struct Server {
     amqp_addrs: Vec<SocketAddr>,
     http_addrs: Vec<SocketAddr>,
     mqtt_addrs: Vec<SocketAddr>,
+    stomp_addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     /// The HTTP listeners: stopped after a grace period (keep-alive clients could
     /// hold them open for ever).
@@ -149,6 +158,11 @@ impl Server {
     /// An address clients on this machine reach the MQTT listener at.
     pub fn mqtt_addr(&self) -> SocketAddr {
         reachable(&self.mqtt_addrs)
+    }
+
+    /// An address of the STOMP listener clients on this machine can reach.
+    pub fn stomp_addr(&self) -> SocketAddr {
+        reachable(&self.stomp_addrs)
     }
 
     pub fn broker(&self) -> &BrokerRef {
@@ -247,12 +261,25 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             shutdown_rx.clone(),
         )));
     }
+    let mut stomp_addrs = Vec::new();
+    for listener in bind_all(&config.bind, config.stomp_port)? {
+        let addr = listener.local_addr()?;
+        tracing::info!("STOMP listener on {addr}");
+        stomp_addrs.push(addr);
+        listeners.push(tokio::spawn(warren_stomp::serve(
+            listener,
+            broker.clone(),
+            config.stomp.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
     Ok(Server {
         broker,
         amqp_addrs,
         http_addrs,
         http,
         mqtt_addrs,
+        stomp_addrs,
         shutdown,
         listeners,
         storage,

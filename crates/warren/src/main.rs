@@ -27,6 +27,9 @@ struct Args {
     /// MQTT port (0 picks a free port) [default: 1883].
     #[arg(long, env = "WARREN_MQTT_PORT")]
     mqtt_port: Option<u16>,
+    /// STOMP port (0 picks a free port) [default: 61613].
+    #[arg(long, env = "WARREN_STOMP_PORT")]
+    stomp_port: Option<u16>,
     /// Addresses to listen on, comma-separated (default: every IPv4 and IPv6 interface).
     #[arg(long, env = "WARREN_BIND", value_delimiter = ',')]
     bind: Vec<IpAddr>,
@@ -149,6 +152,10 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> warren::Config 
                 .unwrap_or(warren::DEFAULT_HTTP_PORT),
         ),
         mqtt_port: args.mqtt_port.or(file.mqtt_port).unwrap_or(base.mqtt_port),
+        stomp_port: args
+            .stomp_port
+            .or(file.stomp_port)
+            .unwrap_or(base.stomp_port),
         bind: if args.bind.is_empty() {
             file.bind.map(|ip| vec![ip]).unwrap_or_default()
         } else {

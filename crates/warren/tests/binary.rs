@@ -30,6 +30,9 @@ fn spawn_logged(args: &[&str]) -> (Child, Vec<SocketAddr>, Vec<String>) {
         // The default 15672 may be taken (by a RabbitMQ, or a parallel test).
         .env("WARREN_HTTP_PORT", "0")
         .env("WARREN_LOG", "info")
+        // The STOMP listener on a free port: 61613 may be taken (a RabbitMQ).
+        .env("WARREN_STOMP_PORT", "0")
+        .env("WARREN_MQTT_PORT", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -160,6 +163,8 @@ fn environment_variables_configure_the_listener() {
         .join(format!("binary-env-{}", std::process::id()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
         .env("WARREN_AMQP_PORT", port.to_string())
+        .env("WARREN_STOMP_PORT", "0")
+        .env("WARREN_MQTT_PORT", "0")
         .env("WARREN_BIND", "127.0.0.1")
         .env("WARREN_DATA_DIR", &data_dir)
         .env("WARREN_HTTP_PORT", "0")

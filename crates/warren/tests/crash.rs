@@ -248,6 +248,9 @@ impl Broker {
             .arg("--data-dir")
             .arg(data_dir)
             .env("WARREN_LOG", "info")
+            // 61613 may be taken (a RabbitMQ with STOMP).
+            .env("WARREN_STOMP_PORT", "0")
+            .env("WARREN_MQTT_PORT", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
