@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 pub mod config_file;
 pub mod memory;
+pub mod tls;
 
 use warren_amqp::AmqpConfig;
 use warren_core::storage::{Storage, StorageRef};
@@ -22,6 +23,11 @@ use warren_store::{Options as StoreOptions, Recovered, StdIo, Store};
 pub struct Config {
     /// AMQP port; 0 picks a free one.
     pub amqp_port: u16,
+    /// AMQPS (AMQP over TLS) port, listened on only when `tls` is set; 0 picks a
+    /// free one.
+    pub amqps_port: u16,
+    /// The certificate, key and client verification for AMQPS; None: no TLS.
+    pub tls: Option<tls::TlsSettings>,
     /// Addresses to listen on. Empty means every interface, IPv4 and IPv6.
     pub bind: Vec<IpAddr>,
     /// Where durable exchanges, queues, bindings and persistent messages live.
@@ -47,6 +53,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             amqp_port: 5672,
+            amqps_port: 5671,
+            tls: None,
             bind: Vec::new(),
             data_dir: PathBuf::from("data"),
             remove_data_dir: false,
@@ -73,6 +81,8 @@ impl Config {
         let dir = std::env::temp_dir().join(format!("warren-test-{}-{n}", std::process::id()));
         Config {
             amqp_port: 0,
+            amqps_port: 0,
+            tls: None,
             bind: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             data_dir: dir,
             remove_data_dir: true,
@@ -89,6 +99,7 @@ impl Config {
 pub struct Server {
     broker: BrokerRef,
     amqp_addrs: Vec<SocketAddr>,
+    amqps_addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
     storage: StorageRef,
@@ -113,17 +124,17 @@ impl Server {
 
     /// An address clients on this machine can reach (IPv4 loopback when bound there).
     pub fn amqp_addr(&self) -> SocketAddr {
-        let first = self.amqp_addrs[0];
-        let port = first.port();
-        match first.ip() {
-            ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
-            _ => self
-                .amqp_addrs
-                .iter()
-                .find(|a| a.is_ipv4())
-                .copied()
-                .unwrap_or(first),
-        }
+        reachable(&self.amqp_addrs)
+    }
+
+    /// The addresses the AMQPS listener is bound to (none without TLS).
+    pub fn amqps_addrs(&self) -> &[SocketAddr] {
+        &self.amqps_addrs
+    }
+
+    /// As `amqp_addr`, for AMQPS; None without TLS.
+    pub fn amqps_addr(&self) -> Option<SocketAddr> {
+        (!self.amqps_addrs.is_empty()).then(|| reachable(&self.amqps_addrs))
     }
 
     pub fn broker(&self) -> &BrokerRef {
@@ -151,8 +162,20 @@ impl Server {
     }
 }
 
+/// The first of `addrs` a local client can reach (IPv4 loopback for a wildcard).
+fn reachable(addrs: &[SocketAddr]) -> SocketAddr {
+    let first = addrs[0];
+    let port = first.port();
+    match first.ip() {
+        ip if ip.is_unspecified() => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+        _ => addrs.iter().find(|a| a.is_ipv4()).copied().unwrap_or(first),
+    }
+}
+
 /// Binds the listeners and starts serving. Returns once the broker is ready (listening).
 pub async fn start(config: Config) -> anyhow::Result<Server> {
+    // Bad certificate files refuse to start before anything else happens.
+    let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let storage = open_storage(&config).await?;
     let broker = Broker::with_storage(Some(storage.0.clone()));
     broker.set_defaults(config.defaults.clone());
@@ -185,9 +208,25 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             shutdown_rx.clone(),
         )));
     }
+    let mut amqps_addrs = Vec::new();
+    if let Some(tls) = tls {
+        for listener in bind_all(&config.bind, config.amqps_port)? {
+            let addr = listener.local_addr()?;
+            tracing::info!("AMQPS listener on {addr}");
+            amqps_addrs.push(addr);
+            listeners.push(tokio::spawn(warren_amqp::serve_tls(
+                listener,
+                tls.clone(),
+                broker.clone(),
+                config.amqp.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
+    }
     Ok(Server {
         broker,
         amqp_addrs,
+        amqps_addrs,
         shutdown,
         listeners,
         storage,
@@ -315,7 +354,7 @@ fn bind_all(addrs: &[IpAddr], port: u16) -> anyhow::Result<Vec<TcpListener>> {
         }
     }
     if listeners.is_empty() {
-        anyhow::bail!("no AMQP listener could be bound on port {port}");
+        anyhow::bail!("no listener could be bound on port {port}");
     }
     Ok(listeners)
 }

@@ -93,7 +93,18 @@ fn help_names_every_flag_and_its_environment_variable() {
         .unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--amqp-port", "--bind", "--data-dir", "--log-level"] {
+    for flag in [
+        "--amqp-port",
+        "--bind",
+        "--data-dir",
+        "--log-level",
+        "--amqps-port",
+        "--tls-cert",
+        "--tls-key",
+        "--tls-ca",
+        "--tls-verify-peer",
+        "--tls-fail-if-no-peer-cert",
+    ] {
         assert!(help.contains(flag), "--help mentions {flag}:\n{help}");
     }
     for env in [
@@ -101,6 +112,12 @@ fn help_names_every_flag_and_its_environment_variable() {
         "WARREN_BIND",
         "WARREN_DATA_DIR",
         "WARREN_LOG",
+        "WARREN_AMQPS_PORT",
+        "WARREN_TLS_CERT",
+        "WARREN_TLS_KEY",
+        "WARREN_TLS_CA",
+        "WARREN_TLS_VERIFY_PEER",
+        "WARREN_TLS_FAIL_IF_NO_PEER_CERT",
     ] {
         assert!(help.contains(env), "--help mentions {env}:\n{help}");
     }
