@@ -43,6 +43,19 @@ pub(crate) struct Shared {
     pub frame_max: u32,
     pub capabilities: ClientCapabilities,
     pub config: AmqpConfig,
+    /// RabbitMQ's name for the connection, `peer -> local` (tracing headers).
+    pub name: std::sync::Arc<str>,
+}
+
+impl Shared {
+    /// Who did what, for the firehose trace.
+    pub fn trace_origin(&self, channel: u16) -> warren_core::vhost::trace::TraceOrigin<'_> {
+        warren_core::vhost::trace::TraceOrigin {
+            connection: &self.name,
+            channel,
+            user: &self.user.name,
+        }
+    }
 }
 
 enum Slot {
@@ -112,6 +125,8 @@ pub(crate) async fn run(
         });
     }
     let client = client_name(&negotiated.client_properties);
+    let local = stream.local_addr().unwrap_or(peer);
+    let name: std::sync::Arc<str> = format!("{peer} -> {local}").into();
     tracing::info!(
         connection = id,
         %peer,
@@ -131,6 +146,7 @@ pub(crate) async fn run(
             frame_max: negotiated.frame_max,
             capabilities: negotiated.capabilities,
             config,
+            name,
         },
         stream,
         rbuf,
@@ -562,6 +578,16 @@ impl Connection {
                 for delivery in batch {
                     match self.channels.get_mut(&delivery.channel) {
                         Some(Slot::Open(ch)) if ch.key == delivery.channel_key => {
+                            if self.shared.vhost.tracing() {
+                                if let Some(queue) = &delivery.queue {
+                                    self.shared.vhost.trace_deliver(
+                                        &queue.name,
+                                        &delivery.message,
+                                        delivery.redelivered,
+                                        self.shared.trace_origin(delivery.channel),
+                                    );
+                                }
+                            }
                             ch.deliver(delivery, &mut self.out, self.shared.frame_max)
                         }
                         // The channel it was for has closed; the queue requeues what

@@ -162,6 +162,14 @@ impl Transport {
         }
     }
 
+    /// Our end of the socket.
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match self {
+            Transport::Tcp(s) => s.local_addr(),
+            Transport::Tls(t) => t.tcp.local_addr(),
+        }
+    }
+
     /// The peer's verified certificate chain (TLS with client certificates only).
     pub fn peer_certificate(&self) -> Option<&[u8]> {
         match self {

@@ -11,6 +11,7 @@ mod ids;
 pub mod journal;
 pub mod message;
 pub mod names;
+pub mod node;
 pub mod outlet;
 pub mod policy;
 pub mod publish_batch;

@@ -661,3 +661,22 @@ async fn policies_survive_a_restart_and_apply_to_recovered_queues() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn tracing_stays_on_across_a_restart() {
+    let dir = data_dir("tracing");
+    let server = start(&dir).await;
+    let vhost = server.broker().vhost("/").unwrap();
+    t(vhost.set_tracing(true)).await.unwrap();
+    server.shutdown().await;
+    let server = start(&dir).await;
+    assert!(server.broker().vhost("/").unwrap().tracing());
+    t(server.broker().vhost("/").unwrap().set_tracing(false))
+        .await
+        .unwrap();
+    server.shutdown().await;
+    let server = start(&dir).await;
+    assert!(!server.broker().vhost("/").unwrap().tracing());
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -205,6 +205,14 @@ impl Channel {
                     });
                 }
                 let msg = &got.message;
+                if shared.vhost.tracing() {
+                    shared.vhost.trace_deliver(
+                        &queue.name,
+                        msg,
+                        got.redelivered,
+                        shared.trace_origin(self.number),
+                    );
+                }
                 encode_get_ok(
                     out,
                     self.number,

@@ -321,6 +321,11 @@ impl Channel {
                 }
                 None => 0,
             };
+            if shared.vhost.tracing() {
+                shared
+                    .vhost
+                    .trace_publish(&message, &queues, shared.trace_origin(self.number));
+            }
             let routed = !queues.is_empty() || !delayed.is_empty();
             for queue in queues.drain(..) {
                 self.outgoing.add(queue, message.clone(), seq);

@@ -25,6 +25,7 @@
 //! | 7   | SetPolicy       | `u8` kind (`1` policy, `2` operator policy), `str` name, `str` pattern, `u8` apply-to (`1` queues, `2` exchanges, `3` all), `u64` priority (two's complement), `table` definition |
 //! | 8   | ClearPolicy     | `u8` kind, `str` name                                              |
 //! | 9   | DeclareExchange of a plugin type | as tag 1 (the type is the routing type: `x-delayed-type`'s, or `fanout`), then `u8` plugin type (`1` `x-delayed-message`, `2` `x-message-deduplication`) and `u64` the store id of what it keeps |
+//! | 10  | SetTracing      | `bool` on                                                          |
 //!
 //! Record `2`, broker command (users, vhosts, permissions): a command tag byte and
 //! that command's fields:
@@ -112,6 +113,7 @@ const CMD_UNBIND: u8 = 6;
 const CMD_SET_POLICY: u8 = 7;
 const CMD_CLEAR_POLICY: u8 = 8;
 const CMD_DECLARE_PLUGIN_EXCHANGE: u8 = 9;
+const CMD_SET_TRACING: u8 = 10;
 
 const DEST_QUEUE: u8 = 1;
 const DEST_EXCHANGE: u8 = 2;
@@ -297,6 +299,10 @@ fn put_command(buf: &mut BytesMut, command: &Command) {
             buf.put_u8(policy_kind_tag(*kind));
             put_str(buf, name);
         }
+        Command::SetTracing(on) => {
+            buf.put_u8(CMD_SET_TRACING);
+            put_bool(buf, *on);
+        }
     }
 }
 
@@ -418,6 +424,7 @@ fn read_command(r: &mut Reader<'_>) -> Result<Command, DecodeError> {
                 },
             }
         }
+        CMD_SET_TRACING => Command::SetTracing(r.bool("tracing flag")?),
         CMD_CLEAR_POLICY => Command::ClearPolicy {
             kind: read_policy_kind(r)?,
             name: r.name("policy name")?,
@@ -965,6 +972,8 @@ mod tests {
             kind: PolicyKind::Operator,
             name: Name::from("cap"),
         });
+        out.push(Command::SetTracing(true));
+        out.push(Command::SetTracing(false));
         out
     }
 
@@ -1046,6 +1055,7 @@ mod tests {
                 assert_eq!(ka, kb);
                 assert_eq!(x, y);
             }
+            (Command::SetTracing(x), Command::SetTracing(y)) => assert_eq!(x, y),
             (x, y) => panic!("command kind changed: {x:?} became {y:?}"),
         }
     }
@@ -1054,7 +1064,7 @@ mod tests {
     fn every_command_round_trips() {
         let records = records();
         // Every command variant and both destination kinds are covered.
-        let mut seen = [false; 10];
+        let mut seen = [false; 11];
         for record in &records {
             let MetaRecord::VHost { command, .. } = record else {
                 unreachable!("records() makes vhost records only");
@@ -1070,6 +1080,7 @@ mod tests {
                 },
                 Command::SetPolicy { .. } => 8,
                 Command::ClearPolicy { .. } => 9,
+                Command::SetTracing(_) => 10,
             };
             seen[i] = true;
             if let Command::Unbind(_) = command {

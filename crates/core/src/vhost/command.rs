@@ -52,6 +52,8 @@ pub enum Command {
         kind: PolicyKind,
         name: Name,
     },
+    /// Firehose tracing on or off for the vhost (applied by `VHost::apply`).
+    SetTracing(bool),
 }
 
 /// A vhost's topology: exchanges and queues by name.
@@ -165,6 +167,7 @@ impl Meta {
                     self.reapply_policies();
                 }
             }
+            Command::SetTracing(_) => {}
         }
     }
 

@@ -11,6 +11,7 @@ mod exchange;
 mod ops;
 mod policies;
 mod route;
+pub mod trace;
 
 pub use command::{BindingSpec, Command, DestName};
 pub use exchange::{Dest, Exchange, ExchangeRef, ExchangeSpec, PluginType, DELAYED_TYPE};
@@ -40,6 +41,8 @@ pub struct VHost {
     storage: Option<StorageRef>,
     /// The vhost was deleted: connections still holding it can change nothing.
     deleted: AtomicBool,
+    /// Firehose tracing is on (`trace.rs`).
+    tracing: AtomicBool,
 }
 
 /// The exchanges every vhost has, as RabbitMQ creates them.
@@ -61,6 +64,7 @@ impl VHost {
             myself: myself.clone(),
             storage,
             deleted: AtomicBool::new(false),
+            tracing: AtomicBool::new(false),
         });
         for (name, kind, internal) in BUILTIN_EXCHANGES {
             vhost.apply(Command::DeclareExchange(ExchangeSpec {
@@ -79,6 +83,10 @@ impl VHost {
     /// Applies a validated metadata change, without logging it (replay, and what
     /// never outlives the broker).
     pub fn apply(&self, cmd: Command) {
+        if let Command::SetTracing(on) = cmd {
+            self.apply_tracing(on);
+            return;
+        }
         self.meta.lock().apply(&self.myself, &self.name, cmd);
     }
 
@@ -122,7 +130,9 @@ impl VHost {
             }
             Command::DeleteQueue { name } => durable_queue(name),
             // Policies are always durable, as RabbitMQ's runtime parameters are.
-            Command::SetPolicy { .. } | Command::ClearPolicy { .. } => true,
+            Command::SetPolicy { .. } | Command::ClearPolicy { .. } | Command::SetTracing(_) => {
+                true
+            }
             Command::Bind(b) | Command::Unbind(b) => {
                 durable_exchange(&b.source)
                     && match &b.destination {
@@ -139,6 +149,9 @@ impl VHost {
         let meta = self.meta.lock();
         // Policies first, so that recovered queues start with their settings.
         let mut commands = Vec::new();
+        if self.tracing() {
+            commands.push(Command::SetTracing(true));
+        }
         for kind in [PolicyKind::Regular, PolicyKind::Operator] {
             for spec in meta.policies.list(kind) {
                 commands.push(Command::SetPolicy { kind, spec });

@@ -654,3 +654,25 @@ fn amqp_codec_table(definition: &[(&str, PolicyValue)]) -> amqp_codec::FieldTabl
     }
     table
 }
+
+impl TestBroker {
+    /// Turns firehose tracing on or off for vhost `/`: through the core here,
+    /// `rabbitmqctl trace_on|trace_off` on an external RabbitMQ.
+    pub async fn set_tracing(&self, on: bool) {
+        match &self._server {
+            Some(server) => {
+                let vhost = server.broker().vhost("/").expect("vhost /");
+                t(vhost.set_tracing(on)).await.expect("set tracing");
+            }
+            None => {
+                let verb = if on { "trace_on" } else { "trace_off" };
+                let status = std::process::Command::new("rabbitmqctl")
+                    .args([verb, "-p", "/"])
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .expect("run rabbitmqctl");
+                assert!(status.success(), "rabbitmqctl {verb}");
+            }
+        }
+    }
+}
