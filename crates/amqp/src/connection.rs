@@ -4,6 +4,7 @@
 use crate::channel::{Channel, PUBLISH_LOW_WATER};
 use crate::error::{AmqpError, AmqpResult, Scope};
 use crate::handshake::{self, ClientCapabilities, HandshakeEnd};
+use crate::transport::Transport;
 use crate::AmqpConfig;
 use amqp_codec::{
     decode_frame, encode_heartbeat, encode_method, BasicCancel, ChannelClose, ChannelCloseOk,
@@ -14,7 +15,6 @@ use bytes::BytesMut;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use warren_core::{Access, BrokerRef, ConnEvent, ConnectionEntry, Outlet, User, VHostRef};
@@ -68,7 +68,7 @@ enum Slot {
 
 struct Connection {
     shared: Shared,
-    stream: TcpStream,
+    stream: Transport,
     rbuf: BytesMut,
     out: BytesMut,
     channels: HashMap<u16, Slot>,
@@ -94,7 +94,7 @@ struct Connection {
 }
 
 pub(crate) async fn run(
-    mut stream: TcpStream,
+    mut stream: Transport,
     peer: SocketAddr,
     broker: BrokerRef,
     config: AmqpConfig,
@@ -197,6 +197,14 @@ pub(crate) async fn run(
     }
 }
 
+fn would_block_ok(e: std::io::Error) -> std::io::Result<()> {
+    if e.kind() == std::io::ErrorKind::WouldBlock {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
 /// "product version" from the client's properties, for the logs.
 fn client_name(props: &amqp_codec::FieldTable) -> String {
     let text = |key: &str| props.get(key).and_then(|v| v.as_str()).unwrap_or("");
@@ -240,7 +248,7 @@ impl Connection {
                 .channels
                 .values()
                 .any(|slot| matches!(slot, Slot::Open(ch) if ch.has_unacked()));
-            let want_write = !self.out.is_empty();
+            let want_write = !self.out.is_empty() || self.stream.has_pending_output();
             let close_deadline = self.closing.unwrap_or_else(|| Instant::now() + tick * 4);
             tokio::select! {
                 ready = self.stream.readable(), if !congested && !throttled => {
@@ -296,7 +304,6 @@ impl Connection {
     /// unread input makes the kernel reset it, and the client may lose our close-ok
     /// (clients that were still publishing when they closed hit exactly that).
     async fn linger(&mut self) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let deadline = Instant::now() + LINGER_TIMEOUT;
         let out = std::mem::take(&mut self.out);
         let flushed = tokio::time::timeout_at(deadline, self.stream.write_all(&out)).await;
@@ -304,11 +311,14 @@ impl Connection {
             return;
         }
         let _ = self.stream.shutdown().await;
-        let mut sink = vec![0u8; 16 * 1024];
-        while let Ok(Ok(n)) = tokio::time::timeout_at(deadline, self.stream.read(&mut sink)).await {
+        let mut sink = BytesMut::with_capacity(16 * 1024);
+        while let Ok(Ok(n)) =
+            tokio::time::timeout_at(deadline, self.stream.read_buf(&mut sink)).await
+        {
             if n == 0 {
                 break;
             }
+            sink.clear();
         }
     }
 
@@ -346,6 +356,7 @@ impl Connection {
                 Err(e) => return Err(e),
             }
         }
+        self.stream.try_flush().or_else(would_block_ok)?;
         // Keep the buffer's allocation, but not a huge one after a burst.
         if self.out.capacity() > 4 * 1024 * 1024 {
             self.out = BytesMut::with_capacity(64 * 1024);

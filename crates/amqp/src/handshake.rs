@@ -4,6 +4,7 @@
 
 use crate::error::AmqpError;
 use crate::server_properties::server_properties;
+use crate::transport::Transport;
 use crate::AmqpConfig;
 use amqp_codec::{
     decode_frame, decode_table, encode_method, ConnectionClose, ConnectionOpenOk, ConnectionStart,
@@ -12,8 +13,6 @@ use amqp_codec::{
 use bytes::{Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use warren_core::{Access, BrokerRef, User, VHostRef};
 
 /// What the client told us and what was agreed.
@@ -67,7 +66,7 @@ impl From<AmqpError> for HandshakeEnd {
 }
 
 pub async fn handshake(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     peer: SocketAddr,
     rbuf: &mut BytesMut,
     broker: &BrokerRef,
@@ -76,11 +75,17 @@ pub async fn handshake(
     let deadline = tokio::time::Instant::now() + config.handshake_timeout;
     read_protocol_header(stream, rbuf, deadline).await?;
 
+    // A verified client certificate's subject CN is what EXTERNAL logs in as.
+    let certificate_name = stream.peer_certificate().map(crate::cert_name::common_name);
     let start = Method::ConnectionStart(ConnectionStart {
         version_major: 0,
         version_minor: 9,
         server_properties: server_properties(),
-        mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
+        mechanisms: Bytes::from_static(if certificate_name.is_some() {
+            &b"PLAIN AMQPLAIN EXTERNAL"[..]
+        } else {
+            &b"PLAIN AMQPLAIN"[..]
+        }),
         locales: Bytes::from_static(b"en_US"),
     });
     send(stream, &start).await?;
@@ -100,17 +105,40 @@ pub async fn handshake(
     };
     let mechanism = start_ok.mechanism.as_str();
     let mechanism_name = mechanism.to_string();
-    let Some((username, password)) = credentials(mechanism, &start_ok.response) else {
-        return Err(refuse(format!(
+    let refused = || {
+        format!(
             "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
-        )));
+        )
     };
-    let user = match broker.authenticate(&username, &password) {
-        Some(user) => user,
-        None => {
-            return Err(refuse(format!(
-                "Login was refused using authentication mechanism {mechanism}. For details see the broker logfile."
-            )))
+    let user = if mechanism == "EXTERNAL" {
+        // Offered only with a verified certificate; the certificate is the proof.
+        let name = match &certificate_name {
+            Some(Some(name)) => name,
+            Some(None) => {
+                tracing::warn!(%peer, "EXTERNAL login: the client certificate has no subject CN");
+                return Err(refuse(refused()));
+            }
+            None => {
+                tracing::warn!(%peer, "EXTERNAL login without a verified client certificate");
+                return Err(refuse(refused()));
+            }
+        };
+        match broker.authenticate_external(name) {
+            Some(user) => user,
+            None => {
+                tracing::warn!(%peer, "EXTERNAL login: no user '{name}' (the client certificate's CN)");
+                return Err(refuse(format!(
+                    "Login was refused using authentication mechanism EXTERNAL: no user '{name}' (the client certificate's CN)"
+                )));
+            }
+        }
+    } else {
+        let Some((username, password)) = credentials(mechanism, &start_ok.response) else {
+            return Err(refuse(refused()));
+        };
+        match broker.authenticate(&username, &password) {
+            Some(user) => user,
+            None => return Err(refuse(refused())),
         }
     };
     if user.loopback_only && !peer.ip().to_canonical().is_loopback() {
@@ -226,14 +254,14 @@ fn unexpected(method: &Method) -> AmqpError {
     .on(method)
 }
 
-async fn send(stream: &mut TcpStream, method: &Method) -> Result<(), HandshakeEnd> {
+async fn send(stream: &mut Transport, method: &Method) -> Result<(), HandshakeEnd> {
     let mut buf = BytesMut::with_capacity(512);
     encode_method(&mut buf, 0, method);
     stream.write_all(&buf).await.map_err(|_| HandshakeEnd::Drop)
 }
 
 async fn read_protocol_header(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     rbuf: &mut BytesMut,
     deadline: tokio::time::Instant,
 ) -> Result<(), HandshakeEnd> {
@@ -255,7 +283,7 @@ async fn read_protocol_header(
 }
 
 async fn read_more(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     rbuf: &mut BytesMut,
     deadline: tokio::time::Instant,
 ) -> Result<(), HandshakeEnd> {
@@ -272,7 +300,7 @@ async fn read_more(
 
 /// Reads the next method on channel 0 (heartbeats are skipped).
 async fn read_method(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     rbuf: &mut BytesMut,
     deadline: tokio::time::Instant,
     frame_max: u32,
@@ -293,7 +321,7 @@ async fn read_method(
 }
 
 /// Sends `connection.close` for a failed handshake and waits briefly for close-ok.
-pub async fn close_after_failed_handshake(stream: &mut TcpStream, error: AmqpError) {
+pub async fn close_after_failed_handshake(stream: &mut Transport, error: AmqpError) {
     let close = Method::ConnectionClose(ConnectionClose {
         reply_code: error.code,
         reply_text: error.text.clone().into(),
@@ -305,6 +333,6 @@ pub async fn close_after_failed_handshake(stream: &mut TcpStream, error: AmqpErr
     if stream.write_all(&buf).await.is_err() {
         return;
     }
-    let mut sink = [0u8; 512];
-    let _ = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut sink)).await;
+    let mut sink = BytesMut::with_capacity(512);
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.read_buf(&mut sink)).await;
 }

@@ -5,14 +5,18 @@
 //! buffer: it reads what the socket has, handles every complete frame, takes the
 //! deliveries queues sent meanwhile, and writes everything in one call.
 
+mod cert_name;
 mod channel;
 mod connection;
 mod error;
 mod handshake;
 mod server_properties;
+mod transport;
 
+pub use cert_name::common_name;
 pub use error::{AmqpError, Scope};
 
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -52,6 +56,28 @@ pub async fn serve(
     listener: TcpListener,
     broker: BrokerRef,
     config: AmqpConfig,
+    shutdown: watch::Receiver<bool>,
+) {
+    accept_loop(listener, None, broker, config, shutdown).await
+}
+
+/// Accepts AMQPS connections (TLS first, then AMQP) on `listener` until `shutdown`
+/// turns true. A client that fails the TLS handshake is logged and dropped.
+pub async fn serve_tls(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    broker: BrokerRef,
+    config: AmqpConfig,
+    shutdown: watch::Receiver<bool>,
+) {
+    accept_loop(listener, Some(tls), broker, config, shutdown).await
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    broker: BrokerRef,
+    config: AmqpConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -61,7 +87,25 @@ pub async fn serve(
                     let _ = stream.set_nodelay(true);
                     let broker = broker.clone();
                     let config = config.clone();
-                    tokio::spawn(connection::run(stream, peer, broker, config));
+                    match &tls {
+                        None => {
+                            let stream = transport::Transport::Tcp(stream);
+                            tokio::spawn(connection::run(stream, peer, broker, config));
+                        }
+                        Some(tls) => {
+                            let tls = tls.clone();
+                            tokio::spawn(async move {
+                                let timeout = config.handshake_timeout;
+                                match transport::accept_tls(stream, tls, timeout).await {
+                                    Ok(stream) => {
+                                        let stream = transport::Transport::Tls(Box::new(stream));
+                                        connection::run(stream, peer, broker, config).await
+                                    }
+                                    Err(e) => tracing::info!(%peer, "TLS handshake failed: {e}"),
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little, keep serving.

@@ -304,6 +304,23 @@ impl Broker {
         })
     }
 
+    /// The user named by an already verified identity (a client certificate's CN,
+    /// for the EXTERNAL mechanism): no password is checked. None if no such user.
+    pub fn authenticate_external(&self, name: &str) -> Option<User> {
+        let access = self.access.read();
+        let user = access.users.get(name)?;
+        Some(User {
+            name: user.name.clone(),
+            tags: user.tags.clone(),
+            loopback_only: self
+                .defaults
+                .read()
+                .loopback_users
+                .iter()
+                .any(|u| u == name),
+        })
+    }
+
     /// The user's rights in the vhost, resolved once for a connection; 530
     /// NOT_ALLOWED when the user has no permissions there (RabbitMQ's text).
     pub fn access(&self, user: &str, vhost: &str) -> CoreResult<Access> {

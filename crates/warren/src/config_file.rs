@@ -13,6 +13,17 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FileSettings {
     pub amqp_port: Option<u16>,
+    /// `listeners.ssl.default`: the AMQPS port.
+    pub amqps_port: Option<u16>,
+    /// `ssl_options.certfile`, `.keyfile`, `.cacertfile`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_ca: Option<PathBuf>,
+    /// `ssl_options.verify`: true for `verify_peer`, false for `verify_none`.
+    pub tls_verify_peer: Option<bool>,
+    pub tls_fail_if_no_peer_cert: Option<bool>,
+    /// `ssl_options.versions.N`, in file order.
+    pub tls_versions: Vec<crate::tls::TlsVersion>,
     pub bind: Option<IpAddr>,
     pub http_port: Option<u16>,
     pub mqtt_port: Option<u16>,
@@ -43,8 +54,11 @@ pub struct FileSettings {
 
 /// RabbitMQ keys that are valid but that Warren does not act on (yet).
 const KNOWN_UNUSED: &[(&str, &str)] = &[
-    ("listeners.ssl.", "TLS listeners are not available yet"),
-    ("ssl_options.", "TLS is not available yet"),
+    ("listeners.ssl.", "only listeners.ssl.default is supported"),
+    (
+        "ssl_options.",
+        "not supported (certfile, keyfile, cacertfile, verify, fail_if_no_peer_cert and versions are)",
+    ),
     ("management.ssl.", "HTTPS is not available yet"),
     ("cluster_formation.", "clustering is not available yet"),
     ("log.file", "logs go to standard output"),
@@ -101,6 +115,25 @@ fn apply(s: &mut FileSettings, key: &str, value: &str) -> Result<bool, String> {
             let (ip, port) = listener(value)?;
             s.amqp_port = Some(port);
             s.bind = ip;
+        }
+        "listeners.ssl.default" => s.amqps_port = Some(listener(value)?.1),
+        "ssl_options.certfile" => s.tls_cert = Some(PathBuf::from(non_empty(value)?)),
+        "ssl_options.keyfile" => s.tls_key = Some(PathBuf::from(non_empty(value)?)),
+        "ssl_options.cacertfile" => s.tls_ca = Some(PathBuf::from(non_empty(value)?)),
+        "ssl_options.verify" => {
+            s.tls_verify_peer = Some(match value {
+                "verify_peer" => true,
+                "verify_none" => false,
+                other => {
+                    return Err(format!(
+                        "expected verify_peer or verify_none, found {other:?}"
+                    ))
+                }
+            })
+        }
+        "ssl_options.fail_if_no_peer_cert" => s.tls_fail_if_no_peer_cert = Some(boolean(value)?),
+        _ if key.starts_with("ssl_options.versions.") => {
+            s.tls_versions.push(crate::tls::TlsVersion::parse(value)?)
         }
         "management.tcp.port" => s.http_port = Some(port(value)?),
         "mqtt.listeners.tcp.default" => s.mqtt_port = Some(listener(value)?.1),
@@ -271,7 +304,15 @@ mod tests {
              log.console.level = warning\n\
              warren.queue_ram_budget = 256MiB\n\
              listeners.ssl.default = 5671\n\
-             no.such.key = 1\n",
+             no.such.key = 1\n\
+             ssl_options.certfile = /etc/warren/server.pem\n\
+             ssl_options.keyfile = /etc/warren/server.key\n\
+             ssl_options.cacertfile = /etc/warren/ca.pem\n\
+             ssl_options.verify = verify_peer\n\
+             ssl_options.fail_if_no_peer_cert = true\n\
+             ssl_options.versions.1 = tlsv1.3\n\
+             ssl_options.versions.2 = tlsv1.2\n\
+             ssl_options.depth = 2\n",
         )
         .unwrap();
         assert_eq!(s.amqp_port, Some(5673));
@@ -288,15 +329,23 @@ mod tests {
         assert_eq!(s.consumer_timeout, Some(900_000));
         assert_eq!(s.log_level.as_deref(), Some("warn"));
         assert_eq!(s.queue_ram_budget, Some(256 << 20));
+        assert_eq!(s.amqps_port, Some(5671));
+        assert_eq!(s.tls_cert, Some(PathBuf::from("/etc/warren/server.pem")));
+        assert_eq!(s.tls_key, Some(PathBuf::from("/etc/warren/server.key")));
+        assert_eq!(s.tls_ca, Some(PathBuf::from("/etc/warren/ca.pem")));
+        assert_eq!(s.tls_verify_peer, Some(true));
+        assert_eq!(s.tls_fail_if_no_peer_cert, Some(true));
+        use crate::tls::TlsVersion;
+        assert_eq!(s.tls_versions, vec![TlsVersion::V1_3, TlsVersion::V1_2]);
         assert_eq!(
             s.ignored,
             vec![
-                (
-                    16,
-                    "listeners.ssl.default".to_string(),
-                    "TLS listeners are not available yet"
-                ),
                 (17, "no.such.key".to_string(), "unknown key"),
+                (
+                    25,
+                    "ssl_options.depth".to_string(),
+                    "not supported (certfile, keyfile, cacertfile, verify, fail_if_no_peer_cert and versions are)"
+                ),
             ]
         );
     }
@@ -318,6 +367,14 @@ mod tests {
         assert_eq!(
             parse("just words").unwrap_err(),
             "line 1: expected `key = value`, found \"just words\""
+        );
+        assert_eq!(
+            parse("ssl_options.versions.1 = tlsv1.1").unwrap_err(),
+            "line 1: ssl_options.versions.1: tlsv1.1 is not supported: Warren speaks TLS 1.2 and 1.3 only"
+        );
+        assert_eq!(
+            parse("ssl_options.verify = sometimes").unwrap_err(),
+            "line 1: ssl_options.verify: expected verify_peer or verify_none, found \"sometimes\""
         );
         assert_eq!(
             parse("loopback_users.guest = maybe").unwrap_err(),

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 pub mod config_file;
 pub mod memory;
+pub mod tls;
 
 use warren_amqp::AmqpConfig;
 use warren_core::storage::{Storage, StorageRef};
@@ -28,6 +29,11 @@ pub struct Config {
     pub http_port: Option<u16>,
     /// MQTT port; 0 picks a free one.
     pub mqtt_port: u16,
+    /// AMQPS (AMQP over TLS) port, listened on only when `tls` is set; 0 picks a
+    /// free one.
+    pub amqps_port: u16,
+    /// The certificate, key and client verification for AMQPS; None: no TLS.
+    pub tls: Option<tls::TlsSettings>,
     /// Addresses to listen on. Empty means every interface, IPv4 and IPv6.
     pub bind: Vec<IpAddr>,
     /// Where durable exchanges, queues, bindings and persistent messages live.
@@ -59,6 +65,8 @@ impl Default for Config {
             amqp_port: 5672,
             http_port: Some(DEFAULT_HTTP_PORT),
             mqtt_port: 1883,
+            amqps_port: 5671,
+            tls: None,
             bind: Vec::new(),
             data_dir: PathBuf::from("data"),
             remove_data_dir: false,
@@ -93,6 +101,8 @@ impl Config {
             amqp_port: 0,
             http_port: Some(0),
             mqtt_port: 0,
+            amqps_port: 0,
+            tls: None,
             bind: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             data_dir: dir,
             remove_data_dir: true,
@@ -115,6 +125,7 @@ pub struct Server {
     http_addrs: Vec<SocketAddr>,
     mqtt_addrs: Vec<SocketAddr>,
     stomp_addrs: Vec<SocketAddr>,
+    amqps_addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     /// The HTTP listeners: stopped after a grace period (keep-alive clients could
     /// hold them open for ever).
@@ -165,6 +176,16 @@ impl Server {
         reachable(&self.stomp_addrs)
     }
 
+    /// The addresses the AMQPS listener is bound to (none without TLS).
+    pub fn amqps_addrs(&self) -> &[SocketAddr] {
+        &self.amqps_addrs
+    }
+
+    /// As `amqp_addr`, for AMQPS; None without TLS.
+    pub fn amqps_addr(&self) -> Option<SocketAddr> {
+        (!self.amqps_addrs.is_empty()).then(|| reachable(&self.amqps_addrs))
+    }
+
     pub fn broker(&self) -> &BrokerRef {
         &self.broker
     }
@@ -201,6 +222,8 @@ impl Server {
 
 /// Binds the listeners and starts serving. Returns once the broker is ready (listening).
 pub async fn start(config: Config) -> anyhow::Result<Server> {
+    // Bad certificate files refuse to start before anything else happens.
+    let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let storage = open_storage(&config).await?;
     let broker = Broker::with_storage(Some(storage.0.clone()));
     broker.set_defaults(config.defaults.clone());
@@ -273,6 +296,21 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             shutdown_rx.clone(),
         )));
     }
+    let mut amqps_addrs = Vec::new();
+    if let Some(tls) = tls {
+        for listener in bind_all(&config.bind, config.amqps_port)? {
+            let addr = listener.local_addr()?;
+            tracing::info!("AMQPS listener on {addr}");
+            amqps_addrs.push(addr);
+            listeners.push(tokio::spawn(warren_amqp::serve_tls(
+                listener,
+                tls.clone(),
+                broker.clone(),
+                config.amqp.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
+    }
     Ok(Server {
         broker,
         amqp_addrs,
@@ -280,6 +318,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         http,
         mqtt_addrs,
         stomp_addrs,
+        amqps_addrs,
         shutdown,
         listeners,
         storage,

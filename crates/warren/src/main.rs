@@ -30,6 +30,26 @@ struct Args {
     /// STOMP port (0 picks a free port) [default: 61613].
     #[arg(long, env = "WARREN_STOMP_PORT")]
     stomp_port: Option<u16>,
+    /// AMQPS (AMQP over TLS) port, listened on only when a certificate is set (0
+    /// picks a free port; the log says which) [default: 5671].
+    #[arg(long, env = "WARREN_AMQPS_PORT")]
+    amqps_port: Option<u16>,
+    /// The server's TLS certificate chain, PEM (turns AMQPS on; needs --tls-key).
+    #[arg(long, env = "WARREN_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert, PEM.
+    #[arg(long, env = "WARREN_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to.
+    #[arg(long, env = "WARREN_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// Ask TLS clients for a certificate and verify it against --tls-ca; a verified
+    /// certificate allows the EXTERNAL mechanism (login as its CN).
+    #[arg(long, env = "WARREN_TLS_VERIFY_PEER", num_args = 0..=1, default_missing_value = "true")]
+    tls_verify_peer: Option<bool>,
+    /// With --tls-verify-peer: refuse TLS clients that send no certificate.
+    #[arg(long, env = "WARREN_TLS_FAIL_IF_NO_PEER_CERT", num_args = 0..=1, default_missing_value = "true")]
+    tls_fail_if_no_peer_cert: Option<bool>,
     /// Addresses to listen on, comma-separated (default: every IPv4 and IPv6 interface).
     #[arg(long, env = "WARREN_BIND", value_delimiter = ',')]
     bind: Vec<IpAddr>,
@@ -88,7 +108,13 @@ fn main() -> anyhow::Result<()> {
         }
     }
     raise_open_file_limit();
-    let config = merge(args, file);
+    let config = match merge(args, file) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("warren: {e}");
+            std::process::exit(2);
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -107,7 +133,7 @@ fn main() -> anyhow::Result<()> {
 
 /// The broker's configuration: each setting from its flag or environment variable,
 /// else from the configuration file, else its default.
-fn merge(args: Args, file: warren::config_file::FileSettings) -> warren::Config {
+fn merge(args: Args, file: warren::config_file::FileSettings) -> Result<warren::Config, String> {
     use warren::memory::Watermark;
     let base = warren::Config::default();
     let amqp_base = warren_amqp::AmqpConfig::default();
@@ -144,7 +170,35 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> warren::Config 
             defaults.loopback_users.push(user);
         }
     }
-    warren::Config {
+    let tls = match (
+        args.tls_cert.or(file.tls_cert),
+        args.tls_key.or(file.tls_key),
+    ) {
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err("a TLS certificate needs its key: --tls-key or ssl_options.keyfile".into())
+        }
+        (None, Some(_)) => {
+            return Err(
+                "a TLS key needs its certificate: --tls-cert or ssl_options.certfile".into(),
+            )
+        }
+        (Some(cert), Some(key)) => Some(warren::tls::TlsSettings {
+            cert,
+            key,
+            ca: args.tls_ca.or(file.tls_ca),
+            verify_peer: args
+                .tls_verify_peer
+                .or(file.tls_verify_peer)
+                .unwrap_or(false),
+            fail_if_no_peer_cert: args
+                .tls_fail_if_no_peer_cert
+                .or(file.tls_fail_if_no_peer_cert)
+                .unwrap_or(false),
+            versions: file.tls_versions,
+        }),
+    };
+    Ok(warren::Config {
         amqp_port: args.amqp_port.or(file.amqp_port).unwrap_or(base.amqp_port),
         http_port: Some(
             args.http_port
@@ -156,6 +210,11 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> warren::Config 
             .stomp_port
             .or(file.stomp_port)
             .unwrap_or(base.stomp_port),
+        amqps_port: args
+            .amqps_port
+            .or(file.amqps_port)
+            .unwrap_or(base.amqps_port),
+        tls,
         bind: if args.bind.is_empty() {
             file.bind.map(|ip| vec![ip]).unwrap_or_default()
         } else {
@@ -179,7 +238,7 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> warren::Config 
             ..amqp_base
         },
         ..base
-    }
+    })
 }
 
 /// Every client socket and every store segment is an open file: take all the

@@ -104,6 +104,12 @@ fn help_names_every_flag_and_its_environment_variable() {
         "--bind",
         "--data-dir",
         "--log-level",
+        "--amqps-port",
+        "--tls-cert",
+        "--tls-key",
+        "--tls-ca",
+        "--tls-verify-peer",
+        "--tls-fail-if-no-peer-cert",
     ] {
         assert!(help.contains(flag), "--help mentions {flag}:\n{help}");
     }
@@ -112,6 +118,12 @@ fn help_names_every_flag_and_its_environment_variable() {
         "WARREN_BIND",
         "WARREN_DATA_DIR",
         "WARREN_LOG",
+        "WARREN_AMQPS_PORT",
+        "WARREN_TLS_CERT",
+        "WARREN_TLS_KEY",
+        "WARREN_TLS_CA",
+        "WARREN_TLS_VERIFY_PEER",
+        "WARREN_TLS_FAIL_IF_NO_PEER_CERT",
     ] {
         assert!(help.contains(env), "--help mentions {env}:\n{help}");
     }

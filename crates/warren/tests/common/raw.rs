@@ -1,4 +1,4 @@
-//! A tiny hand-rolled AMQP 0-9-1 client over a raw `TcpStream`, for what a well-behaved
+//! A tiny hand-rolled AMQP 0-9-1 client over a raw `TcpStream` (or a TLS stream), for what a well-behaved
 //! client library cannot send (bad frames, protocol violations) or cannot show (the server
 //! properties of `connection.start`, the exact bytes of a content header).
 //!
@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{t, within, TIMEOUT};
@@ -235,13 +235,13 @@ pub fn publish_args(exchange: &str, key: &str, mandatory: bool) -> Vec<u8> {
         .build()
 }
 
-/// A raw AMQP connection.
-pub struct RawConn {
-    stream: TcpStream,
+/// A raw AMQP connection, over TCP unless made `over` another stream.
+pub struct RawConn<S = TcpStream> {
+    stream: S,
     buf: Vec<u8>,
 }
 
-impl RawConn {
+impl RawConn<TcpStream> {
     /// Opens the TCP connection only.
     pub async fn tcp(addr: SocketAddr) -> RawConn {
         let stream = t(TcpStream::connect(addr)).await.expect("tcp connect");
@@ -271,8 +271,37 @@ impl RawConn {
         (c, hs)
     }
 
+    /// Drops the TCP connection abruptly (RST), without any AMQP close.
+    pub fn abort(self) {
+        let _ = self.stream.set_zero_linger();
+        drop(self.stream);
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> RawConn<S> {
+    /// A connection over an already open stream (nothing sent yet).
+    pub fn over(stream: S) -> RawConn<S> {
+        RawConn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     /// Runs start/start-ok/tune/tune-ok/open and expects open-ok.
     pub async fn handshake(&mut self, tune: Tune, vhost: &str, caps: &[&str]) -> Handshake {
+        self.handshake_as(tune, vhost, caps, "PLAIN", b"\0guest\0guest")
+            .await
+    }
+
+    /// As `handshake`, logging in with `mechanism` and its `response`.
+    pub async fn handshake_as(
+        &mut self,
+        tune: Tune,
+        vhost: &str,
+        caps: &[&str],
+        mechanism: &str,
+        response: &[u8],
+    ) -> Handshake {
         let args = self.expect_method(0, 10, 10).await;
         let mut r = Reader::new(&args);
         let version_major = r.u8();
@@ -284,8 +313,8 @@ impl RawConn {
         let client_props = entry("capabilities", b'F', &Args::new().table_raw(&caps).build());
         let start_ok = Args::new()
             .table_raw(&client_props)
-            .shortstr("PLAIN")
-            .longstr(b"\0guest\0guest")
+            .shortstr(mechanism)
+            .longstr(response)
             .shortstr("en_US")
             .build();
         self.send_method(0, 10, 11, &start_ok).await;
@@ -506,7 +535,7 @@ impl RawMessage {
     }
 }
 
-impl RawConn {
+impl<S: AsyncRead + AsyncWrite + Unpin> RawConn<S> {
     /// Sends `basic.consume` and waits for consume-ok.
     pub async fn consume(&mut self, channel: u16, queue: &str, tag: &str, no_ack: bool) {
         let args = Args::new()
@@ -577,12 +606,6 @@ impl RawConn {
     pub async fn ack(&mut self, channel: u16, delivery_tag: u64, multiple: bool) {
         let args = Args::new().u64(delivery_tag).bits(&[multiple]).build();
         self.send_method(channel, 60, 80, &args).await;
-    }
-
-    /// Drops the TCP connection abruptly (RST), without any AMQP close.
-    pub fn abort(self) {
-        let _ = self.stream.set_zero_linger();
-        drop(self.stream);
     }
 }
 
