@@ -251,6 +251,19 @@ async fn vhosts_are_created_and_deleted() {
     let v = api.get_ok("/api/vhosts/staging").await;
     assert_eq!(v["description"], "pre-production");
     assert_eq!(v["tags"], json!(["qa", "eu"]));
+    assert_eq!(v["tracing"], false);
+    // The `tracing` field switches firehose tracing, as with RabbitMQ.
+    assert_eq!(
+        api.put(
+            "/api/vhosts/staging",
+            json!({"description": "pre-production", "tags": "qa,eu", "tracing": true})
+        )
+        .await
+        .status,
+        204
+    );
+    assert_eq!(api.get_ok("/api/vhosts/staging").await["tracing"], true);
+    assert!(api.server.broker().vhost("staging").unwrap().tracing());
     // Nobody has permissions on a new vhost: guest needs them to declare there.
     api.put("/api/queues/staging/q", json!({}))
         .await

@@ -378,8 +378,9 @@ struct VHostBody {
     default_queue_type: Option<String>,
     #[serde(default, rename = "name")]
     _name: Option<String>,
-    #[serde(default, rename = "tracing")]
-    _tracing: Option<bool>,
+    /// Firehose tracing on or off (RabbitMQ's vhost `tracing` field).
+    #[serde(default)]
+    tracing: Option<bool>,
 }
 
 pub async fn put_vhost(
@@ -396,6 +397,9 @@ pub async fn put_vhost(
         default_queue_type: b.default_queue_type,
     };
     let created = state.broker.add_vhost(&name, settings).await?;
+    if let (Some(on), Some(vhost)) = (b.tracing, state.broker.vhost(&name)) {
+        vhost.set_tracing(on).await?;
+    }
     Ok(if created {
         StatusCode::CREATED
     } else {

@@ -51,7 +51,7 @@ impl Listed for VHostItem<'_> {
             "tags": tags,
             "metadata": {"description": description, "tags": tags},
             "default_queue_type": queue_type,
-            "tracing": false,
+            "tracing": self.vhost.tracing(),
             "cluster_state": {&*self.state.node: "running"},
             "messages": ready + unacked,
             "messages_details": rate(r_ready + r_unacked),
