@@ -18,19 +18,11 @@ const LOGIN_REFUSED: &str = "ACCESS_REFUSED - Login was refused using authentica
                              PLAIN. For details see the broker logfile.";
 
 fn data_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("access-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    common::restart_dir("access", name)
 }
 
 async fn start(dir: &std::path::Path) -> warren::Server {
-    let config = warren::Config {
-        data_dir: dir.to_path_buf(),
-        remove_data_dir: false,
-        ..warren::Config::for_tests()
-    };
-    t(warren::start(config)).await.expect("warren starts")
+    common::start_on(dir).await
 }
 
 fn url(server: &warren::Server, user: &str, password: &str, vhost: &str) -> String {

@@ -261,19 +261,11 @@ async fn deleting_the_exchange_drops_what_it_holds() {
 }
 
 fn data_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("delayed-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    common::restart_dir("delayed", name)
 }
 
 async fn start(dir: &std::path::Path) -> warren::Server {
-    let config = warren::Config {
-        data_dir: dir.to_path_buf(),
-        remove_data_dir: false,
-        ..warren::Config::for_tests()
-    };
-    t(warren::start(config)).await.expect("warren starts")
+    common::start_on(dir).await
 }
 
 async fn channel(server: &warren::Server) -> (lapin::Connection, Channel) {

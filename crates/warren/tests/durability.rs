@@ -16,21 +16,12 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 use std::path::PathBuf;
 
-/// A data directory for one test, under cargo's scratch directory for tests.
 fn data_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("durability-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    common::restart_dir("durability", name)
 }
 
 async fn start(dir: &std::path::Path) -> warren::Server {
-    let config = warren::Config {
-        data_dir: dir.to_path_buf(),
-        remove_data_dir: false,
-        ..warren::Config::for_tests()
-    };
-    t(warren::start(config)).await.expect("warren starts")
+    common::start_on(dir).await
 }
 
 async fn connect(server: &warren::Server) -> (Connection, Channel) {

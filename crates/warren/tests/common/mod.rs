@@ -676,3 +676,23 @@ impl TestBroker {
         }
     }
 }
+
+/// A fresh data directory for a restart test (`<prefix>-<name>-<pid>` under cargo's
+/// scratch directory for tests); the test removes it when done.
+pub fn restart_dir(prefix: &str, name: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{prefix}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Starts a broker on `dir` and leaves the directory when it stops, so the next
+/// broker a restart test starts there recovers what this one stored.
+pub async fn start_on(dir: &std::path::Path) -> warren::Server {
+    let config = warren::Config {
+        data_dir: dir.to_path_buf(),
+        remove_data_dir: false,
+        ..warren::Config::for_tests()
+    };
+    t(warren::start(config)).await.expect("warren starts")
+}
