@@ -319,7 +319,9 @@ async fn publishing_needs_write_on_the_exchange() {
     .await
     .unwrap();
     publish(&ch, &x2, "", b"allowed").await;
-    let got = get(&gch, &gq).await.expect("delivered");
+    // Published on one connection, fetched on another: nothing orders the
+    // two, so poll until the message has arrived.
+    let got = get_eventually(&gch, &gq).await.expect("delivered");
     assert_eq!(&got.delivery.data[..], b"allowed");
 
     for (exchange, shown) in [
@@ -344,6 +346,17 @@ async fn publishing_needs_write_on_the_exchange() {
     t(gch.exchange_delete(app_x.as_str().into(), ExchangeDeleteOptions::default()))
         .await
         .unwrap();
+}
+
+async fn get_eventually(ch: &Channel, q: &str) -> Option<lapin::message::BasicGetMessage> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let got = get(ch, q).await;
+        if got.is_some() || std::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 async fn get(ch: &Channel, q: &str) -> Option<lapin::message::BasicGetMessage> {
