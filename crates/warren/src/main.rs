@@ -65,8 +65,9 @@ struct Args {
     /// of total memory (`0.4`, RabbitMQ's default) or a size (`2GiB`) [default: 0.4].
     #[arg(long, env = "WARREN_VM_MEMORY_HIGH_WATERMARK", value_parser = parse_watermark)]
     vm_memory_high_watermark: Option<warren::memory::Watermark>,
-    /// What each queue keeps of its ready messages in memory (bodies plus ~256 B per
-    /// message) before new messages go to disk; same units [default: 128MiB].
+    /// What each queue keeps of its ready messages in memory (as they are held: full
+    /// entries at the head, compact records behind) before new messages go to disk;
+    /// same units [default: 128MiB].
     #[arg(long, env = "WARREN_QUEUE_RAM_BUDGET", value_parser = parse_size)]
     queue_ram_budget: Option<u64>,
     /// Close a channel (406) that holds a delivery unacknowledged this long, in

@@ -1,6 +1,8 @@
 //! Long queues keep their bodies on disk: a queue over its memory budget (32 MiB)
 //! writes the newest messages out and reads them back as consumers reach them, in
-//! order and intact; paged transient messages still do not survive a restart.
+//! order and intact; paged transient messages still do not survive a restart. Both
+//! with a few large messages (each paged by itself) and with many small ones (the
+//! queue's compact tail, whose records then keep only where the body is).
 
 mod common;
 
@@ -26,10 +28,14 @@ fn body(i: usize) -> Vec<u8> {
 }
 
 async fn start(dir: &std::path::Path) -> warren::Server {
+    start_with_budget(dir, 32 << 20).await
+}
+
+async fn start_with_budget(dir: &std::path::Path, queue_ram_budget: u64) -> warren::Server {
     let config = warren::Config {
         data_dir: dir.to_path_buf(),
         remove_data_dir: false,
-        queue_ram_budget: 32 << 20,
+        queue_ram_budget,
         ..warren::Config::for_tests()
     };
     t(warren::start(config)).await.expect("warren starts")
@@ -42,9 +48,31 @@ fn url(server: &warren::Server) -> String {
     )
 }
 
+/// Many small messages: 8 MiB, twice `SMALL_BUDGET` even at the tail's few bytes
+/// of overhead per message.
+const SMALL: usize = 1024;
+const SMALL_COUNT: usize = 8_000;
+const SMALL_BUDGET: u64 = 4 << 20;
+
+fn small_body(i: usize) -> Vec<u8> {
+    let mut b = vec![(i % 251) as u8; SMALL];
+    b[..8].copy_from_slice(&(i as u64).to_be_bytes());
+    b
+}
+
 async fn publish_all(ch: &Channel, queue: &str, persistent: impl Fn(usize) -> bool) {
+    publish_n(ch, queue, COUNT, body, persistent).await
+}
+
+async fn publish_n(
+    ch: &Channel,
+    queue: &str,
+    count: usize,
+    body: impl Fn(usize) -> Vec<u8>,
+    persistent: impl Fn(usize) -> bool,
+) {
     let mut confirms = Vec::new();
-    for i in 0..COUNT {
+    for i in 0..count {
         let props = if persistent(i) {
             BasicProperties::default().with_delivery_mode(2)
         } else {
@@ -168,6 +196,93 @@ async fn paged_transient_messages_do_not_survive_a_restart_but_persistent_ones_d
         );
     }
     let rest = t(ch.basic_get("mixed".into(), BasicGetOptions { no_ack: true }))
+        .await
+        .unwrap();
+    assert!(rest.is_none(), "no transient message came back");
+    drop(conn);
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn many_small_messages_over_the_budget_page_out_and_come_back_in_order() {
+    let dir = data_dir("small");
+    let server = start_with_budget(&dir, SMALL_BUDGET).await;
+    let conn = connect_url(&url(&server)).await.unwrap();
+    let ch = confirm_channel(&conn).await;
+    t(ch.queue_declare(
+        "small".into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    publish_n(&ch, "small", SMALL_COUNT, small_body, |_| false).await;
+    let live = wait_live(&server, (SMALL_COUNT / 4) as u64).await;
+    assert!(
+        live >= (SMALL_COUNT / 4) as u64,
+        "bodies over the budget went to the store: {live} of {SMALL_COUNT}"
+    );
+    t(ch.basic_qos(500, BasicQosOptions::default()))
+        .await
+        .unwrap();
+    let mut consumer = t(ch.basic_consume(
+        "small".into(),
+        "c".into(),
+        BasicConsumeOptions::default(),
+        FieldTable::default(),
+    ))
+    .await
+    .unwrap();
+    for i in 0..SMALL_COUNT {
+        let d = t(consumer.next()).await.expect("delivery").expect("ok");
+        assert!(d.data == small_body(i), "message {i} intact and in order");
+        assert!(!d.redelivered);
+        t(d.ack(BasicAckOptions::default())).await.unwrap();
+    }
+    let store = server.broker().storage().unwrap().store().clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.stats().live_messages > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.stats().live_messages, 0, "acked: the store let go");
+    drop(conn);
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn many_small_messages_persistent_ones_survive_a_restart_in_order() {
+    let dir = data_dir("small-restart");
+    let server = start_with_budget(&dir, SMALL_BUDGET).await;
+    let conn = connect_url(&url(&server)).await.unwrap();
+    let ch = confirm_channel(&conn).await;
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    t(ch.queue_declare("small-mixed".into(), durable, FieldTable::default()))
+        .await
+        .unwrap();
+    publish_n(&ch, "small-mixed", SMALL_COUNT, small_body, |i| i % 2 == 0).await;
+    wait_live(&server, (SMALL_COUNT / 2) as u64).await;
+    drop(conn);
+    server.shutdown().await;
+
+    let server = start_with_budget(&dir, SMALL_BUDGET).await;
+    let conn = connect_url(&url(&server)).await.unwrap();
+    let ch = t(conn.create_channel()).await.unwrap();
+    for i in (0..SMALL_COUNT).step_by(2) {
+        let m = t(ch.basic_get("small-mixed".into(), BasicGetOptions { no_ack: true }))
+            .await
+            .unwrap()
+            .expect("persistent message back");
+        assert!(
+            m.delivery.data == small_body(i),
+            "persistent message {i} in order"
+        );
+    }
+    let rest = t(ch.basic_get("small-mixed".into(), BasicGetOptions { no_ack: true }))
         .await
         .unwrap();
     assert!(rest.is_none(), "no transient message came back");

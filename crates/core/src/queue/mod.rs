@@ -7,6 +7,7 @@ pub mod args;
 mod backing;
 mod deadletter;
 mod dedup;
+mod ready;
 mod state;
 #[cfg(test)]
 mod state_tests;
@@ -311,7 +312,7 @@ impl QueueHandle {
         self.store.as_ref().filter(|_| self.persistent)
     }
 
-    /// Bytes of ready message content (bodies plus ~256 B each) the queue keeps in
+    /// Bytes of ready messages (as held: see `ready.rs`) the queue keeps in
     /// memory; past it, new messages go to disk until consumers have caught up.
     pub fn ram_budget(&self) -> u64 {
         self.ram_budget

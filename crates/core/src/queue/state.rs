@@ -8,6 +8,7 @@ use super::args::{parse_queue_args, Overflow, QueueSettings};
 use super::backing::{Backing, Kept};
 use super::deadletter::DeadLetterer;
 use super::dedup::Dedup;
+use super::ready::{Ready, ReadyList, TailContent};
 use super::{ConfirmTo, GetOk, Publish, QueueRef, Settle};
 use crate::error::{CoreError, CoreResult};
 use crate::message::{Message, MessageRef};
@@ -56,40 +57,6 @@ pub struct QueueCounts {
     pub consumers: u32,
 }
 
-/// What a message in memory costs beyond its body (the shared message, its
-/// properties, the ready entry), for the budget.
-const RAM_OVERHEAD: u64 = 256;
-
-struct Ready {
-    seq: u64,
-    /// `None` once the content is only in the store.
-    message: Option<MessageRef>,
-    /// The store's id for the message (0 when not in the store).
-    store_id: u64,
-    /// Body bytes (`x-max-length-bytes`).
-    size: u32,
-    redelivered: bool,
-    kept: Kept,
-    /// Being paged out: written (or being written) to the store, still in memory
-    /// until the store holds it.
-    paging: bool,
-    /// When it expires (TTL), in ms since the Unix epoch; 0: never.
-    expires_at: u64,
-    /// 255 minus its priority (`x-max-priority` queues; 255 elsewhere): `ready` is
-    /// ordered by (rank, seq), so higher priorities come first, each in order.
-    rank: u8,
-}
-
-impl Ready {
-    fn order(&self) -> (u8, u64) {
-        (self.rank, self.seq)
-    }
-}
-
-// A queued message whose content is on disk costs this entry and the store's index:
-// keep it small (docs/storage.md states the figure).
-const _: () = assert!(std::mem::size_of::<Ready>() == 40);
-
 /// Why a message left its queue without being acknowledged, in `x-death` terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum DeathReason {
@@ -129,15 +96,6 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-impl Ready {
-    fn ram_cost(&self) -> u64 {
-        match self.message {
-            Some(_) => self.size as u64 + RAM_OVERHEAD,
-            None => 0,
-        }
-    }
-}
-
 struct Unacked {
     message: MessageRef,
     channel: ChannelKey,
@@ -170,11 +128,9 @@ pub(crate) struct QueueState {
     queue: QueueRef,
     settings: QueueSettings,
     /// Ordered by `seq`: requeued messages go back where they were.
-    ready: VecDeque<Ready>,
+    ready: ReadyList,
     /// Body bytes of the ready messages (`x-max-length-bytes`).
     ready_bytes: u64,
-    /// What the ready messages in memory cost (see `QueueHandle::ram_budget`).
-    ram_bytes: u64,
     /// The part of `ram_bytes` already on its way to disk.
     paging_bytes: u64,
     /// Positions (and store ids) being paged out, oldest first: their content leaves
@@ -210,12 +166,14 @@ impl QueueState {
             parse_queue_args(&queue.arguments, &queue.name, &queue.vhost).unwrap_or_default();
         let backing = Backing::new(queue.id(), queue.page_store().cloned());
         let settings_dedup = settings.deduplicate;
+        let compact = settings.max_priority.is_none();
         QueueState {
             queue,
             settings,
-            ready: VecDeque::new(),
+            // A priority queue's order is not its arrival order: it keeps every
+            // entry where it can be placed.
+            ready: ReadyList::new(compact),
             ready_bytes: 0,
-            ram_bytes: 0,
             paging_bytes: 0,
             paging: VecDeque::new(),
             unacked: HashMap::new(),
@@ -344,12 +302,9 @@ impl QueueState {
                     self.retrying.insert((due, r.seq), r);
                     return true;
                 }
-                let r = self.ready.front_mut().expect("not empty");
-                r.expires_at = ttl.map_or(0, |ttl| (from + ttl).max(1));
-                if r.message.is_none() {
-                    r.message = Some(message);
-                    self.ram_bytes += r.ram_cost();
-                }
+                self.ready
+                    .set_front_expiry(ttl.map_or(0, |ttl| (from + ttl).max(1)));
+                self.ready.set_front_message(message);
                 false
             }
             Err(e) => {
@@ -436,11 +391,12 @@ impl QueueState {
     pub(crate) fn restore(&mut self, recovered: Vec<RecoveredMessage>) {
         // Deadlines are worked out from the stored message when it reaches the head.
         let expires_at = EXPIRY_UNKNOWN;
+        let mut ready = Vec::with_capacity(recovered.len());
         for m in recovered {
             // The body's size is not known without reading it; the record's is close.
             let size = m.location.len;
             self.ready_bytes += size as u64;
-            self.ready.push_back(Ready {
+            ready.push(Ready {
                 seq: m.seq,
                 message: None,
                 store_id: m.id,
@@ -456,7 +412,6 @@ impl QueueState {
             // A priority queue's order depends on each message's priority, and a
             // deduplicating queue needs each message's key, both in its stored
             // properties: read them once.
-            let mut ready: Vec<Ready> = self.ready.drain(..).collect();
             for r in &mut ready {
                 if let Ok((message, _)) = self.backing.load(r.store_id) {
                     r.rank = self.rank_for(&message);
@@ -468,7 +423,9 @@ impl QueueState {
                 }
             }
             ready.sort_by_key(Ready::order);
-            self.ready = ready.into();
+        }
+        for r in ready {
+            self.ready.insert_head(r);
         }
     }
 
@@ -503,13 +460,11 @@ impl QueueState {
     /// written out under the queue's paging id. Either way its content leaves memory
     /// once the store holds it (`release_paged`).
     fn page_if_over_budget(&mut self, index: usize) {
-        let in_memory = self.ram_bytes - self.paging_bytes;
-        let over = in_memory > self.queue.ram_budget();
-        self.queue.set_over_budget(over);
+        let over = self.over_budget();
         if !over || !self.backing.can_page() {
             return;
         }
-        let r = &mut self.ready[index];
+        let r = self.ready.head_entry(index);
         let Some(message) = &r.message else {
             return;
         };
@@ -527,6 +482,15 @@ impl QueueState {
         self.paging.push_back((r.seq, r.store_id, r.rank));
     }
 
+    /// Whether the ready messages in memory, less what is on its way to disk, are
+    /// over the queue's budget; tells publishers (they slow down to the disk's pace).
+    fn over_budget(&self) -> bool {
+        let in_memory = self.ready.ram_bytes() - self.paging_bytes - self.ready.tail_paging_bytes();
+        let over = in_memory > self.queue.ram_budget();
+        self.queue.set_over_budget(over);
+        over
+    }
+
     /// Drops from memory the content of paged-out messages the store now holds.
     fn release_paged(&mut self) {
         while let Some(&(seq, id, rank)) = self.paging.front() {
@@ -535,18 +499,12 @@ impl QueueState {
             }
             self.paging.pop_front();
             // Gone already (delivered, dropped) if it is not there or not paging.
-            let Ok(i) = self.ready.binary_search_by_key(&(rank, seq), Ready::order) else {
-                continue;
-            };
-            let r = &mut self.ready[i];
-            if r.paging {
-                let cost = r.ram_cost();
-                r.message = None;
-                r.paging = false;
-                self.ram_bytes -= cost;
+            if let Some(cost) = self.ready.release_paged((rank, seq)) {
                 self.paging_bytes -= cost;
             }
         }
+        let backing = &self.backing;
+        self.ready.release_tail_paged(|id| backing.holds(id));
     }
 
     pub(crate) fn counts(&self) -> QueueCounts {
@@ -631,7 +589,7 @@ impl QueueState {
         }
         let expires_at = self.expiry_for(&message);
         let rank = self.rank_for(&message);
-        let index = self.insert_ready(Ready {
+        let placed = self.insert_ready(Ready {
             seq,
             message: Some(message),
             store_id: stored.unwrap_or(0),
@@ -642,7 +600,9 @@ impl QueueState {
             expires_at,
             rank,
         });
-        self.page_if_over_budget(index);
+        if let Some(index) = placed {
+            self.page_if_over_budget(index);
+        }
         if self.settings.overflow == Overflow::DropHead {
             self.drop_head_over_limit();
         }
@@ -687,7 +647,6 @@ impl QueueState {
     fn pop_ready(&mut self) -> Option<Ready> {
         let r = self.ready.pop_front()?;
         self.ready_bytes -= r.size as u64;
-        self.ram_bytes -= r.ram_cost();
         if r.paging {
             self.paging_bytes -= r.ram_cost();
         }
@@ -696,30 +655,34 @@ impl QueueState {
 
     /// Puts a message where its position says: usually the back (new messages) or the
     /// front (requeued ones, older than anything ready); positions reserved by two
-    /// publishers at once may arrive in either order.
-    /// Returns the entry's index.
-    fn insert_ready(&mut self, entry: Ready) -> usize {
+    /// publishers at once may arrive in either order. A long queue's newest messages
+    /// go to the compact tail, their content to disk when the queue is over its
+    /// budget and can page.
+    /// Returns the entry's index when it went to the head.
+    fn insert_ready(&mut self, mut entry: Ready) -> Option<usize> {
         self.ready_bytes += entry.size as u64;
-        self.ram_bytes += entry.ram_cost();
-        match (self.ready.front(), self.ready.back()) {
-            (None, _) => {
-                self.ready.push_back(entry);
-                0
-            }
-            (_, Some(last)) if last.order() < entry.order() => {
-                self.ready.push_back(entry);
-                self.ready.len() - 1
-            }
-            (Some(first), _) if entry.order() < first.order() => {
-                self.ready.push_front(entry);
-                0
-            }
-            _ => {
-                let pos = self.ready.partition_point(|r| r.order() < entry.order());
-                self.ready.insert(pos, entry);
-                pos
+        if !self.ready.takes_in_tail(&entry) {
+            return Some(self.ready.insert_head(entry));
+        }
+        let mut content = TailContent::Keep;
+        if self.over_budget() && self.backing.can_page() {
+            match entry.kept {
+                Kept::No => {
+                    if let Some(id) = entry
+                        .message
+                        .as_ref()
+                        .and_then(|m| self.backing.page_out(entry.seq, m))
+                    {
+                        entry.store_id = id;
+                        entry.kept = Kept::Paged;
+                        content = TailContent::Paging;
+                    }
+                }
+                Kept::Durable | Kept::Paged => content = TailContent::Paging,
             }
         }
+        self.ready.push_tail(entry, content);
+        None
     }
 
     fn outgoing(&mut self, connection: u64, outlet: &Outlet) -> &mut Outgoing {
@@ -992,14 +955,13 @@ impl QueueState {
     }
 
     pub(crate) fn purge(&mut self) -> u32 {
-        let ready = std::mem::take(&mut self.ready);
+        let ready = self.ready.drain_positions();
         let retrying = std::mem::take(&mut self.retrying).into_values();
         let n = (ready.len() + retrying.len()) as u32;
-        for r in ready.into_iter().chain(retrying) {
-            self.gone(r.kept, r.seq);
+        for (kept, seq) in ready.into_iter().chain(retrying.map(|r| (r.kept, r.seq))) {
+            self.gone(kept, seq);
         }
         self.ready_bytes = 0;
-        self.ram_bytes = 0;
         self.paging_bytes = 0;
         self.paging.clear();
         n
