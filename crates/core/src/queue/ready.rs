@@ -8,7 +8,8 @@
 //! appended to 64 KiB segments — flags, position, and the message itself (exchange and
 //! routing key only when they differ from the previous record's, properties, body).
 //! A 128-byte message then costs about 140 bytes in memory. As the head drains, the
-//! tail's oldest records are decoded back into entries. Messages past the queue's
+//! tail's oldest records are decoded back into entries; their properties and bodies
+//! are slices of the (frozen) segment, not copies. Messages past the queue's
 //! memory budget are in the store already (or written there); their records keep
 //! only where they are.
 //!
@@ -21,7 +22,7 @@ use super::backing::Kept;
 use crate::message::{Message, MessageRef};
 use crate::names::Name;
 use amqp_codec::ShortStr;
-use bytes::Bytes;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -38,6 +39,9 @@ const REFILL_BELOW: usize = 1024;
 const INLINE_MAX: usize = 4096;
 /// Size of a tail segment (one allocation per this many bytes of records).
 const SEGMENT: usize = 64 * 1024;
+/// The most a record takes besides its properties and body: flags, five varints,
+/// exchange and routing key (255 bytes each, with their lengths), priority.
+const RECORD_HEADER_MAX: usize = 1 + 5 * 10 + 2 * 256 + 1;
 
 pub(super) struct Ready {
     pub seq: u64,
@@ -143,6 +147,10 @@ impl ReadyList {
     }
 
     pub fn pop_front(&mut self) -> Option<Ready> {
+        if self.head.is_empty() && self.tail.len > 0 {
+            // Not expected (refills keep the head from running dry), but cheap.
+            self.refill();
+        }
         let r = self.head.pop_front()?;
         self.head_ram -= r.ram_cost();
         if self.head.len() < REFILL_BELOW && self.tail.len > 0 {
@@ -255,7 +263,11 @@ const HAS_EXPIRATION: u8 = 1 << 7;
 
 #[derive(Default)]
 struct Tail {
-    segments: VecDeque<Segment>,
+    /// Records being written, oldest first; the last one takes new records.
+    segments: VecDeque<BytesMut>,
+    /// Records taken from the front segment to be read: frozen, so decoded messages
+    /// can share it.
+    reading: Bytes,
     /// Records.
     len: usize,
     /// What the segments and the large messages cost.
@@ -271,11 +283,6 @@ struct Tail {
     read_seq: u64,
     write_route: Option<(Name, ShortStr)>,
     read_route: Option<(Name, ShortStr)>,
-}
-
-struct Segment {
-    data: Vec<u8>,
-    read: usize,
 }
 
 impl Tail {
@@ -332,10 +339,10 @@ impl Tail {
             }
         }
         let delta = zigzag(seq.wrapping_sub(self.write_seq) as i64);
-        let segment = self.writable_segment();
-        let start = segment.data.len();
-        let out = &mut segment.data;
-        out.push(flags);
+        let out = self
+            .writable_segment(RECORD_HEADER_MAX + message.properties.len() + message.body.len());
+        let start = out.len();
+        out.put_u8(flags);
         put_varint(out, delta);
         put_varint(out, store_id);
         if expires_at != 0 {
@@ -351,7 +358,7 @@ impl Tail {
             if let Some(expiration) = message.expiration {
                 put_varint(out, expiration);
             }
-            out.push(message.priority);
+            out.put_u8(message.priority);
             put_varint(out, message.properties.len() as u64);
             put_varint(out, message.body.len() as u64);
             out.extend_from_slice(&message.properties);
@@ -365,14 +372,17 @@ impl Tail {
         self.len += 1;
     }
 
-    /// The segment to append to: the last one, or a new one when it is full.
-    fn writable_segment(&mut self) -> &mut Segment {
-        let full = self.segments.back().is_none_or(|s| s.data.len() >= SEGMENT);
+    /// The segment to append a record of at most `need` bytes to: the last one, or a
+    /// new one when that has no room left (a segment never grows: readers may share
+    /// its memory).
+    fn writable_segment(&mut self, need: usize) -> &mut BytesMut {
+        let full = self
+            .segments
+            .back()
+            .is_none_or(|s| s.capacity() - s.len() < need);
         if full {
-            self.segments.push_back(Segment {
-                data: Vec::with_capacity(SEGMENT + 256),
-                read: 0,
-            });
+            self.segments
+                .push_back(BytesMut::with_capacity(SEGMENT.max(need)));
         }
         self.segments.back_mut().expect("just ensured")
     }
@@ -380,9 +390,18 @@ impl Tail {
     /// Takes the oldest record as an entry; with `content` false, skips decoding the
     /// message (the caller wants the position only).
     fn pop(&mut self, content: bool) -> Option<Ready> {
-        // Out of the deque while it is read, so the rest of `self` stays usable.
-        let mut segment = self.segments.pop_front()?;
-        let mut input = &segment.data[segment.read..];
+        while self.reading.is_empty() {
+            self.reading = match self.segments.len() {
+                0 => return None,
+                // The one being written to: take what it has so far.
+                1 if self.segments[0].is_empty() => return None,
+                1 => self.segments[0].split().freeze(),
+                // A full one (possibly emptied already by a read while it was last).
+                _ => self.segments.pop_front().expect("not empty").freeze(),
+            };
+        }
+        let reading = self.reading.clone();
+        let mut input = &reading[..];
         let before = input.len();
         let flags = take_u8(&mut input);
         let seq = self
@@ -414,10 +433,10 @@ impl Tail {
             let priority = take_u8(&mut input);
             let properties_len = take_varint(&mut input) as usize;
             let body_len = take_varint(&mut input) as usize;
-            let (content_bytes, rest) = input.split_at(properties_len + body_len);
-            input = rest;
+            let at = before - input.len();
+            input = &input[properties_len + body_len..];
             let message = content.then(|| {
-                let all = Bytes::copy_from_slice(content_bytes);
+                let all = reading.slice(at..at + properties_len + body_len);
                 let (exchange, routing_key) = self
                     .read_route
                     .clone()
@@ -448,10 +467,7 @@ impl Tail {
         if flags & INLINE != 0 {
             self.resident -= used as u64;
         }
-        segment.read += used;
-        if segment.read < segment.data.len() {
-            self.segments.push_front(segment);
-        }
+        self.reading.advance(used);
         self.read_seq = seq;
         self.len -= 1;
         Some(Ready {
@@ -494,18 +510,18 @@ fn unzigzag(n: u64) -> i64 {
     ((n >> 1) as i64) ^ -((n & 1) as i64)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+fn put_varint(out: &mut impl BufMut, mut n: u64) {
     while n >= 0x80 {
-        out.push((n as u8) | 0x80);
+        out.put_u8((n as u8) | 0x80);
         n >>= 7;
     }
-    out.push(n as u8);
+    out.put_u8(n as u8);
 }
 
-fn put_short(out: &mut Vec<u8>, bytes: &[u8]) {
+fn put_short(out: &mut impl BufMut, bytes: &[u8]) {
     // Exchange names and routing keys are AMQP shortstrs: at most 255 bytes.
-    out.push(bytes.len() as u8);
-    out.extend_from_slice(bytes);
+    out.put_u8(bytes.len() as u8);
+    out.put_slice(bytes);
 }
 
 // The readers below walk records this module wrote itself, in memory: they cannot be
@@ -715,6 +731,39 @@ mod tests {
             );
         }
         assert_eq!(list.tail.len, 0);
+    }
+
+    #[test]
+    fn reading_while_writing_keeps_every_record() {
+        // Consumers keep up with a long queue: the tail's last segment is read while
+        // it is still being written, and new segments start behind emptied ones.
+        let mut list = ReadyList::new(true);
+        let mut next_in = 1u64;
+        let mut next_out = 1u64;
+        for round in 0..200u64 {
+            for _ in 0..(HEAD_CAP as u64 / 2 + round * 7) {
+                let m = message("", "q", vec![(next_in % 251) as u8; 300], None);
+                push(
+                    &mut list,
+                    entry(next_in, m, Kept::No, 0, 0),
+                    TailContent::Keep,
+                );
+                next_in += 1;
+            }
+            for _ in 0..(HEAD_CAP as u64 / 2) {
+                let r = list.pop_front().expect("an entry");
+                assert_eq!(r.seq, next_out);
+                let body = r.message.expect("content").body.clone();
+                assert_eq!(&body[..], &vec![(next_out % 251) as u8; 300][..]);
+                next_out += 1;
+            }
+        }
+        while let Some(r) = list.pop_front() {
+            assert_eq!(r.seq, next_out);
+            next_out += 1;
+        }
+        assert_eq!(next_out, next_in);
+        assert_eq!(list.ram_bytes(), 0);
     }
 
     #[test]
