@@ -12,11 +12,11 @@ use amqp_codec::{
     ConnectionUpdateSecretOk, Frame, Method, ShortStr,
 };
 use bytes::BytesMut;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use warren_core::fast_hash::FastMap;
 use warren_core::{Access, BrokerRef, ConnEvent, ConnectionEntry, Outlet, User, VHostRef};
 
 /// Stop reading from a client whose unsent output exceeds this: it is not reading.
@@ -71,7 +71,7 @@ struct Connection {
     stream: Transport,
     rbuf: BytesMut,
     out: BytesMut,
-    channels: HashMap<u16, Slot>,
+    channels: FastMap<u16, Slot>,
     channel_max: u16,
     heartbeat: Duration,
     last_read: Instant,
@@ -174,7 +174,7 @@ pub(crate) async fn run(
         stream,
         rbuf,
         out: BytesMut::with_capacity(64 * 1024),
-        channels: HashMap::new(),
+        channels: FastMap::default(),
         channel_max: negotiated.channel_max,
         heartbeat: Duration::from_secs(negotiated.heartbeat as u64),
         last_read: Instant::now(),

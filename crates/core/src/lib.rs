@@ -7,6 +7,7 @@ pub mod alarms;
 pub mod broker;
 pub mod error;
 pub mod exchange;
+pub mod fast_hash;
 mod ids;
 pub mod journal;
 pub mod message;

@@ -8,16 +8,16 @@
 //! append is made before the queues see the messages, so anything a queue later
 //! records about them (deliveries, acks) lands after them in the log.
 
+use crate::fast_hash::FastMap;
 use crate::message::{Message, MessageRef};
 use crate::queue::{ConfirmTo, Publish, QueueRef};
-use std::collections::HashMap;
 use warren_store::{Record, Store, Ticket};
 
 #[derive(Default)]
 pub struct PublishBatches {
     batches: Vec<(QueueRef, Vec<Publish>)>,
     /// Queue id -> index in `batches`, for fan-out to many queues.
-    index: HashMap<u64, usize>,
+    index: FastMap<u64, usize>,
 }
 
 /// The store append a flush made.
@@ -82,7 +82,7 @@ impl PublishBatches {
         let mut records = Vec::new();
         let mut confirm_seqs = Vec::new();
         // Message (by address) -> its store id, so fan-out writes the bytes once.
-        let mut written: HashMap<*const Message, u64> = HashMap::new();
+        let mut written: FastMap<*const Message, u64> = FastMap::default();
         for (queue, messages) in &mut self.batches {
             let first = queue.reserve_positions(messages.len());
             for (i, p) in messages.iter_mut().enumerate() {

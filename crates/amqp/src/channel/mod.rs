@@ -22,9 +22,10 @@ pub(crate) use outgoing::Behind;
 use outgoing::Outgoing;
 use publish::PendingContent;
 use settle::Unacked;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use tx::Transaction;
+use warren_core::fast_hash::FastMap;
 use warren_core::{ChannelCredit, ChannelCreditRef, ChannelKey, Name, Publisher, QueueRef};
 
 /// How many deliveries may be on their way from queues to one channel before they
@@ -52,7 +53,7 @@ pub(crate) struct Channel {
     content: Option<PendingContent>,
     /// The last queue this channel declared: an empty queue name means it.
     last_queue: Option<Name>,
-    consumers: HashMap<Name, ChannelConsumer>,
+    consumers: FastMap<Name, ChannelConsumer>,
     /// `basic.qos` with global=false: the window of consumers created from now on.
     consumer_prefetch: u32,
     /// `basic.qos` with global=true: one window shared by all the channel's consumers.
@@ -85,7 +86,7 @@ impl Channel {
             publisher: Publisher::new(shared.vhost.clone(), shared.access.clone()),
             content: None,
             last_queue: None,
-            consumers: HashMap::new(),
+            consumers: FastMap::default(),
             consumer_prefetch: 0,
             credit: Arc::new(ChannelCredit::default()),
             transit: Arc::new(ChannelCredit::with_limit(TRANSIT_WINDOW)),

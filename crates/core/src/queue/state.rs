@@ -11,12 +11,13 @@ use super::dedup::Dedup;
 use super::ready::{Ready, ReadyList, TailContent};
 use super::{ConfirmTo, GetOk, Publish, QueueRef, Settle};
 use crate::error::{CoreError, CoreResult};
+use crate::fast_hash::FastMap;
 use crate::message::{Message, MessageRef};
 use crate::names::Name;
 use crate::outlet::{ChannelCreditRef, ChannelKey, Confirmation, ConnEvent, Delivery, Outlet};
 use crate::vhost::VHost;
 use amqp_codec::FieldValue;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::Weak;
 use warren_store::RecoveredMessage;
@@ -136,7 +137,7 @@ pub(crate) struct QueueState {
     /// Positions (and store ids) being paged out, oldest first: their content leaves
     /// memory once the store holds it.
     paging: VecDeque<(u64, u64, u8)>,
-    unacked: HashMap<u64, Unacked>,
+    unacked: FastMap<u64, Unacked>,
     consumers: Vec<Consumer>,
     /// Index of the consumer to try first next time (round-robin).
     next_consumer: usize,
@@ -176,7 +177,7 @@ impl QueueState {
             ready_bytes: 0,
             paging_bytes: 0,
             paging: VecDeque::new(),
-            unacked: HashMap::new(),
+            unacked: FastMap::default(),
             consumers: Vec::new(),
             next_consumer: 0,
             had_consumers: false,

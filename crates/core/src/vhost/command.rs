@@ -7,12 +7,12 @@ use super::dedup_exchange;
 use super::delayed::Delayer;
 use super::exchange::{Dest, Exchange, ExchangeSpec, PluginState, PluginType};
 use super::VHost;
+use crate::fast_hash::FastMap;
 use crate::names::Name;
 use crate::policy::{Policies, PolicyKind, PolicySpec};
 use crate::queue::{QueueHandle, QueueRef, QueueSpec, QueueStart};
 use crate::storage::StorageRef;
 use amqp_codec::FieldTable;
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
@@ -58,8 +58,8 @@ pub enum Command {
 
 /// A vhost's topology: exchanges and queues by name.
 pub(crate) struct Meta {
-    pub exchanges: HashMap<Name, Arc<Exchange>>,
-    pub queues: HashMap<Name, QueueRef>,
+    pub exchanges: FastMap<Name, Arc<Exchange>>,
+    pub queues: FastMap<Name, QueueRef>,
     pub policies: Policies,
     storage: Option<StorageRef>,
 }
@@ -67,8 +67,8 @@ pub(crate) struct Meta {
 impl Meta {
     pub(crate) fn new(storage: Option<StorageRef>) -> Meta {
         Meta {
-            exchanges: HashMap::new(),
-            queues: HashMap::new(),
+            exchanges: FastMap::default(),
+            queues: FastMap::default(),
             policies: Policies::default(),
             storage,
         }

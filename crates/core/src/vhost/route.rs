@@ -11,9 +11,9 @@ use super::VHostRef;
 use crate::access::{Access, ResourceKind};
 use crate::error::{CoreError, CoreResult};
 use crate::exchange::ExchangeKind;
+use crate::fast_hash::{FastMap, FastSet};
 use crate::queue::QueueRef;
 use amqp_codec::FieldTable;
-use std::collections::{HashMap, HashSet};
 
 /// Cached entries beyond this are dropped wholesale: publishers to many short-lived
 /// queues (RPC replies) must not grow the cache without bound.
@@ -22,8 +22,8 @@ const CACHE_LIMIT: usize = 1024;
 pub struct Publisher {
     vhost: VHostRef,
     access: Access,
-    exchanges: HashMap<Box<str>, ExchangeRef>,
-    queues: HashMap<Box<str>, QueueRef>,
+    exchanges: FastMap<Box<str>, ExchangeRef>,
+    queues: FastMap<Box<str>, QueueRef>,
     /// Scratch space reused across routes.
     pending: Vec<ExchangeRef>,
     visited: Vec<ExchangeRef>,
@@ -32,7 +32,7 @@ pub struct Publisher {
     /// delay: the message waits there instead of going on (`take_delayed`).
     delayed: Vec<(ExchangeRef, u64)>,
     /// The ids of the queues in a large route output (see `push_unique`).
-    seen: HashSet<u64>,
+    seen: FastSet<u64>,
 }
 
 impl Publisher {
@@ -40,13 +40,13 @@ impl Publisher {
         Publisher {
             vhost,
             access,
-            exchanges: HashMap::new(),
-            queues: HashMap::new(),
+            exchanges: FastMap::default(),
+            queues: FastMap::default(),
             pending: Vec::new(),
             visited: Vec::new(),
             matched: Vec::new(),
             delayed: Vec::new(),
-            seen: HashSet::new(),
+            seen: FastSet::default(),
         }
     }
 
@@ -203,7 +203,7 @@ const SCAN_LIMIT: usize = 32;
 /// through here, so once `out` is past `SCAN_LIMIT` the `seen` set matches it
 /// exactly; it is rebuilt when `out` crosses the limit (a caller clears `out`
 /// between messages, and may route one message with several keys into it).
-fn push_unique(seen: &mut HashSet<u64>, out: &mut Vec<QueueRef>, queue: QueueRef) {
+fn push_unique(seen: &mut FastSet<u64>, out: &mut Vec<QueueRef>, queue: QueueRef) {
     if out.len() < SCAN_LIMIT {
         if !out.iter().any(|q| q.id() == queue.id()) {
             out.push(queue);
