@@ -10,6 +10,7 @@ pub mod exchange;
 mod ids;
 pub mod journal;
 pub mod message;
+pub mod metrics;
 pub mod names;
 pub mod node;
 pub mod outlet;

@@ -9,6 +9,7 @@ pub mod error;
 mod extract;
 pub mod json;
 pub mod listing;
+pub mod prometheus;
 pub mod rates;
 
 use axum::extract::DefaultBodyLimit;
@@ -47,8 +48,13 @@ pub fn node_name() -> String {
     format!("warren@{host}")
 }
 
-/// The API's routes over `state`.
+/// The API's routes over `state`, and the Prometheus exporter's (which, as
+/// RabbitMQ's, asks for no credentials: it is merged outside the auth layer).
 pub fn router(state: ApiState) -> Router {
+    let metrics = prometheus::routes(prometheus::MetricsState::new(
+        state.broker.clone(),
+        state.node.clone(),
+    ));
     api::routes(state.clone())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -56,6 +62,7 @@ pub fn router(state: ApiState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+        .merge(metrics)
 }
 
 /// Serves the API on every listener until `shutdown` turns true, and samples

@@ -26,6 +26,8 @@ pub struct FileSettings {
     pub tls_versions: Vec<crate::tls::TlsVersion>,
     pub bind: Option<IpAddr>,
     pub http_port: Option<u16>,
+    /// `prometheus.tcp.port`: a port of its own for the Prometheus exporter.
+    pub prometheus_port: Option<u16>,
     pub mqtt_port: Option<u16>,
     pub stomp_port: Option<u16>,
     pub default_user: Option<String>,
@@ -136,6 +138,7 @@ fn apply(s: &mut FileSettings, key: &str, value: &str) -> Result<bool, String> {
             s.tls_versions.push(crate::tls::TlsVersion::parse(value)?)
         }
         "management.tcp.port" => s.http_port = Some(port(value)?),
+        "prometheus.tcp.port" => s.prometheus_port = Some(port(value)?),
         "mqtt.listeners.tcp.default" => s.mqtt_port = Some(listener(value)?.1),
         "stomp.listeners.tcp.default" => s.stomp_port = Some(listener(value)?.1),
         "default_user" => s.default_user = Some(non_empty(value)?),
@@ -291,6 +294,7 @@ mod tests {
             "# a comment\n\
              listeners.tcp.default = 127.0.0.1:5673\n\
              management.tcp.port = 15673\n\
+             prometheus.tcp.port = 15693\n\
              default_user = admin\n\
              default_pass = s3cret\n\
              default_vhost = prod\n\
@@ -318,6 +322,7 @@ mod tests {
         assert_eq!(s.amqp_port, Some(5673));
         assert_eq!(s.bind, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(s.http_port, Some(15673));
+        assert_eq!(s.prometheus_port, Some(15693));
         assert_eq!(s.default_user.as_deref(), Some("admin"));
         assert_eq!(s.default_vhost.as_deref(), Some("prod"));
         assert_eq!(s.loopback_users, vec![("guest".to_string(), false)]);
@@ -340,9 +345,9 @@ mod tests {
         assert_eq!(
             s.ignored,
             vec![
-                (17, "no.such.key".to_string(), "unknown key"),
+                (18, "no.such.key".to_string(), "unknown key"),
                 (
-                    25,
+                    26,
                     "ssl_options.depth".to_string(),
                     "not supported (certfile, keyfile, cacertfile, verify, fail_if_no_peer_cert and versions are)"
                 ),

@@ -27,6 +27,9 @@ pub struct Config {
     pub amqp_port: u16,
     /// Management HTTP API port; 0 picks a free one. `None` serves no HTTP API.
     pub http_port: Option<u16>,
+    /// A port serving only the Prometheus exporter (`/metrics`), besides the HTTP
+    /// API's; 0 picks a free one. `None` (the default): no such port.
+    pub prometheus_port: Option<u16>,
     /// MQTT port; 0 picks a free one.
     pub mqtt_port: u16,
     /// AMQPS (AMQP over TLS) port, listened on only when `tls` is set; 0 picks a
@@ -64,6 +67,7 @@ impl Default for Config {
         Config {
             amqp_port: 5672,
             http_port: Some(DEFAULT_HTTP_PORT),
+            prometheus_port: None,
             mqtt_port: 1883,
             amqps_port: 5671,
             tls: None,
@@ -100,6 +104,7 @@ impl Config {
         Config {
             amqp_port: 0,
             http_port: Some(0),
+            prometheus_port: None,
             mqtt_port: 0,
             amqps_port: 0,
             tls: None,
@@ -123,6 +128,7 @@ pub struct Server {
     broker: BrokerRef,
     amqp_addrs: Vec<SocketAddr>,
     http_addrs: Vec<SocketAddr>,
+    prometheus_addrs: Vec<SocketAddr>,
     mqtt_addrs: Vec<SocketAddr>,
     stomp_addrs: Vec<SocketAddr>,
     amqps_addrs: Vec<SocketAddr>,
@@ -164,6 +170,11 @@ impl Server {
     /// Where clients on this machine reach the HTTP API; `None` when it is off.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         (!self.http_addrs.is_empty()).then(|| reachable(&self.http_addrs))
+    }
+
+    /// Where clients on this machine reach the Prometheus port; `None` when off.
+    pub fn prometheus_addr(&self) -> Option<SocketAddr> {
+        (!self.prometheus_addrs.is_empty()).then(|| reachable(&self.prometheus_addrs))
     }
 
     /// An address clients on this machine reach the MQTT listener at.
@@ -239,6 +250,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         shutdown_rx.clone(),
     )));
     let memory_limit = config.memory_high_watermark.bytes();
+    broker.set_resource_limits(memory_limit, config.disk_free_limit);
     tracing::info!("memory high watermark {} MB", memory_limit >> 20);
     listeners.push(tokio::spawn(memory::watch_memory(
         broker.clone(),
@@ -269,6 +281,20 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             listeners,
             broker.clone(),
             amqp_addrs.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
+    let mut prometheus_addrs = Vec::new();
+    if let Some(port) = config.prometheus_port {
+        let listeners = bind_all(&config.bind, port)?;
+        for listener in &listeners {
+            let addr = listener.local_addr()?;
+            tracing::info!("Prometheus listener on {addr}");
+            prometheus_addrs.push(addr);
+        }
+        http.push(tokio::spawn(warren_http::prometheus::serve(
+            listeners,
+            broker.clone(),
             shutdown_rx.clone(),
         )));
     }
@@ -315,6 +341,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         broker,
         amqp_addrs,
         http_addrs,
+        prometheus_addrs,
         http,
         mqtt_addrs,
         stomp_addrs,
@@ -352,7 +379,10 @@ async fn watch_disk(
             _ = shutdown.changed() => return,
         }
         match free_bytes(&dir) {
-            Ok(free) => broker.set_disk_alarm(free < limit),
+            Ok(free) => {
+                broker.record_disk_free(free);
+                broker.set_disk_alarm(free < limit);
+            }
             Err(e) => tracing::debug!("cannot read free space of {}: {e}", dir.display()),
         }
     }

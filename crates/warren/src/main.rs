@@ -24,6 +24,10 @@ struct Args {
     /// [default: 15672].
     #[arg(long, env = "WARREN_HTTP_PORT")]
     http_port: Option<u16>,
+    /// A port serving only the Prometheus exporter (`/metrics`, also served on the
+    /// HTTP API port); 0 picks a free port [default: none].
+    #[arg(long, env = "WARREN_PROMETHEUS_PORT")]
+    prometheus_port: Option<u16>,
     /// MQTT port (0 picks a free port) [default: 1883].
     #[arg(long, env = "WARREN_MQTT_PORT")]
     mqtt_port: Option<u16>,
@@ -205,6 +209,7 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> Result<warren::
                 .or(file.http_port)
                 .unwrap_or(warren::DEFAULT_HTTP_PORT),
         ),
+        prometheus_port: args.prometheus_port.or(file.prometheus_port),
         mqtt_port: args.mqtt_port.or(file.mqtt_port).unwrap_or(base.mqtt_port),
         stomp_port: args
             .stomp_port
