@@ -183,8 +183,14 @@ async fn aggregated_metrics_have_rabbitmq_names_and_types() {
         ("rabbitmq_queues_deleted_total", "counter"),
         ("rabbitmq_channel_messages_published_total", "counter"),
         ("rabbitmq_channel_messages_confirmed_total", "counter"),
-        ("rabbitmq_channel_messages_unroutable_dropped_total", "counter"),
-        ("rabbitmq_channel_messages_unroutable_returned_total", "counter"),
+        (
+            "rabbitmq_channel_messages_unroutable_dropped_total",
+            "counter",
+        ),
+        (
+            "rabbitmq_channel_messages_unroutable_returned_total",
+            "counter",
+        ),
         ("rabbitmq_channel_messages_redelivered_total", "counter"),
         ("rabbitmq_process_resident_memory_bytes", "gauge"),
         ("rabbitmq_disk_space_available_bytes", "gauge"),
@@ -295,12 +301,10 @@ async fn aggregated_values_follow_amqp_traffic() {
         .await
         .expect("get")
         .expect("a message");
-    t(got
-        .delivery
-        .nack(lapin::options::BasicNackOptions {
-            requeue: true,
-            ..Default::default()
-        }))
+    t(got.delivery.nack(lapin::options::BasicNackOptions {
+        requeue: true,
+        ..Default::default()
+    }))
     .await
     .expect("nack");
     let s = scrape_until(&api, "/metrics", |s| {
@@ -433,10 +437,7 @@ async fn a_prometheus_port_serves_only_the_exporter() {
     .await;
     let addr = api.server.prometheus_addr().expect("a Prometheus port");
     assert_ne!(addr, api.http);
-    let own = TestApi {
-        http: addr,
-        ..api
-    };
+    let own = TestApi { http: addr, ..api };
     let s = scrape(&own, "/metrics").await;
     assert_eq!(s.value("rabbitmq_queues"), 0.0);
     scrape(&own, "/metrics/per-object").await;
