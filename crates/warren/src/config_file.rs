@@ -48,6 +48,8 @@ pub struct FileSettings {
     pub consumer_timeout: Option<u64>,
     pub max_message_size: Option<u64>,
     pub log_level: Option<String>,
+    /// `log.console.formatter`: `plaintext` or `json`.
+    pub log_format: Option<crate::log_format::LogFormat>,
     pub data_dir: Option<PathBuf>,
     pub queue_ram_budget: Option<u64>,
     /// Lines with keys Warren does not know or does not act on: (line, key, why).
@@ -181,6 +183,9 @@ fn apply(s: &mut FileSettings, key: &str, value: &str) -> Result<bool, String> {
         "consumer_timeout" => s.consumer_timeout = Some(integer(value)?),
         "max_message_size" => s.max_message_size = Some(integer(value)?),
         "log.default.level" | "log.console.level" => s.log_level = Some(log_level(value)?),
+        "log.console.formatter" | "log.default.formatter" => {
+            s.log_format = Some(crate::log_format::LogFormat::from_rabbitmq(value)?)
+        }
         "warren.data_dir" => s.data_dir = Some(PathBuf::from(non_empty(value)?)),
         "warren.queue_ram_budget" => s.queue_ram_budget = Some(size(value)?),
         _ => return Ok(false),
@@ -306,6 +311,7 @@ mod tests {
              channel_max = 128\n\
              consumer_timeout = 900000\n\
              log.console.level = warning\n\
+             log.console.formatter = json\n\
              warren.queue_ram_budget = 256MiB\n\
              listeners.ssl.default = 5671\n\
              no.such.key = 1\n\
@@ -333,6 +339,7 @@ mod tests {
         assert_eq!(s.channel_max, Some(128));
         assert_eq!(s.consumer_timeout, Some(900_000));
         assert_eq!(s.log_level.as_deref(), Some("warn"));
+        assert_eq!(s.log_format, Some(crate::log_format::LogFormat::Json));
         assert_eq!(s.queue_ram_budget, Some(256 << 20));
         assert_eq!(s.amqps_port, Some(5671));
         assert_eq!(s.tls_cert, Some(PathBuf::from("/etc/warren/server.pem")));
@@ -345,9 +352,9 @@ mod tests {
         assert_eq!(
             s.ignored,
             vec![
-                (18, "no.such.key".to_string(), "unknown key"),
+                (19, "no.such.key".to_string(), "unknown key"),
                 (
-                    26,
+                    27,
                     "ssl_options.depth".to_string(),
                     "not supported (certfile, keyfile, cacertfile, verify, fail_if_no_peer_cert and versions are)"
                 ),

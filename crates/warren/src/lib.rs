@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 pub mod config_file;
+pub mod log_format;
 pub mod memory;
 pub mod tls;
 

@@ -81,6 +81,9 @@ struct Args {
     /// `warren_amqp=debug`) [default: info].
     #[arg(long, env = "WARREN_LOG")]
     log_level: Option<String>,
+    /// Log lines as plain text or as one JSON object each [default: text].
+    #[arg(long, env = "WARREN_LOG_FORMAT", value_enum)]
+    log_format: Option<warren::log_format::LogFormat>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -100,11 +103,19 @@ fn main() -> anyhow::Result<()> {
         .clone()
         .or(file.log_level.clone())
         .unwrap_or_else(|| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&log_level).unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+    let filter = EnvFilter::try_new(&log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match args.log_format.or(file.log_format).unwrap_or_default() {
+        warren::log_format::LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        warren::log_format::LogFormat::Json => logs
+            .with_ansi(false)
+            .event_format(warren::log_format::JsonLines)
+            .init(),
+    }
     if let Some(path) = &args.config {
         tracing::info!("configuration file {}", path.display());
         for (line, key, why) in &file.ignored {
