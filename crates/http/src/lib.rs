@@ -7,6 +7,7 @@ mod api;
 pub mod auth;
 pub mod error;
 mod extract;
+pub mod https;
 pub mod json;
 pub mod listing;
 pub mod prometheus;
@@ -73,7 +74,27 @@ pub async fn serve(
     amqp_addrs: Vec<std::net::SocketAddr>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let Some(http_addr) = listeners.first().and_then(|l| l.local_addr().ok()) else {
+    serve_with_tls(listeners, None, broker, amqp_addrs, shutdown).await
+}
+
+/// HTTPS listeners and the TLS configuration they share.
+pub struct HttpsListeners {
+    pub listeners: Vec<TcpListener>,
+    pub tls: Arc<rustls::ServerConfig>,
+}
+
+/// As `serve`, with HTTPS listeners too: one API (one rate sampler) on both.
+pub async fn serve_with_tls(
+    listeners: Vec<TcpListener>,
+    https: Option<HttpsListeners>,
+    broker: BrokerRef,
+    amqp_addrs: Vec<std::net::SocketAddr>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let first = listeners
+        .first()
+        .or_else(|| https.as_ref().and_then(|h| h.listeners.first()));
+    let Some(http_addr) = first.and_then(|l| l.local_addr().ok()) else {
         return;
     };
     let state = ApiState {
@@ -107,6 +128,16 @@ pub async fn serve(
                 tracing::error!("HTTP listener failed: {e}");
             }
         }));
+    }
+    if let Some(https) = https {
+        for listener in https.listeners {
+            servers.push(tokio::spawn(https::serve(
+                listener,
+                https.tls.clone(),
+                app.clone(),
+                shutdown.clone(),
+            )));
+        }
     }
     for server in servers {
         let _ = server.await;

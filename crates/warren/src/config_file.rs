@@ -26,6 +26,15 @@ pub struct FileSettings {
     pub tls_versions: Vec<crate::tls::TlsVersion>,
     pub bind: Option<IpAddr>,
     pub http_port: Option<u16>,
+    /// `management.ssl.port`, `.certfile`, `.keyfile`, `.cacertfile`, `.verify`,
+    /// `.fail_if_no_peer_cert`, `.versions.N`: the management API over TLS.
+    pub https_port: Option<u16>,
+    pub https_cert: Option<PathBuf>,
+    pub https_key: Option<PathBuf>,
+    pub https_ca: Option<PathBuf>,
+    pub https_verify_peer: Option<bool>,
+    pub https_fail_if_no_peer_cert: Option<bool>,
+    pub https_versions: Vec<crate::tls::TlsVersion>,
     /// `prometheus.tcp.port`: a port of its own for the Prometheus exporter.
     pub prometheus_port: Option<u16>,
     pub mqtt_port: Option<u16>,
@@ -63,7 +72,10 @@ const KNOWN_UNUSED: &[(&str, &str)] = &[
         "ssl_options.",
         "not supported (certfile, keyfile, cacertfile, verify, fail_if_no_peer_cert and versions are)",
     ),
-    ("management.ssl.", "HTTPS is not available yet"),
+    (
+        "management.ssl.",
+        "not supported (port, certfile, keyfile, cacertfile, verify, fail_if_no_peer_cert and versions are)",
+    ),
     ("cluster_formation.", "clustering is not available yet"),
     ("log.file", "logs go to standard output"),
     ("log.console", "logs go to standard output"),
@@ -121,20 +133,21 @@ fn apply(s: &mut FileSettings, key: &str, value: &str) -> Result<bool, String> {
             s.bind = ip;
         }
         "listeners.ssl.default" => s.amqps_port = Some(listener(value)?.1),
+        "management.ssl.port" => s.https_port = Some(port(value)?),
+        "management.ssl.certfile" => s.https_cert = Some(PathBuf::from(non_empty(value)?)),
+        "management.ssl.keyfile" => s.https_key = Some(PathBuf::from(non_empty(value)?)),
+        "management.ssl.cacertfile" => s.https_ca = Some(PathBuf::from(non_empty(value)?)),
+        "management.ssl.verify" => s.https_verify_peer = Some(verify(value)?),
+        "management.ssl.fail_if_no_peer_cert" => {
+            s.https_fail_if_no_peer_cert = Some(boolean(value)?)
+        }
+        _ if key.starts_with("management.ssl.versions.") => {
+            s.https_versions.push(crate::tls::TlsVersion::parse(value)?)
+        }
         "ssl_options.certfile" => s.tls_cert = Some(PathBuf::from(non_empty(value)?)),
         "ssl_options.keyfile" => s.tls_key = Some(PathBuf::from(non_empty(value)?)),
         "ssl_options.cacertfile" => s.tls_ca = Some(PathBuf::from(non_empty(value)?)),
-        "ssl_options.verify" => {
-            s.tls_verify_peer = Some(match value {
-                "verify_peer" => true,
-                "verify_none" => false,
-                other => {
-                    return Err(format!(
-                        "expected verify_peer or verify_none, found {other:?}"
-                    ))
-                }
-            })
-        }
+        "ssl_options.verify" => s.tls_verify_peer = Some(verify(value)?),
         "ssl_options.fail_if_no_peer_cert" => s.tls_fail_if_no_peer_cert = Some(boolean(value)?),
         _ if key.starts_with("ssl_options.versions.") => {
             s.tls_versions.push(crate::tls::TlsVersion::parse(value)?)
@@ -227,6 +240,17 @@ fn listener(value: &str) -> Result<(Option<IpAddr>, u16), String> {
             .map_err(|_| format!("expected an IP address, found {ip:?}"))?
     };
     Ok((Some(ip), port(p)?))
+}
+
+/// `verify_peer` (true) or `verify_none` (false).
+fn verify(value: &str) -> Result<bool, String> {
+    match value {
+        "verify_peer" => Ok(true),
+        "verify_none" => Ok(false),
+        other => Err(format!(
+            "expected verify_peer or verify_none, found {other:?}"
+        )),
+    }
 }
 
 fn boolean(value: &str) -> Result<bool, String> {
@@ -360,6 +384,31 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn management_ssl_keys_parse() {
+        let s = parse(
+            "management.ssl.port = 15671\n\
+             management.ssl.certfile = /etc/warren/web.pem\n\
+             management.ssl.keyfile = /etc/warren/web.key\n\
+             management.ssl.cacertfile = /etc/warren/ca.pem\n\
+             management.ssl.verify = verify_peer\n\
+             management.ssl.fail_if_no_peer_cert = true\n\
+             management.ssl.versions.1 = tlsv1.3\n\
+             management.ssl.depth = 3\n",
+        )
+        .unwrap();
+        assert_eq!(s.https_port, Some(15671));
+        assert_eq!(s.https_cert, Some(PathBuf::from("/etc/warren/web.pem")));
+        assert_eq!(s.https_key, Some(PathBuf::from("/etc/warren/web.key")));
+        assert_eq!(s.https_ca, Some(PathBuf::from("/etc/warren/ca.pem")));
+        assert_eq!(s.https_verify_peer, Some(true));
+        assert_eq!(s.https_fail_if_no_peer_cert, Some(true));
+        assert_eq!(s.https_versions, vec![crate::tls::TlsVersion::V1_3]);
+        assert_eq!(s.ignored.len(), 1, "{:?}", s.ignored);
+        assert_eq!(s.ignored[0].1, "management.ssl.depth");
+        assert!(parse("management.ssl.versions.1 = tlsv1.1").is_err());
     }
 
     #[test]

@@ -28,6 +28,11 @@ pub struct Config {
     pub amqp_port: u16,
     /// Management HTTP API port; 0 picks a free one. `None` serves no HTTP API.
     pub http_port: Option<u16>,
+    /// HTTPS port of the management API, listened on only when `https_tls` is set;
+    /// 0 picks a free one.
+    pub https_port: u16,
+    /// The certificate, key and client verification for HTTPS; None: no HTTPS.
+    pub https_tls: Option<tls::TlsSettings>,
     /// A port serving only the Prometheus exporter (`/metrics`), besides the HTTP
     /// API's; 0 picks a free one. `None` (the default): no such port.
     pub prometheus_port: Option<u16>,
@@ -69,6 +74,8 @@ impl Default for Config {
             amqp_port: 5672,
             http_port: Some(DEFAULT_HTTP_PORT),
             prometheus_port: None,
+            https_port: DEFAULT_HTTPS_PORT,
+            https_tls: None,
             mqtt_port: 1883,
             amqps_port: 5671,
             tls: None,
@@ -89,6 +96,8 @@ impl Default for Config {
 
 /// RabbitMQ's management API port.
 pub const DEFAULT_HTTP_PORT: u16 = 15672;
+/// The port RabbitMQ's documentation gives the management API over TLS.
+pub const DEFAULT_HTTPS_PORT: u16 = 15671;
 
 /// RabbitMQ's default `disk_free_limit`.
 pub const DEFAULT_DISK_FREE_LIMIT: u64 = 50_000_000;
@@ -106,6 +115,8 @@ impl Config {
             amqp_port: 0,
             http_port: Some(0),
             prometheus_port: None,
+            https_port: 0,
+            https_tls: None,
             mqtt_port: 0,
             amqps_port: 0,
             tls: None,
@@ -130,6 +141,7 @@ pub struct Server {
     amqp_addrs: Vec<SocketAddr>,
     http_addrs: Vec<SocketAddr>,
     prometheus_addrs: Vec<SocketAddr>,
+    https_addrs: Vec<SocketAddr>,
     mqtt_addrs: Vec<SocketAddr>,
     stomp_addrs: Vec<SocketAddr>,
     amqps_addrs: Vec<SocketAddr>,
@@ -171,6 +183,11 @@ impl Server {
     /// Where clients on this machine reach the HTTP API; `None` when it is off.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         (!self.http_addrs.is_empty()).then(|| reachable(&self.http_addrs))
+    }
+
+    /// Where clients on this machine reach the HTTPS API; `None` when it is off.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        (!self.https_addrs.is_empty()).then(|| reachable(&self.https_addrs))
     }
 
     /// Where clients on this machine reach the Prometheus port; `None` when off.
@@ -236,6 +253,12 @@ impl Server {
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     // Bad certificate files refuse to start before anything else happens.
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
+    let https_tls = config
+        .https_tls
+        .as_ref()
+        .map(tls::server_config)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("HTTPS: {e}"))?;
     let storage = open_storage(&config).await?;
     let broker = Broker::with_storage(Some(storage.0.clone()));
     broker.set_defaults(config.defaults.clone());
@@ -271,15 +294,32 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     }
     let mut http_addrs = Vec::new();
     let mut http = Vec::new();
+    let mut http_listeners = Vec::new();
     if let Some(port) = config.http_port {
-        let listeners = bind_all(&config.bind, port)?;
-        for listener in &listeners {
+        http_listeners = bind_all(&config.bind, port)?;
+        for listener in &http_listeners {
             let addr = listener.local_addr()?;
             tracing::info!("HTTP API listener on {addr}");
             http_addrs.push(addr);
         }
-        http.push(tokio::spawn(warren_http::serve(
-            listeners,
+    }
+    let mut https_addrs = Vec::new();
+    let https = match https_tls {
+        Some(tls) => {
+            let listeners = bind_all(&config.bind, config.https_port)?;
+            for listener in &listeners {
+                let addr = listener.local_addr()?;
+                tracing::info!("HTTPS API listener on {addr}");
+                https_addrs.push(addr);
+            }
+            Some(warren_http::HttpsListeners { listeners, tls })
+        }
+        None => None,
+    };
+    if !http_listeners.is_empty() || https.is_some() {
+        http.push(tokio::spawn(warren_http::serve_with_tls(
+            http_listeners,
+            https,
             broker.clone(),
             amqp_addrs.clone(),
             shutdown_rx.clone(),
@@ -343,6 +383,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         amqp_addrs,
         http_addrs,
         prometheus_addrs,
+        https_addrs,
         http,
         mqtt_addrs,
         stomp_addrs,

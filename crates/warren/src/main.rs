@@ -54,6 +54,26 @@ struct Args {
     /// With --tls-verify-peer: refuse TLS clients that send no certificate.
     #[arg(long, env = "WARREN_TLS_FAIL_IF_NO_PEER_CERT", num_args = 0..=1, default_missing_value = "true")]
     tls_fail_if_no_peer_cert: Option<bool>,
+    /// HTTPS port of the management API, listened on only when --https-cert is set
+    /// (0 picks a free port; the log says which) [default: 15671].
+    #[arg(long, env = "WARREN_HTTPS_PORT")]
+    https_port: Option<u16>,
+    /// The management API's TLS certificate chain, PEM (turns HTTPS on; needs
+    /// --https-key).
+    #[arg(long, env = "WARREN_HTTPS_CERT")]
+    https_cert: Option<PathBuf>,
+    /// The private key of --https-cert, PEM.
+    #[arg(long, env = "WARREN_HTTPS_KEY")]
+    https_key: Option<PathBuf>,
+    /// CA certificates (PEM) that HTTPS client certificates must chain to.
+    #[arg(long, env = "WARREN_HTTPS_CA")]
+    https_ca: Option<PathBuf>,
+    /// Ask HTTPS clients for a certificate and verify it against --https-ca.
+    #[arg(long, env = "WARREN_HTTPS_VERIFY_PEER", num_args = 0..=1, default_missing_value = "true")]
+    https_verify_peer: Option<bool>,
+    /// With --https-verify-peer: refuse HTTPS clients that send no certificate.
+    #[arg(long, env = "WARREN_HTTPS_FAIL_IF_NO_PEER_CERT", num_args = 0..=1, default_missing_value = "true")]
+    https_fail_if_no_peer_cert: Option<bool>,
     /// Addresses to listen on, comma-separated (default: every IPv4 and IPv6 interface).
     #[arg(long, env = "WARREN_BIND", value_delimiter = ',')]
     bind: Vec<IpAddr>,
@@ -213,6 +233,37 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> Result<warren::
             versions: file.tls_versions,
         }),
     };
+    let https_tls = match (
+        args.https_cert.or(file.https_cert),
+        args.https_key.or(file.https_key),
+    ) {
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(
+                "an HTTPS certificate needs its key: --https-key or management.ssl.keyfile".into(),
+            )
+        }
+        (None, Some(_)) => {
+            return Err(
+                "an HTTPS key needs its certificate: --https-cert or management.ssl.certfile"
+                    .into(),
+            )
+        }
+        (Some(cert), Some(key)) => Some(warren::tls::TlsSettings {
+            cert,
+            key,
+            ca: args.https_ca.or(file.https_ca),
+            verify_peer: args
+                .https_verify_peer
+                .or(file.https_verify_peer)
+                .unwrap_or(false),
+            fail_if_no_peer_cert: args
+                .https_fail_if_no_peer_cert
+                .or(file.https_fail_if_no_peer_cert)
+                .unwrap_or(false),
+            versions: file.https_versions,
+        }),
+    };
     Ok(warren::Config {
         amqp_port: args.amqp_port.or(file.amqp_port).unwrap_or(base.amqp_port),
         http_port: Some(
@@ -221,6 +272,11 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> Result<warren::
                 .unwrap_or(warren::DEFAULT_HTTP_PORT),
         ),
         prometheus_port: args.prometheus_port.or(file.prometheus_port),
+        https_port: args
+            .https_port
+            .or(file.https_port)
+            .unwrap_or(warren::DEFAULT_HTTPS_PORT),
+        https_tls,
         mqtt_port: args.mqtt_port.or(file.mqtt_port).unwrap_or(base.mqtt_port),
         stomp_port: args
             .stomp_port
