@@ -264,6 +264,16 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> Result<warren::
             versions: file.https_versions,
         }),
     };
+    // Said here with the HTTPS names: the shared TLS check would name the AMQPS ones.
+    if https_tls
+        .as_ref()
+        .is_some_and(|t| t.verify_peer && t.ca.is_none())
+    {
+        return Err(
+            "verifying HTTPS client certificates needs a CA bundle: --https-ca or management.ssl.cacertfile"
+                .into(),
+        );
+    }
     Ok(warren::Config {
         amqp_port: args.amqp_port.or(file.amqp_port).unwrap_or(base.amqp_port),
         http_port: Some(

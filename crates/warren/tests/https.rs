@@ -159,17 +159,29 @@ async fn a_required_client_certificate_is_checked() {
 }
 
 #[test]
-fn the_binary_wants_a_key_with_the_https_certificate() {
+fn the_binary_names_what_an_https_setting_lacks() {
     let pki = Pki::new();
-    let cert = pki.server().cert;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
-        .arg("--https-cert")
-        .arg(&cert)
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
+    let server = pki.server();
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_warren"))
+            .args(args)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        run(&["--https-cert".as_ref(), server.cert.as_os_str()]),
         "warren: an HTTPS certificate needs its key: --https-key or management.ssl.keyfile\n"
+    );
+    assert_eq!(
+        run(&[
+            "--https-cert".as_ref(),
+            server.cert.as_os_str(),
+            "--https-key".as_ref(),
+            server.key.as_os_str(),
+            "--https-verify-peer".as_ref(),
+        ]),
+        "warren: verifying HTTPS client certificates needs a CA bundle: --https-ca or management.ssl.cacertfile\n"
     );
 }
