@@ -100,6 +100,12 @@ pub(crate) async fn run(
     config: AmqpConfig,
 ) {
     let mut rbuf = BytesMut::with_capacity(64 * 1024);
+    let local = stream.local_addr().unwrap_or(peer);
+    let name: std::sync::Arc<str> =
+        warren_core::registry::ConnectionInfo::name_for(peer, local).into();
+    // RabbitMQ's connection log lines, word for word where they can be, so log
+    // searches and alerts written for it still match.
+    tracing::info!(%peer, %local, "accepting AMQP connection ({name})");
     let negotiated =
         match handshake::handshake(&mut stream, peer, &mut rbuf, &broker, &config).await {
             Ok(n) => n,
@@ -127,9 +133,19 @@ pub(crate) async fn run(
         });
     }
     let client = client_name(&negotiated.client_properties);
-    let local = stream.local_addr().unwrap_or(peer);
-    let name: std::sync::Arc<str> =
-        warren_core::registry::ConnectionInfo::name_for(peer, local).into();
+    let props = &negotiated.client_properties;
+    let prop = |key: &str| props.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    let connection_name = prop("connection_name");
+    // "peer -> local - name" when the client named its connection, as RabbitMQ writes.
+    let label = if connection_name.is_empty() {
+        name.to_string()
+    } else {
+        tracing::info!(
+            connection = id,
+            "connection ({name}) has a client-provided name: {connection_name}"
+        );
+        format!("{name} - {connection_name}")
+    };
     let registration = broker.registry.register(
         id,
         warren_core::registry::ConnectionInfo {
@@ -152,11 +168,18 @@ pub(crate) async fn run(
     tracing::info!(
         connection = id,
         %peer,
-        %client,
+        %local,
         user = %negotiated.user.name,
         vhost = %negotiated.vhost.name,
-        "accepted AMQP connection"
+        connection_name,
+        %client,
+        client_platform = prop("platform"),
+        auth_mechanism = %negotiated.mechanism,
+        "connection ({label}): user '{}' authenticated and granted access to vhost '{}'",
+        negotiated.user.name,
+        negotiated.vhost.name,
     );
+    let (user, vhost) = (negotiated.user.name.clone(), negotiated.vhost.name.clone());
     let mut conn = Connection {
         shared: Shared {
             broker: broker.clone(),
@@ -191,7 +214,13 @@ pub(crate) async fn run(
     let reason = conn.serve(&mut inbox).await;
     conn.cleanup();
     broker.unregister_connection(id);
-    tracing::info!(connection = id, %peer, "closed AMQP connection: {reason}");
+    let closing = format!("closing AMQP connection ({label}, vhost: '{vhost}', user: '{user}')");
+    match reason {
+        Ending::Closed => tracing::info!(connection = id, %peer, %user, %vhost, "{closing}"),
+        Ending::Abnormal(why) => {
+            tracing::warn!(connection = id, %peer, %user, %vhost, reason = %why, "{closing}: {why}")
+        }
+    }
     if conn.done {
         conn.linger().await;
     }
@@ -215,8 +244,28 @@ fn client_name(props: &amqp_codec::FieldTable) -> String {
     }
 }
 
+/// How a connection's life ended, for its closing log line.
+enum Ending {
+    /// The close handshake completed (whichever side started it).
+    Closed,
+    /// Anything else, in RabbitMQ's words where it has them.
+    Abnormal(String),
+}
+
+impl From<String> for Ending {
+    fn from(reason: String) -> Ending {
+        Ending::Abnormal(reason)
+    }
+}
+
+impl From<&str> for Ending {
+    fn from(reason: &str) -> Ending {
+        Ending::Abnormal(reason.to_string())
+    }
+}
+
 impl Connection {
-    async fn serve(&mut self, inbox: &mut mpsc::UnboundedReceiver<ConnEvent>) -> String {
+    async fn serve(&mut self, inbox: &mut mpsc::UnboundedReceiver<ConnEvent>) -> Ending {
         let mut events = Vec::with_capacity(64);
         let tick = if self.heartbeat.is_zero() {
             Duration::from_secs(3600)
@@ -231,14 +280,14 @@ impl Connection {
         timeouts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Frames the client pipelined behind connection.open.
         if let Err(reason) = self.handle_input().await {
-            return reason;
+            return reason.into();
         }
         loop {
             if let Err(e) = self.write_some() {
-                return format!("write failed: {e}");
+                return format!("write failed: {e}").into();
             }
             if self.done {
-                return "closed".into();
+                return Ending::Closed;
             }
             let congested = self.out.len() > WRITE_BACKLOG_LIMIT;
             let throttled = self.throttled();
@@ -257,11 +306,15 @@ impl Connection {
                     }
                     match self.read_some() {
                         Ok(true) => {}
-                        Ok(false) => return "client closed the socket".into(),
-                        Err(e) => return format!("read failed: {e}"),
+                        Ok(false) => return "client unexpectedly closed TCP connection".into(),
+                        // A reset is the client vanishing too (a killed process).
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                            return "client unexpectedly closed TCP connection".into()
+                        }
+                        Err(e) => return format!("read failed: {e}").into(),
                     }
                     if let Err(reason) = self.handle_input().await {
-                        return reason;
+                        return reason.into();
                     }
                     // A big read was a lot of work: let queues and consumers run before
                     // the next one.
@@ -284,7 +337,7 @@ impl Connection {
                 }
                 _ = ticker.tick() => {
                     if let Some(reason) = self.heartbeat_tick() {
-                        return reason;
+                        return reason.into();
                     }
                 }
                 _ = timeouts.tick(), if holds_deliveries => {

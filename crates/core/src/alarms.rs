@@ -5,7 +5,7 @@
 
 use crate::broker::Broker;
 use crate::outlet::ConnEvent;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// What an alarm is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +39,19 @@ pub const DISK_ALARM_REASON: &str = "low on disk";
 pub(crate) struct Alarms {
     memory: AtomicBool,
     disk: AtomicBool,
+    /// The limits the watchers compare against, and the last free disk space they
+    /// read (bytes), for the Prometheus exporter.
+    memory_limit: AtomicU64,
+    disk_free_limit: AtomicU64,
+    disk_free: AtomicU64,
+}
+
+/// The alarms' limits and the last free disk space reading, in bytes (0: unknown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResourceReadings {
+    pub memory_limit: u64,
+    pub disk_free_limit: u64,
+    pub disk_free: u64,
 }
 
 impl Alarms {
@@ -90,6 +103,28 @@ impl Broker {
             let _ = entry
                 .outlet
                 .send(ConnEvent::Alarm(reason.map(str::to_string)));
+        }
+    }
+
+    /// Records the memory high watermark and the free disk space limit.
+    pub fn set_resource_limits(&self, memory: u64, disk_free: u64) {
+        self.alarms().memory_limit.store(memory, Ordering::Relaxed);
+        self.alarms()
+            .disk_free_limit
+            .store(disk_free, Ordering::Relaxed);
+    }
+
+    /// Records the free disk space the disk watcher last read.
+    pub fn record_disk_free(&self, bytes: u64) {
+        self.alarms().disk_free.store(bytes, Ordering::Relaxed);
+    }
+
+    pub fn resource_readings(&self) -> ResourceReadings {
+        let alarms = self.alarms();
+        ResourceReadings {
+            memory_limit: alarms.memory_limit.load(Ordering::Relaxed),
+            disk_free_limit: alarms.disk_free_limit.load(Ordering::Relaxed),
+            disk_free: alarms.disk_free.load(Ordering::Relaxed),
         }
     }
 

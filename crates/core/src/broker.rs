@@ -349,6 +349,7 @@ impl Broker {
             let _ = entry.outlet.send(ConnEvent::Alarm(Some(reason.into())));
         }
         connections.insert(id, entry);
+        self.registry.lifecycle.connection_opened();
         id
     }
 
@@ -409,7 +410,9 @@ impl Broker {
     }
 
     pub fn unregister_connection(&self, id: u64) {
-        self.connections.lock().remove(&id);
+        if self.connections.lock().remove(&id).is_some() {
+            self.registry.lifecycle.connection_closed();
+        }
     }
 
     pub fn connection_count(&self) -> usize {

@@ -11,6 +11,7 @@ pub mod fast_hash;
 mod ids;
 pub mod journal;
 pub mod message;
+pub mod metrics;
 pub mod names;
 pub mod node;
 pub mod outlet;

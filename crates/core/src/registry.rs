@@ -7,6 +7,7 @@
 //! `ChannelRegistration` removes the entry, so an adapter cannot leak one on an
 //! early return.
 
+use crate::metrics::{ChannelCounters, ChannelCounts, Lifecycle, LifecycleCounts};
 use crate::names::Name;
 use crate::queue::QueueRef;
 use amqp_codec::FieldTable;
@@ -77,6 +78,8 @@ pub struct ChannelEntry {
     pub number: u16,
     state: Mutex<ChannelState>,
     unacked: AtomicU32,
+    /// What the channel published and had delivered (the Prometheus exporter's).
+    pub counters: ChannelCounters,
 }
 
 impl ChannelEntry {
@@ -126,6 +129,12 @@ impl ConnectionEntry {
 #[derive(Default)]
 pub struct Registry {
     connections: RwLock<BTreeMap<u64, Arc<ConnectionEntry>>>,
+    /// The counters of every channel that has closed, summed. Its lock is held
+    /// while a closing channel moves its counts here and while a scrape sums the
+    /// live channels, so a sum counts each channel exactly once.
+    retired: Mutex<ChannelCounts>,
+    /// Connections and channels opened and closed.
+    pub(crate) lifecycle: Lifecycle,
 }
 
 impl Registry {
@@ -155,6 +164,30 @@ impl Registry {
         self.connections.read().get(&id).cloned()
     }
 
+    /// The broker-wide channel counters: those of the channels that have closed
+    /// plus the live ones', each live channel also shown to `each` with its
+    /// connection. Closing channels wait while this runs.
+    pub fn channel_counts(
+        &self,
+        mut each: impl FnMut(&ConnectionEntry, &ChannelEntry, &ChannelCounts),
+    ) -> ChannelCounts {
+        let retired = self.retired.lock();
+        let mut total = *retired;
+        for connection in self.connections() {
+            for channel in connection.channels.lock().values() {
+                let counts = channel.counters.snapshot();
+                each(&connection, channel, &counts);
+                total.add(&counts);
+            }
+        }
+        total
+    }
+
+    /// Connections and channels opened and closed since the start.
+    pub fn lifecycle(&self) -> LifecycleCounts {
+        self.lifecycle.snapshot()
+    }
+
     /// The connection of that RabbitMQ-style name.
     pub fn connection_named(&self, name: &str) -> Option<Arc<ConnectionEntry>> {
         self.connections
@@ -182,9 +215,12 @@ impl ConnectionRegistration {
             number,
             state: Mutex::new(ChannelState::default()),
             unacked: AtomicU32::new(0),
+            counters: ChannelCounters::default(),
         });
         self.entry.channels.lock().insert(number, channel.clone());
+        self.registry.lifecycle.channel_opened();
         ChannelRegistration {
+            registry: self.registry.clone(),
             connection: self.entry.clone(),
             channel,
         }
@@ -221,11 +257,17 @@ impl Drop for ConnectionRegistration {
 
 /// A registered channel; dropping it unregisters the channel.
 pub struct ChannelRegistration {
+    registry: Arc<Registry>,
     connection: Arc<ConnectionEntry>,
     channel: Arc<ChannelEntry>,
 }
 
 impl ChannelRegistration {
+    /// The channel's counters, to add to.
+    pub fn counters(&self) -> &ChannelCounters {
+        &self.channel.counters
+    }
+
     pub fn update(&self, change: impl FnOnce(&mut ChannelState)) {
         change(&mut self.channel.state.lock());
     }
@@ -249,6 +291,9 @@ impl ChannelRegistration {
 
 impl Drop for ChannelRegistration {
     fn drop(&mut self) {
+        // The retired lock first (as `channel_counts` takes it): the counts leave
+        // the live channels and join the retired ones in one step.
+        let mut retired = self.registry.retired.lock();
         let mut channels = self.connection.channels.lock();
         if channels
             .get(&self.channel.number)
@@ -256,5 +301,7 @@ impl Drop for ChannelRegistration {
         {
             channels.remove(&self.channel.number);
         }
+        retired.add(&self.channel.counters.snapshot());
+        self.registry.lifecycle.channel_closed();
     }
 }

@@ -7,8 +7,10 @@ mod api;
 pub mod auth;
 pub mod error;
 mod extract;
+pub mod https;
 pub mod json;
 pub mod listing;
+pub mod prometheus;
 pub mod rates;
 
 use axum::extract::DefaultBodyLimit;
@@ -47,8 +49,13 @@ pub fn node_name() -> String {
     format!("warren@{host}")
 }
 
-/// The API's routes over `state`.
+/// The API's routes over `state`, and the Prometheus exporter's (which, as
+/// RabbitMQ's, asks for no credentials: it is merged outside the auth layer).
 pub fn router(state: ApiState) -> Router {
+    let metrics = prometheus::routes(prometheus::MetricsState::new(
+        state.broker.clone(),
+        state.node.clone(),
+    ));
     api::routes(state.clone())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -56,6 +63,7 @@ pub fn router(state: ApiState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+        .merge(metrics)
 }
 
 /// Serves the API on every listener until `shutdown` turns true, and samples
@@ -66,7 +74,27 @@ pub async fn serve(
     amqp_addrs: Vec<std::net::SocketAddr>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let Some(http_addr) = listeners.first().and_then(|l| l.local_addr().ok()) else {
+    serve_with_tls(listeners, None, broker, amqp_addrs, shutdown).await
+}
+
+/// HTTPS listeners and the TLS configuration they share.
+pub struct HttpsListeners {
+    pub listeners: Vec<TcpListener>,
+    pub tls: Arc<rustls::ServerConfig>,
+}
+
+/// As `serve`, with HTTPS listeners too: one API (one rate sampler) on both.
+pub async fn serve_with_tls(
+    listeners: Vec<TcpListener>,
+    https: Option<HttpsListeners>,
+    broker: BrokerRef,
+    amqp_addrs: Vec<std::net::SocketAddr>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let first = listeners
+        .first()
+        .or_else(|| https.as_ref().and_then(|h| h.listeners.first()));
+    let Some(http_addr) = first.and_then(|l| l.local_addr().ok()) else {
         return;
     };
     let state = ApiState {
@@ -100,6 +128,16 @@ pub async fn serve(
                 tracing::error!("HTTP listener failed: {e}");
             }
         }));
+    }
+    if let Some(https) = https {
+        for listener in https.listeners {
+            servers.push(tokio::spawn(https::serve(
+                listener,
+                https.tls.clone(),
+                app.clone(),
+                shutdown.clone(),
+            )));
+        }
     }
     for server in servers {
         let _ = server.await;

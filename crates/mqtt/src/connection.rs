@@ -69,6 +69,7 @@ enum End {
 pub(crate) async fn run<S>(
     mut stream: S,
     peer: SocketAddr,
+    local: SocketAddr,
     broker: BrokerRef,
     config: MqttConfig,
     registry: Registry,
@@ -176,15 +177,18 @@ pub(crate) async fn run<S>(
         }),
         version,
     );
+    // RabbitMQ's wording, so log searches written for it still match.
+    let name = warren_core::registry::ConnectionInfo::name_for(peer, local);
     tracing::info!(
         connection = id,
         %peer,
+        %local,
         client_id = %client_id,
         user = %ctx.access.user(),
         vhost = %ctx.vhost.name,
         ?version,
         session_present,
-        "accepted MQTT connection"
+        "accepting MQTT connection ({name}, client id: {client_id})"
     );
     let mut conn = Connection {
         ctx,
@@ -229,7 +233,7 @@ pub(crate) async fn run<S>(
     }
     finish(&conn.ctx, &registry, &client_id, &mut conn.session).await;
     drop(gone_tx);
-    tracing::info!(connection = id, %peer, "closed MQTT connection: {why}");
+    tracing::info!(connection = id, %peer, reason = %why, "closing MQTT connection ({name}): {why}");
 }
 
 /// Everything a connection leaves behind goes: consumers, exclusive queues, its

@@ -74,7 +74,8 @@ pub async fn serve(
                     let broker = broker.clone();
                     let config = config.clone();
                     let registry = registry.clone();
-                    tokio::spawn(connection::run(stream, peer, broker, config, registry));
+                    let local = stream.local_addr().unwrap_or(peer);
+                    tokio::spawn(connection::run(stream, peer, local, broker, config, registry));
                 }
                 Err(e) => {
                     tracing::warn!("MQTT accept failed: {e}");

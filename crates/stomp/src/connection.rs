@@ -58,13 +58,14 @@ pub(crate) async fn run(
         user: connected.user.name.clone(),
         vhost: connected.vhost.name.clone(),
     });
+    // RabbitMQ's wording, so log searches written for it still match.
     tracing::info!(
         connection = id,
         %peer,
         user = %connected.user.name,
         vhost = %connected.vhost.name,
         version = connected.version.as_str(),
-        "accepted STOMP connection"
+        "accepting STOMP connection ({name})"
     );
     encode(&mut out, &connected.reply, connected.version);
     let mut conn = Connection {
@@ -92,7 +93,7 @@ pub(crate) async fn run(
     let reason = conn.serve(&mut inbox).await;
     conn.session.cleanup();
     broker.unregister_connection(id);
-    tracing::info!(connection = id, %peer, "closed STOMP connection: {reason}");
+    tracing::info!(connection = id, %peer, %reason, "closing STOMP connection ({}): {reason}", conn.session.name);
     let Connection { stream, out, .. } = conn;
     close(stream, &out).await;
 }

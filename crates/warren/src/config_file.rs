@@ -26,6 +26,17 @@ pub struct FileSettings {
     pub tls_versions: Vec<crate::tls::TlsVersion>,
     pub bind: Option<IpAddr>,
     pub http_port: Option<u16>,
+    /// `management.ssl.port`, `.certfile`, `.keyfile`, `.cacertfile`, `.verify`,
+    /// `.fail_if_no_peer_cert`, `.versions.N`: the management API over TLS.
+    pub https_port: Option<u16>,
+    pub https_cert: Option<PathBuf>,
+    pub https_key: Option<PathBuf>,
+    pub https_ca: Option<PathBuf>,
+    pub https_verify_peer: Option<bool>,
+    pub https_fail_if_no_peer_cert: Option<bool>,
+    pub https_versions: Vec<crate::tls::TlsVersion>,
+    /// `prometheus.tcp.port`: a port of its own for the Prometheus exporter.
+    pub prometheus_port: Option<u16>,
     pub mqtt_port: Option<u16>,
     pub stomp_port: Option<u16>,
     pub default_user: Option<String>,
@@ -46,6 +57,8 @@ pub struct FileSettings {
     pub consumer_timeout: Option<u64>,
     pub max_message_size: Option<u64>,
     pub log_level: Option<String>,
+    /// `log.console.formatter`: `plaintext` or `json`.
+    pub log_format: Option<crate::log_format::LogFormat>,
     pub data_dir: Option<PathBuf>,
     pub queue_ram_budget: Option<u64>,
     /// Lines with keys Warren does not know or does not act on: (line, key, why).
@@ -59,7 +72,10 @@ const KNOWN_UNUSED: &[(&str, &str)] = &[
         "ssl_options.",
         "not supported (certfile, keyfile, cacertfile, verify, fail_if_no_peer_cert and versions are)",
     ),
-    ("management.ssl.", "HTTPS is not available yet"),
+    (
+        "management.ssl.",
+        "not supported (port, certfile, keyfile, cacertfile, verify, fail_if_no_peer_cert and versions are)",
+    ),
     ("cluster_formation.", "clustering is not available yet"),
     ("log.file", "logs go to standard output"),
     ("log.console", "logs go to standard output"),
@@ -117,25 +133,27 @@ fn apply(s: &mut FileSettings, key: &str, value: &str) -> Result<bool, String> {
             s.bind = ip;
         }
         "listeners.ssl.default" => s.amqps_port = Some(listener(value)?.1),
+        "management.ssl.port" => s.https_port = Some(port(value)?),
+        "management.ssl.certfile" => s.https_cert = Some(PathBuf::from(non_empty(value)?)),
+        "management.ssl.keyfile" => s.https_key = Some(PathBuf::from(non_empty(value)?)),
+        "management.ssl.cacertfile" => s.https_ca = Some(PathBuf::from(non_empty(value)?)),
+        "management.ssl.verify" => s.https_verify_peer = Some(verify(value)?),
+        "management.ssl.fail_if_no_peer_cert" => {
+            s.https_fail_if_no_peer_cert = Some(boolean(value)?)
+        }
+        _ if key.starts_with("management.ssl.versions.") => {
+            s.https_versions.push(crate::tls::TlsVersion::parse(value)?)
+        }
         "ssl_options.certfile" => s.tls_cert = Some(PathBuf::from(non_empty(value)?)),
         "ssl_options.keyfile" => s.tls_key = Some(PathBuf::from(non_empty(value)?)),
         "ssl_options.cacertfile" => s.tls_ca = Some(PathBuf::from(non_empty(value)?)),
-        "ssl_options.verify" => {
-            s.tls_verify_peer = Some(match value {
-                "verify_peer" => true,
-                "verify_none" => false,
-                other => {
-                    return Err(format!(
-                        "expected verify_peer or verify_none, found {other:?}"
-                    ))
-                }
-            })
-        }
+        "ssl_options.verify" => s.tls_verify_peer = Some(verify(value)?),
         "ssl_options.fail_if_no_peer_cert" => s.tls_fail_if_no_peer_cert = Some(boolean(value)?),
         _ if key.starts_with("ssl_options.versions.") => {
             s.tls_versions.push(crate::tls::TlsVersion::parse(value)?)
         }
         "management.tcp.port" => s.http_port = Some(port(value)?),
+        "prometheus.tcp.port" => s.prometheus_port = Some(port(value)?),
         "mqtt.listeners.tcp.default" => s.mqtt_port = Some(listener(value)?.1),
         "stomp.listeners.tcp.default" => s.stomp_port = Some(listener(value)?.1),
         "default_user" => s.default_user = Some(non_empty(value)?),
@@ -178,6 +196,9 @@ fn apply(s: &mut FileSettings, key: &str, value: &str) -> Result<bool, String> {
         "consumer_timeout" => s.consumer_timeout = Some(integer(value)?),
         "max_message_size" => s.max_message_size = Some(integer(value)?),
         "log.default.level" | "log.console.level" => s.log_level = Some(log_level(value)?),
+        "log.console.formatter" | "log.default.formatter" => {
+            s.log_format = Some(crate::log_format::LogFormat::from_rabbitmq(value)?)
+        }
         "warren.data_dir" => s.data_dir = Some(PathBuf::from(non_empty(value)?)),
         "warren.queue_ram_budget" => s.queue_ram_budget = Some(size(value)?),
         _ => return Ok(false),
@@ -219,6 +240,17 @@ fn listener(value: &str) -> Result<(Option<IpAddr>, u16), String> {
             .map_err(|_| format!("expected an IP address, found {ip:?}"))?
     };
     Ok((Some(ip), port(p)?))
+}
+
+/// `verify_peer` (true) or `verify_none` (false).
+fn verify(value: &str) -> Result<bool, String> {
+    match value {
+        "verify_peer" => Ok(true),
+        "verify_none" => Ok(false),
+        other => Err(format!(
+            "expected verify_peer or verify_none, found {other:?}"
+        )),
+    }
 }
 
 fn boolean(value: &str) -> Result<bool, String> {
@@ -291,6 +323,7 @@ mod tests {
             "# a comment\n\
              listeners.tcp.default = 127.0.0.1:5673\n\
              management.tcp.port = 15673\n\
+             prometheus.tcp.port = 15693\n\
              default_user = admin\n\
              default_pass = s3cret\n\
              default_vhost = prod\n\
@@ -302,6 +335,7 @@ mod tests {
              channel_max = 128\n\
              consumer_timeout = 900000\n\
              log.console.level = warning\n\
+             log.console.formatter = json\n\
              warren.queue_ram_budget = 256MiB\n\
              listeners.ssl.default = 5671\n\
              no.such.key = 1\n\
@@ -318,6 +352,7 @@ mod tests {
         assert_eq!(s.amqp_port, Some(5673));
         assert_eq!(s.bind, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(s.http_port, Some(15673));
+        assert_eq!(s.prometheus_port, Some(15693));
         assert_eq!(s.default_user.as_deref(), Some("admin"));
         assert_eq!(s.default_vhost.as_deref(), Some("prod"));
         assert_eq!(s.loopback_users, vec![("guest".to_string(), false)]);
@@ -328,6 +363,7 @@ mod tests {
         assert_eq!(s.channel_max, Some(128));
         assert_eq!(s.consumer_timeout, Some(900_000));
         assert_eq!(s.log_level.as_deref(), Some("warn"));
+        assert_eq!(s.log_format, Some(crate::log_format::LogFormat::Json));
         assert_eq!(s.queue_ram_budget, Some(256 << 20));
         assert_eq!(s.amqps_port, Some(5671));
         assert_eq!(s.tls_cert, Some(PathBuf::from("/etc/warren/server.pem")));
@@ -340,14 +376,39 @@ mod tests {
         assert_eq!(
             s.ignored,
             vec![
-                (17, "no.such.key".to_string(), "unknown key"),
+                (19, "no.such.key".to_string(), "unknown key"),
                 (
-                    25,
+                    27,
                     "ssl_options.depth".to_string(),
                     "not supported (certfile, keyfile, cacertfile, verify, fail_if_no_peer_cert and versions are)"
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn management_ssl_keys_parse() {
+        let s = parse(
+            "management.ssl.port = 15671\n\
+             management.ssl.certfile = /etc/warren/web.pem\n\
+             management.ssl.keyfile = /etc/warren/web.key\n\
+             management.ssl.cacertfile = /etc/warren/ca.pem\n\
+             management.ssl.verify = verify_peer\n\
+             management.ssl.fail_if_no_peer_cert = true\n\
+             management.ssl.versions.1 = tlsv1.3\n\
+             management.ssl.depth = 3\n",
+        )
+        .unwrap();
+        assert_eq!(s.https_port, Some(15671));
+        assert_eq!(s.https_cert, Some(PathBuf::from("/etc/warren/web.pem")));
+        assert_eq!(s.https_key, Some(PathBuf::from("/etc/warren/web.key")));
+        assert_eq!(s.https_ca, Some(PathBuf::from("/etc/warren/ca.pem")));
+        assert_eq!(s.https_verify_peer, Some(true));
+        assert_eq!(s.https_fail_if_no_peer_cert, Some(true));
+        assert_eq!(s.https_versions, vec![crate::tls::TlsVersion::V1_3]);
+        assert_eq!(s.ignored.len(), 1, "{:?}", s.ignored);
+        assert_eq!(s.ignored[0].1, "management.ssl.depth");
+        assert!(parse("management.ssl.versions.1 = tlsv1.1").is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 pub mod config_file;
+pub mod log_format;
 pub mod memory;
 pub mod tls;
 
@@ -27,6 +28,14 @@ pub struct Config {
     pub amqp_port: u16,
     /// Management HTTP API port; 0 picks a free one. `None` serves no HTTP API.
     pub http_port: Option<u16>,
+    /// HTTPS port of the management API, listened on only when `https_tls` is set;
+    /// 0 picks a free one.
+    pub https_port: u16,
+    /// The certificate, key and client verification for HTTPS; None: no HTTPS.
+    pub https_tls: Option<tls::TlsSettings>,
+    /// A port serving only the Prometheus exporter (`/metrics`), besides the HTTP
+    /// API's; 0 picks a free one. `None` (the default): no such port.
+    pub prometheus_port: Option<u16>,
     /// MQTT port; 0 picks a free one.
     pub mqtt_port: u16,
     /// AMQPS (AMQP over TLS) port, listened on only when `tls` is set; 0 picks a
@@ -64,6 +73,9 @@ impl Default for Config {
         Config {
             amqp_port: 5672,
             http_port: Some(DEFAULT_HTTP_PORT),
+            prometheus_port: None,
+            https_port: DEFAULT_HTTPS_PORT,
+            https_tls: None,
             mqtt_port: 1883,
             amqps_port: 5671,
             tls: None,
@@ -84,6 +96,8 @@ impl Default for Config {
 
 /// RabbitMQ's management API port.
 pub const DEFAULT_HTTP_PORT: u16 = 15672;
+/// The port RabbitMQ's documentation gives the management API over TLS.
+pub const DEFAULT_HTTPS_PORT: u16 = 15671;
 
 /// RabbitMQ's default `disk_free_limit`.
 pub const DEFAULT_DISK_FREE_LIMIT: u64 = 50_000_000;
@@ -100,6 +114,9 @@ impl Config {
         Config {
             amqp_port: 0,
             http_port: Some(0),
+            prometheus_port: None,
+            https_port: 0,
+            https_tls: None,
             mqtt_port: 0,
             amqps_port: 0,
             tls: None,
@@ -123,6 +140,8 @@ pub struct Server {
     broker: BrokerRef,
     amqp_addrs: Vec<SocketAddr>,
     http_addrs: Vec<SocketAddr>,
+    prometheus_addrs: Vec<SocketAddr>,
+    https_addrs: Vec<SocketAddr>,
     mqtt_addrs: Vec<SocketAddr>,
     stomp_addrs: Vec<SocketAddr>,
     amqps_addrs: Vec<SocketAddr>,
@@ -164,6 +183,16 @@ impl Server {
     /// Where clients on this machine reach the HTTP API; `None` when it is off.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         (!self.http_addrs.is_empty()).then(|| reachable(&self.http_addrs))
+    }
+
+    /// Where clients on this machine reach the HTTPS API; `None` when it is off.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        (!self.https_addrs.is_empty()).then(|| reachable(&self.https_addrs))
+    }
+
+    /// Where clients on this machine reach the Prometheus port; `None` when off.
+    pub fn prometheus_addr(&self) -> Option<SocketAddr> {
+        (!self.prometheus_addrs.is_empty()).then(|| reachable(&self.prometheus_addrs))
     }
 
     /// An address clients on this machine reach the MQTT listener at.
@@ -224,6 +253,12 @@ impl Server {
 pub async fn start(config: Config) -> anyhow::Result<Server> {
     // Bad certificate files refuse to start before anything else happens.
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
+    let https_tls = config
+        .https_tls
+        .as_ref()
+        .map(tls::server_config)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("HTTPS: {e}"))?;
     let storage = open_storage(&config).await?;
     let broker = Broker::with_storage(Some(storage.0.clone()));
     broker.set_defaults(config.defaults.clone());
@@ -239,6 +274,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         shutdown_rx.clone(),
     )));
     let memory_limit = config.memory_high_watermark.bytes();
+    broker.set_resource_limits(memory_limit, config.disk_free_limit);
     tracing::info!("memory high watermark {} MB", memory_limit >> 20);
     listeners.push(tokio::spawn(memory::watch_memory(
         broker.clone(),
@@ -258,17 +294,48 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     }
     let mut http_addrs = Vec::new();
     let mut http = Vec::new();
+    let mut http_listeners = Vec::new();
     if let Some(port) = config.http_port {
-        let listeners = bind_all(&config.bind, port)?;
-        for listener in &listeners {
+        http_listeners = bind_all(&config.bind, port)?;
+        for listener in &http_listeners {
             let addr = listener.local_addr()?;
             tracing::info!("HTTP API listener on {addr}");
             http_addrs.push(addr);
         }
-        http.push(tokio::spawn(warren_http::serve(
-            listeners,
+    }
+    let mut https_addrs = Vec::new();
+    let https = match https_tls {
+        Some(tls) => {
+            let listeners = bind_all(&config.bind, config.https_port)?;
+            for listener in &listeners {
+                let addr = listener.local_addr()?;
+                tracing::info!("HTTPS API listener on {addr}");
+                https_addrs.push(addr);
+            }
+            Some(warren_http::HttpsListeners { listeners, tls })
+        }
+        None => None,
+    };
+    if !http_listeners.is_empty() || https.is_some() {
+        http.push(tokio::spawn(warren_http::serve_with_tls(
+            http_listeners,
+            https,
             broker.clone(),
             amqp_addrs.clone(),
+            shutdown_rx.clone(),
+        )));
+    }
+    let mut prometheus_addrs = Vec::new();
+    if let Some(port) = config.prometheus_port {
+        let listeners = bind_all(&config.bind, port)?;
+        for listener in &listeners {
+            let addr = listener.local_addr()?;
+            tracing::info!("Prometheus listener on {addr}");
+            prometheus_addrs.push(addr);
+        }
+        http.push(tokio::spawn(warren_http::prometheus::serve(
+            listeners,
+            broker.clone(),
             shutdown_rx.clone(),
         )));
     }
@@ -315,6 +382,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         broker,
         amqp_addrs,
         http_addrs,
+        prometheus_addrs,
+        https_addrs,
         http,
         mqtt_addrs,
         stomp_addrs,
@@ -352,7 +421,10 @@ async fn watch_disk(
             _ = shutdown.changed() => return,
         }
         match free_bytes(&dir) {
-            Ok(free) => broker.set_disk_alarm(free < limit),
+            Ok(free) => {
+                broker.record_disk_free(free);
+                broker.set_disk_alarm(free < limit);
+            }
             Err(e) => tracing::debug!("cannot read free space of {}: {e}", dir.display()),
         }
     }

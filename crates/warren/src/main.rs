@@ -24,6 +24,10 @@ struct Args {
     /// [default: 15672].
     #[arg(long, env = "WARREN_HTTP_PORT")]
     http_port: Option<u16>,
+    /// A port serving only the Prometheus exporter (`/metrics`, also served on the
+    /// HTTP API port); 0 picks a free port [default: none].
+    #[arg(long, env = "WARREN_PROMETHEUS_PORT")]
+    prometheus_port: Option<u16>,
     /// MQTT port (0 picks a free port) [default: 1883].
     #[arg(long, env = "WARREN_MQTT_PORT")]
     mqtt_port: Option<u16>,
@@ -50,6 +54,26 @@ struct Args {
     /// With --tls-verify-peer: refuse TLS clients that send no certificate.
     #[arg(long, env = "WARREN_TLS_FAIL_IF_NO_PEER_CERT", num_args = 0..=1, default_missing_value = "true")]
     tls_fail_if_no_peer_cert: Option<bool>,
+    /// HTTPS port of the management API, listened on only when --https-cert is set
+    /// (0 picks a free port; the log says which) [default: 15671].
+    #[arg(long, env = "WARREN_HTTPS_PORT")]
+    https_port: Option<u16>,
+    /// The management API's TLS certificate chain, PEM (turns HTTPS on; needs
+    /// --https-key).
+    #[arg(long, env = "WARREN_HTTPS_CERT")]
+    https_cert: Option<PathBuf>,
+    /// The private key of --https-cert, PEM.
+    #[arg(long, env = "WARREN_HTTPS_KEY")]
+    https_key: Option<PathBuf>,
+    /// CA certificates (PEM) that HTTPS client certificates must chain to.
+    #[arg(long, env = "WARREN_HTTPS_CA")]
+    https_ca: Option<PathBuf>,
+    /// Ask HTTPS clients for a certificate and verify it against --https-ca.
+    #[arg(long, env = "WARREN_HTTPS_VERIFY_PEER", num_args = 0..=1, default_missing_value = "true")]
+    https_verify_peer: Option<bool>,
+    /// With --https-verify-peer: refuse HTTPS clients that send no certificate.
+    #[arg(long, env = "WARREN_HTTPS_FAIL_IF_NO_PEER_CERT", num_args = 0..=1, default_missing_value = "true")]
+    https_fail_if_no_peer_cert: Option<bool>,
     /// Addresses to listen on, comma-separated (default: every IPv4 and IPv6 interface).
     #[arg(long, env = "WARREN_BIND", value_delimiter = ',')]
     bind: Vec<IpAddr>,
@@ -78,6 +102,9 @@ struct Args {
     /// `warren_amqp=debug`) [default: info].
     #[arg(long, env = "WARREN_LOG")]
     log_level: Option<String>,
+    /// Log lines as plain text or as one JSON object each [default: text].
+    #[arg(long, env = "WARREN_LOG_FORMAT", value_enum)]
+    log_format: Option<warren::log_format::LogFormat>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -97,11 +124,19 @@ fn main() -> anyhow::Result<()> {
         .clone()
         .or(file.log_level.clone())
         .unwrap_or_else(|| "info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&log_level).unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+    let filter = EnvFilter::try_new(&log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match args.log_format.or(file.log_format).unwrap_or_default() {
+        warren::log_format::LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+        warren::log_format::LogFormat::Json => logs
+            .with_ansi(false)
+            .event_format(warren::log_format::JsonLines)
+            .init(),
+    }
     if let Some(path) = &args.config {
         tracing::info!("configuration file {}", path.display());
         for (line, key, why) in &file.ignored {
@@ -199,6 +234,47 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> Result<warren::
             versions: file.tls_versions,
         }),
     };
+    let https_tls = match (
+        args.https_cert.or(file.https_cert),
+        args.https_key.or(file.https_key),
+    ) {
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(
+                "an HTTPS certificate needs its key: --https-key or management.ssl.keyfile".into(),
+            )
+        }
+        (None, Some(_)) => {
+            return Err(
+                "an HTTPS key needs its certificate: --https-cert or management.ssl.certfile"
+                    .into(),
+            )
+        }
+        (Some(cert), Some(key)) => Some(warren::tls::TlsSettings {
+            cert,
+            key,
+            ca: args.https_ca.or(file.https_ca),
+            verify_peer: args
+                .https_verify_peer
+                .or(file.https_verify_peer)
+                .unwrap_or(false),
+            fail_if_no_peer_cert: args
+                .https_fail_if_no_peer_cert
+                .or(file.https_fail_if_no_peer_cert)
+                .unwrap_or(false),
+            versions: file.https_versions,
+        }),
+    };
+    // Said here with the HTTPS names: the shared TLS check would name the AMQPS ones.
+    if https_tls
+        .as_ref()
+        .is_some_and(|t| t.verify_peer && t.ca.is_none())
+    {
+        return Err(
+            "verifying HTTPS client certificates needs a CA bundle: --https-ca or management.ssl.cacertfile"
+                .into(),
+        );
+    }
     Ok(warren::Config {
         amqp_port: args.amqp_port.or(file.amqp_port).unwrap_or(base.amqp_port),
         http_port: Some(
@@ -206,6 +282,12 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> Result<warren::
                 .or(file.http_port)
                 .unwrap_or(warren::DEFAULT_HTTP_PORT),
         ),
+        prometheus_port: args.prometheus_port.or(file.prometheus_port),
+        https_port: args
+            .https_port
+            .or(file.https_port)
+            .unwrap_or(warren::DEFAULT_HTTPS_PORT),
+        https_tls,
         mqtt_port: args.mqtt_port.or(file.mqtt_port).unwrap_or(base.mqtt_port),
         stomp_port: args
             .stomp_port

@@ -110,6 +110,8 @@ fn help_names_every_flag_and_its_environment_variable() {
         "--tls-ca",
         "--tls-verify-peer",
         "--tls-fail-if-no-peer-cert",
+        "--log-format",
+        "--prometheus-port",
     ] {
         assert!(help.contains(flag), "--help mentions {flag}:\n{help}");
     }
@@ -124,6 +126,8 @@ fn help_names_every_flag_and_its_environment_variable() {
         "WARREN_TLS_CA",
         "WARREN_TLS_VERIFY_PEER",
         "WARREN_TLS_FAIL_IF_NO_PEER_CERT",
+        "WARREN_LOG_FORMAT",
+        "WARREN_PROMETHEUS_PORT",
     ] {
         assert!(help.contains(env), "--help mentions {env}:\n{help}");
     }

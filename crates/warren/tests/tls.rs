@@ -4,94 +4,21 @@
 //! client is rustls through tokio-rustls, running the raw AMQP client over TLS.
 
 mod common;
+mod tls_common;
 
 use common::raw::{Args, RawConn, Tune, CLIENT_CAPABILITIES, PROTOCOL_HEADER};
 use common::{t, unique, within, TIMEOUT};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tls_common::{client_config, provider, tls11_client_hello, Pki, BOTH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::{self, pki_types};
 use tokio_rustls::{client::TlsStream, TlsConnector};
 use warren::tls::{TlsSettings, TlsVersion};
 use warren_core::PasswordInput;
-
-/// A CA and what it signed, written as PEM files in a directory of their own.
-struct Pki {
-    dir: PathBuf,
-    ca: rcgen::Certificate,
-    ca_key: KeyPair,
-}
-
-/// A certificate and its key, in PEM files.
-struct Issued {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = std::env::temp_dir().join(unique("warren-tls"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Warren test CA");
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca = params.self_signed(&ca_key).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        Pki { dir, ca, ca_key }
-    }
-
-    fn ca_file(&self) -> PathBuf {
-        self.dir.join("ca.pem")
-    }
-
-    fn issue(&self, name: &str, sans: &[&str], usage: ExtendedKeyUsagePurpose) -> Issued {
-        let key = KeyPair::generate().unwrap();
-        let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
-        let mut params = CertificateParams::new(sans).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "Warren tests");
-        params.extended_key_usages = vec![usage];
-        let cert = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
-        let issued = Issued {
-            cert: self.dir.join(format!("{name}.pem")),
-            key: self.dir.join(format!("{name}.key")),
-        };
-        std::fs::write(&issued.cert, cert.pem()).unwrap();
-        std::fs::write(&issued.key, key.serialize_pem()).unwrap();
-        issued
-    }
-
-    fn server(&self) -> Issued {
-        self.issue(
-            "localhost",
-            &["localhost", "127.0.0.1"],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        )
-    }
-
-    fn client(&self, cn: &str) -> Issued {
-        self.issue(cn, &[], ExtendedKeyUsagePurpose::ClientAuth)
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// Starts a broker with AMQPS configured by `tweak` (server certificate set).
 async fn start(pki: &Pki, tweak: impl FnOnce(&mut TlsSettings)) -> warren::Server {
@@ -112,40 +39,6 @@ fn verify_peer(ca: PathBuf, required: bool) -> impl FnOnce(&mut TlsSettings) {
         tls.fail_if_no_peer_cert = required;
     }
 }
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// A client trusting the test CA, presenting `cert` if given, speaking `versions`.
-fn client_config(
-    pki: &Pki,
-    cert: Option<&Issued>,
-    versions: &[&'static rustls::SupportedProtocolVersion],
-) -> Arc<rustls::ClientConfig> {
-    use pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(pki_types::CertificateDer::from_pem_file(pki.ca_file()).unwrap())
-        .unwrap();
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions)
-        .unwrap()
-        .with_root_certificates(roots);
-    let config = match cert {
-        Some(issued) => builder
-            .with_client_auth_cert(
-                vec![pki_types::CertificateDer::from_pem_file(&issued.cert).unwrap()],
-                pki_types::PrivateKeyDer::from_pem_file(&issued.key).unwrap(),
-            )
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    Arc::new(config)
-}
-
-const BOTH: &[&rustls::SupportedProtocolVersion] =
-    &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 async fn tls_connect(
     addr: SocketAddr,
@@ -246,20 +139,6 @@ async fn plain_amqp_on_the_tls_port_gets_no_amqp_answer() {
     let (conn, _) = RawConn::open(server.amqp_addr()).await;
     conn.close().await;
     server.shutdown().await;
-}
-
-/// A TLS 1.1 ClientHello (record version 3.1, client version 3.2, one cipher suite).
-fn tls11_client_hello() -> Vec<u8> {
-    let mut hello = vec![0x03, 0x02]; // client_version TLS 1.1
-    hello.extend([7u8; 32]); // random
-    hello.push(0); // no session id
-    hello.extend([0x00, 0x02, 0x00, 0x2F]); // TLS_RSA_WITH_AES_128_CBC_SHA
-    hello.extend([0x01, 0x00]); // null compression
-    let mut handshake = vec![0x01, 0, 0, hello.len() as u8];
-    handshake.extend(hello);
-    let mut record = vec![0x16, 0x03, 0x01, 0, handshake.len() as u8];
-    record.extend(handshake);
-    record
 }
 
 #[tokio::test]

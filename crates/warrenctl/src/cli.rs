@@ -122,6 +122,11 @@ pub enum Command {
     },
     /// Deletes a virtual host and everything in it.
     DeleteVhost { name: String },
+    /// Turns firehose tracing on in a vhost (-p): publishes and deliveries are
+    /// copied to its amq.rabbitmq.trace exchange.
+    TraceOn,
+    /// Turns firehose tracing off in a vhost (-p).
+    TraceOff,
     /// Sets a user's permissions in a vhost (-p).
     SetPermissions {
         #[arg(value_name = "USER")]

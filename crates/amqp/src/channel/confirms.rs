@@ -57,7 +57,9 @@ impl Confirms {
 
     /// Writes acks/nacks for every settled publish at the front, oldest first: one frame
     /// per run of equal outcomes, with `multiple` when the run is longer than one.
-    pub fn flush(&mut self, channel: u16, out: &mut BytesMut) {
+    /// Returns how many publishes it acked.
+    pub fn flush(&mut self, channel: u16, out: &mut BytesMut) -> u64 {
+        let mut acked = 0;
         while let Some(first) = self.awaited.front() {
             if first.remaining > 0 {
                 break;
@@ -77,9 +79,11 @@ impl Confirms {
                 encode_nack(out, channel, last, run > 1, false);
             } else {
                 encode_ack(out, channel, last, run > 1);
+                acked += run;
             }
             self.base += run;
         }
+        acked
     }
 }
 

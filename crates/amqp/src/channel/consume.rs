@@ -10,6 +10,7 @@ use amqp_codec::{
 };
 use bytes::BytesMut;
 use warren_core::access::ResourceKind;
+use warren_core::metrics::ChannelCounter;
 use warren_core::names::generated_name;
 use warren_core::reply_to::{ReplyTarget, REPLY_TO_QUEUE};
 use warren_core::{Consumer, Delivery, Name};
@@ -205,7 +206,21 @@ impl Channel {
         let name = self.queue_name(m.queue.as_str())?;
         shared.access.read(ResourceKind::Queue, &name)?;
         let queue = shared.vhost.queue_for(shared.id, &name)?;
-        match queue.get(self.key, m.no_ack).await {
+        let got = queue.get(self.key, m.no_ack).await;
+        let counters = self.registration.counters();
+        match &got {
+            None => counters.add(ChannelCounter::GetEmpty, 1),
+            Some(got) => {
+                let kind = if m.no_ack {
+                    ChannelCounter::Get
+                } else {
+                    ChannelCounter::GetAck
+                };
+                counters.add(kind, 1);
+                counters.add(ChannelCounter::Redelivered, got.redelivered as u64);
+            }
+        }
+        match got {
             None => self.send(out, &Method::BasicGetEmpty(BasicGetEmpty::default())),
             Some(got) => {
                 let tag = self.next_tag();
@@ -273,6 +288,14 @@ impl Channel {
             return;
         }
         let tag = self.next_tag();
+        let counters = self.registration.counters();
+        let kind = if d.no_ack {
+            ChannelCounter::Delivered
+        } else {
+            ChannelCounter::DeliveredAck
+        };
+        counters.add(kind, 1);
+        counters.add(ChannelCounter::Redelivered, d.redelivered as u64);
         if !d.no_ack {
             if let Some(queue) = d.queue {
                 self.unacked.push_back(Unacked {

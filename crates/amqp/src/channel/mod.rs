@@ -26,6 +26,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use tx::Transaction;
 use warren_core::fast_hash::FastMap;
+use warren_core::metrics::ChannelCounter;
 use warren_core::{ChannelCredit, ChannelCreditRef, ChannelKey, Name, Publisher, QueueRef};
 
 /// How many deliveries may be on their way from queues to one channel before they
@@ -281,7 +282,10 @@ impl Channel {
     /// Writes the confirms that are settled.
     pub fn flush_confirms(&mut self, out: &mut BytesMut) {
         if let Some(confirms) = &mut self.confirms {
-            confirms.flush(self.number, out);
+            let acked = confirms.flush(self.number, out);
+            self.registration
+                .counters()
+                .add(ChannelCounter::Confirmed, acked);
         }
         self.registration.set_unacked(self.unacked.len());
     }

@@ -16,6 +16,7 @@ use amqp_codec::{
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 use warren_core::access::Perm;
+use warren_core::metrics::ChannelCounter;
 use warren_core::reply_to::{REPLY_TO_PREFIX, REPLY_TO_QUEUE};
 use warren_core::vhost::ExchangeRef;
 use warren_core::{ConnEvent, Delivery, Message, MessageRef};
@@ -344,6 +345,16 @@ impl Channel {
             if let Some(confirms) = &mut self.confirms {
                 confirms.published(0);
             }
+        }
+        let counters = self.registration.counters();
+        counters.add(ChannelCounter::Published, 1);
+        if !routed {
+            let kind = if mandatory {
+                ChannelCounter::UnroutableReturned
+            } else {
+                ChannelCounter::UnroutableDropped
+            };
+            counters.add(kind, 1);
         }
         if !routed && mandatory {
             // Sent before the confirm, which is written after this batch.

@@ -4,6 +4,7 @@ use super::Channel;
 use crate::error::{AmqpError, AmqpResult};
 use amqp_codec::{BasicRecoverOk, Method};
 use bytes::BytesMut;
+use warren_core::metrics::ChannelCounter;
 use warren_core::{QueueRef, Settle};
 
 /// A delivery the client has not settled yet.
@@ -39,6 +40,9 @@ impl Channel {
 
     pub(super) fn ack(&mut self, tag: u64, multiple: bool) -> AmqpResult<()> {
         let taken = self.take_unacked(tag, multiple)?;
+        self.registration
+            .counters()
+            .add(ChannelCounter::Acked, taken.len() as u64);
         if let Some(tx) = &mut self.tx {
             tx.acks.push((taken, Settle::Ack));
             return Ok(());

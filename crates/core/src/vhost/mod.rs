@@ -43,6 +43,8 @@ pub struct VHost {
     deleted: AtomicBool,
     /// Firehose tracing is on (`trace.rs`).
     tracing: AtomicBool,
+    /// Queues declared, created and deleted here (the Prometheus exporter's).
+    pub queue_lifecycle: crate::metrics::QueueLifecycle,
 }
 
 /// The exchanges every vhost has, as RabbitMQ creates them.
@@ -65,6 +67,7 @@ impl VHost {
             storage,
             deleted: AtomicBool::new(false),
             tracing: AtomicBool::new(false),
+            queue_lifecycle: Default::default(),
         });
         for (name, kind, internal) in BUILTIN_EXCHANGES {
             vhost.apply(Command::DeclareExchange(ExchangeSpec {
@@ -278,6 +281,7 @@ impl VHost {
                     name: queue.name.clone(),
                 },
             );
+            self.queue_lifecycle.deleted();
         }
     }
 

@@ -268,6 +268,7 @@ impl VHost {
         if let Some(existing) = self.queue(&name) {
             check_exclusive(&existing, d.connection)?;
             self.check_queue_equivalent(&existing, &d)?;
+            self.queue_lifecycle.declared();
             let counts = existing.declared().await;
             return Ok(QueueDeclared {
                 queue: existing,
@@ -298,6 +299,8 @@ impl VHost {
             .queue(&name)
             .ok_or_else(|| CoreError::not_found("queue", &name, &self.name))?;
         check_exclusive(&queue, d.connection)?;
+        self.queue_lifecycle.declared();
+        self.queue_lifecycle.created();
         Ok(QueueDeclared {
             queue,
             message_count: 0,

@@ -22,6 +22,8 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use warren_core::{Access, VHostRef};
 
+pub(crate) use overview::{RABBITMQ_VERSION, WARREN_VERSION};
+
 pub fn routes(_state: ApiState) -> Router<ApiState> {
     Router::new()
         .route("/api/overview", get(overview::overview))

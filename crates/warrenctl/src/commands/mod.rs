@@ -175,6 +175,8 @@ pub fn run(command: Command, ctx: &Ctx) -> Outcome {
             tags,
         } => vhosts::add(ctx, &name, description.as_deref(), tags.as_deref()),
         C::DeleteVhost { name } => vhosts::delete(ctx, &name),
+        C::TraceOn => vhosts::set_tracing(ctx, true),
+        C::TraceOff => vhosts::set_tracing(ctx, false),
         C::SetPermissions {
             username,
             configure,

@@ -1,4 +1,4 @@
-//! `list_vhosts`, `add_vhost`, `delete_vhost`.
+//! `list_vhosts`, `add_vhost`, `delete_vhost`, `trace_on`, `trace_off`.
 
 use super::columns::{col, same, Column, Field};
 use super::{missing_vhost, unsupported, Ctx, Listing};
@@ -46,4 +46,32 @@ pub fn delete(ctx: &Ctx, name: &str) -> Outcome {
     ctx.client
         .delete(&api_path(&["vhosts", name]), None)
         .map_err(|e| ctx.fail_or(e, || missing_vhost(name)))
+}
+
+/// `trace_on` / `trace_off`: the vhost's `tracing` field, through `PUT
+/// /api/vhosts/NAME`. A PUT sets the description and tags too, so the current ones
+/// are sent back unchanged; and it would create a missing vhost, so the vhost is
+/// looked up first.
+pub fn set_tracing(ctx: &Ctx, on: bool) -> Outcome {
+    let vhost = ctx.vhost();
+    let (verb, done) = if on {
+        ("Starting", "enabled")
+    } else {
+        ("Stopping", "disabled")
+    };
+    ctx.out
+        .info(&format!("{verb} tracing for vhost \"{vhost}\" ..."));
+    let path = api_path(&["vhosts", vhost]);
+    let current = ctx.get_or(&path, || missing_vhost(vhost))?;
+    let mut body = json!({ "tracing": on });
+    for field in ["description", "tags", "default_queue_type"] {
+        if let Some(value) = current.get(field).filter(|v| !v.is_null()) {
+            body[field] = value.clone();
+        }
+    }
+    ctx.client
+        .put(&path, &body)
+        .map_err(|e| ctx.fail_or(e, || missing_vhost(vhost)))?;
+    ctx.out.result(&format!("Trace {done} for vhost {vhost}"));
+    Ok(())
 }

@@ -13,6 +13,7 @@ mod policies;
 mod queues;
 mod sessions;
 mod status;
+mod tracing;
 mod users;
 
 /// Arguments for lapin, built from `(key, value)` pairs.
