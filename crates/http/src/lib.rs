@@ -5,6 +5,7 @@
 
 mod api;
 pub mod auth;
+mod console;
 pub mod error;
 mod extract;
 pub mod json;
@@ -47,7 +48,8 @@ pub fn node_name() -> String {
     format!("warren@{host}")
 }
 
-/// The API's routes over `state`.
+/// The API's routes over `state`, and the web console's (which need no login:
+/// the console logs in to the API itself).
 pub fn router(state: ApiState) -> Router {
     api::routes(state.clone())
         .layer(axum::middleware::from_fn_with_state(
@@ -55,6 +57,7 @@ pub fn router(state: ApiState) -> Router {
             auth::authenticate,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .merge(console::routes())
         .with_state(state)
 }
 

@@ -1,0 +1,11 @@
+import { launch, BASE_URL, logIn } from './browser.mjs';
+const b = await launch();
+const p = await b.context.newPage();
+p.on('console', m => console.log('console:', m.type(), m.text()));
+p.on('pageerror', e => console.log('pageerror:', e.message));
+p.on('response', r => console.log('resp:', r.status(), r.url()));
+await logIn(p, 'guest', process.argv[2] || 'guest');
+await p.waitForTimeout(2500);
+console.log((await p.locator('#app').innerHTML()).slice(0, 800));
+await p.screenshot({ path: '/tmp/wc/dbg.png' });
+await b.close();
