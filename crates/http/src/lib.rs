@@ -36,6 +36,39 @@ pub struct ApiState {
     pub amqp_addrs: Arc<[std::net::SocketAddr]>,
     /// The HTTP listener's address.
     pub http_addr: std::net::SocketAddr,
+    pub resources: NodeResources,
+}
+
+/// The node's memory and disk limits and the last free-disk reading, for
+/// `/api/nodes` (`mem_limit`, `disk_free`, `disk_free_limit`).
+#[derive(Clone, Debug)]
+pub struct NodeResources {
+    pub mem_limit: u64,
+    pub disk_free_limit: u64,
+    /// Bytes free on the data directory's file system; `u64::MAX` until measured.
+    disk_free: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl NodeResources {
+    pub fn new(mem_limit: u64, disk_free_limit: u64) -> NodeResources {
+        NodeResources {
+            mem_limit,
+            disk_free_limit,
+            disk_free: Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX)),
+        }
+    }
+
+    /// Records a reading of the free disk space (the disk watcher's).
+    pub fn set_disk_free(&self, bytes: u64) {
+        self.disk_free
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The last reading, if there was one.
+    pub fn disk_free(&self) -> Option<u64> {
+        let bytes = self.disk_free.load(std::sync::atomic::Ordering::Relaxed);
+        (bytes != u64::MAX).then_some(bytes)
+    }
 }
 
 /// The node name: `warren@` and the host name.
@@ -67,6 +100,7 @@ pub async fn serve(
     listeners: Vec<TcpListener>,
     broker: BrokerRef,
     amqp_addrs: Vec<std::net::SocketAddr>,
+    resources: NodeResources,
     shutdown: watch::Receiver<bool>,
 ) {
     let Some(http_addr) = listeners.first().and_then(|l| l.local_addr().ok()) else {
@@ -79,6 +113,7 @@ pub async fn serve(
         node: node_name().into(),
         amqp_addrs: amqp_addrs.into(),
         http_addr,
+        resources,
     };
     let sampler = tokio::spawn(rates::run_sampler(
         state.rates.clone(),

@@ -232,10 +232,15 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut amqp_addrs = Vec::new();
     let mut listeners = Vec::new();
+    let resources = warren_http::NodeResources::new(
+        config.memory_high_watermark.bytes(),
+        config.disk_free_limit,
+    );
     listeners.push(tokio::spawn(watch_disk(
         broker.clone(),
         config.data_dir.clone(),
         config.disk_free_limit,
+        resources.clone(),
         shutdown_rx.clone(),
     )));
     let memory_limit = config.memory_high_watermark.bytes();
@@ -269,6 +274,7 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             listeners,
             broker.clone(),
             amqp_addrs.clone(),
+            resources.clone(),
             shutdown_rx.clone(),
         )));
     }
@@ -343,6 +349,7 @@ async fn watch_disk(
     broker: BrokerRef,
     dir: PathBuf,
     limit: u64,
+    resources: warren_http::NodeResources,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut ticker = tokio::time::interval(DISK_CHECK_INTERVAL);
@@ -352,7 +359,10 @@ async fn watch_disk(
             _ = shutdown.changed() => return,
         }
         match free_bytes(&dir) {
-            Ok(free) => broker.set_disk_alarm(free < limit),
+            Ok(free) => {
+                resources.set_disk_free(free);
+                broker.set_disk_alarm(free < limit);
+            }
             Err(e) => tracing::debug!("cannot read free space of {}: {e}", dir.display()),
         }
     }

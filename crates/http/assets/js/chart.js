@@ -6,12 +6,26 @@ import { html, useEffect, useRef } from './vendor/preact-htm.js';
 
 export const COLOURS = ['#2f6fb0', '#e08a1e', '#3a9a5b', '#b8433c', '#7b5ea7'];
 
-/// The y axis's top: the maximum rounded up to 1, 2 or 5 times a power of ten.
-function niceCeiling(max) {
-  if (max <= 0) return 1;
+/// The y axis: its top (the maximum rounded up to 1, 2 or 5 times a power of
+/// ten) and how many grid steps divide it into round numbers.
+function niceAxis(max) {
+  if (max <= 0) return { ceiling: 1, steps: 4 };
   const power = 10 ** Math.floor(Math.log10(max));
-  for (const step of [1, 2, 5, 10]) if (max <= step * power) return step * power;
-  return 10 * power;
+  for (const step of [1, 2, 5, 10]) {
+    if (max <= step * power) return { ceiling: step * power, steps: step === 2 ? 4 : 5 };
+  }
+  return { ceiling: 10 * power, steps: 5 };
+}
+
+/// Time ticks: the smallest spacing that gives at most six of them.
+function tickSpacing(span) {
+  for (const s of [15e3, 30e3, 60e3, 120e3, 300e3]) if (span / s <= 6) return s;
+  return 600e3;
+}
+
+function tickLabel(ms) {
+  if (ms === 0) return 'now';
+  return ms % 60000 ? `-${ms / 1000}s` : `-${ms / 60000}m`;
 }
 
 function shortNumber(v) {
@@ -29,32 +43,33 @@ function draw(canvas, samples, series, span) {
   const g = canvas.getContext('2d');
   g.scale(ratio, ratio);
   g.clearRect(0, 0, width, height);
-  const left = 44, right = 8, top = 8, bottom = 20;
+  const left = 44, right = 18, top = 8, bottom = 20;
   const plotW = width - left - right, plotH = height - top - bottom;
   const now = samples.length ? samples[samples.length - 1].t : Date.now();
   const start = now - span;
   let max = 0;
   for (const s of samples) for (const key of series.map((x) => x.key)) max = Math.max(max, s[key] || 0);
-  const ceiling = niceCeiling(max);
+  const { ceiling, steps } = niceAxis(max);
   g.font = '11px system-ui, sans-serif';
   g.textBaseline = 'middle';
   g.strokeStyle = '#e3e7ec';
   g.fillStyle = '#6b7785';
   g.lineWidth = 1;
-  for (let i = 0; i <= 4; i++) {
-    const y = top + plotH - (plotH * i) / 4;
+  for (let i = 0; i <= steps; i++) {
+    const y = top + plotH - (plotH * i) / steps;
     g.beginPath();
     g.moveTo(left, Math.round(y) + 0.5);
     g.lineTo(left + plotW, Math.round(y) + 0.5);
     g.stroke();
     g.textAlign = 'right';
-    g.fillText(shortNumber((ceiling * i) / 4), left - 6, y);
+    g.fillText(shortNumber((ceiling * i) / steps), left - 6, y);
   }
   g.textAlign = 'center';
   g.textBaseline = 'top';
-  for (let m = 0; m <= span / 60000; m++) {
-    const x = left + plotW - (plotW * m * 60000) / span;
-    g.fillText(m === 0 ? 'now' : `-${m}m`, x, top + plotH + 5);
+  const spacing = tickSpacing(span);
+  for (let ago = 0; ago <= span; ago += spacing) {
+    const x = left + plotW - (plotW * ago) / span;
+    g.fillText(tickLabel(ago), x, top + plotH + 5);
   }
   const x = (t) => left + ((t - start) / span) * plotW;
   const y = (v) => top + plotH - (Math.min(v, ceiling) / ceiling) * plotH;

@@ -46,8 +46,8 @@ export async function act(setNotice, action, success) {
   }
 }
 
-export function Field({ label, children, hint }) {
-  return html`<label class="field"><span class="field-label">${label}</span>${children}${hint ? html`<small>${hint}</small>` : null}</label>`;
+export function Field({ label, children, hint, className = '' }) {
+  return html`<label class=${`field ${className}`}><span class="field-label">${label}</span>${children}${hint ? html`<small>${hint}</small>` : null}</label>`;
 }
 
 /// Form state: [values, bind] where bind(name) gives an input's value/onInput.

@@ -117,6 +117,9 @@ fn node_json(state: &ApiState) -> Value {
         "mem_alarm": false,
         "disk_free_alarm": state.broker.disk_alarm(),
         "mem_used": resident_bytes(),
+        "mem_limit": state.resources.mem_limit,
+        "disk_free_limit": state.resources.disk_free_limit,
+        "disk_free": state.resources.disk_free(),
         "partitions": [],
         "exchange_types": exchange_types(),
         "auth_mechanisms": [

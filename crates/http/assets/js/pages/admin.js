@@ -47,13 +47,13 @@ function Users() {
   };
   const remove = (u) => confirm(`Delete the user '${u.name}'?`) && act(setNotice, async () => { await api('DELETE', `/users/${seg(u.name)}`); reload(); }, `User '${u.name}' deleted.`);
   return html`<${ErrorLine} error=${error} />
-    <table class="grid"><thead><tr><th>Name</th><th>Tags</th><th>Can log in with password</th><th></th></tr></thead>
+    <div class="table-box"><table class="grid"><thead><tr><th>Name</th><th>Tags</th><th>Can log in with password</th><th></th></tr></thead>
       <tbody>${users.map((u) => html`<tr data-row=${u.name}>
         <td>${u.name}</td><td>${(Array.isArray(u.tags) ? u.tags : String(u.tags || '').split(',')).filter(Boolean).map((t) => html`<span class="tag">${t}</span>`)}</td>
         <td>${u.password_hash ? 'yes' : 'no'}</td>
         <td class="right"><button type="button" class="small" onClick=${() => setValues({ name: u.name, password: '', tags: [].concat(u.tags).join(',') })}>Edit</button>
           <button type="button" class="small danger" onClick=${() => remove(u)}>Delete</button></td>
-      </tr>`)}</tbody></table>
+      </tr>`)}</tbody></table></div>
     <${Panel} title="Add or update a user">
       <form class="form inline" onSubmit=${submit}>
         <${Field} label="Username"><input name="name" required ...${bind('name')} /></${Field}>
@@ -75,12 +75,12 @@ function Vhosts() {
   };
   const remove = (h) => confirm(`Delete the virtual host '${h.name}' and everything in it?`) && act(setNotice, async () => { await api('DELETE', `/vhosts/${seg(h.name)}`); reload(); }, `Virtual host '${h.name}' deleted.`);
   return html`<${ErrorLine} error=${error} />
-    <table class="grid"><thead><tr><th>Name</th><th>Description</th><th>Tags</th><th class="num">Ready</th><th class="num">Unacked</th><th class="num">Total</th><th></th></tr></thead>
+    <div class="table-box"><table class="grid"><thead><tr><th>Name</th><th>Description</th><th>Tags</th><th class="num">Ready</th><th class="num">Unacked</th><th class="num">Total</th><th></th></tr></thead>
       <tbody>${vhosts.map((h) => html`<tr data-row=${h.name}>
         <td>${h.name}</td><td>${h.description || ''}</td><td>${(h.tags || []).map((t) => html`<span class="tag">${t}</span>`)}</td>
         <td class="num">${count(h.messages_ready)}</td><td class="num">${count(h.messages_unacknowledged)}</td><td class="num">${count(h.messages)}</td>
         <td class="right"><button type="button" class="small danger" onClick=${() => remove(h)}>Delete</button></td>
-      </tr>`)}</tbody></table>
+      </tr>`)}</tbody></table></div>
     <${Panel} title="Add a virtual host">
       <form class="form inline" onSubmit=${submit}>
         <${Field} label="Name"><input name="name" required ...${bind('name')} /></${Field}>
@@ -105,11 +105,11 @@ function Permissions() {
   };
   const remove = (p) => act(setNotice, async () => { await api('DELETE', `/permissions/${seg(p.vhost)}/${seg(p.user)}`); reload(); }, 'Permissions cleared.');
   return html`<${ErrorLine} error=${error} />
-    <table class="grid"><thead><tr><th>User</th><th>Virtual host</th><th>Configure</th><th>Write</th><th>Read</th><th></th></tr></thead>
+    <div class="table-box"><table class="grid"><thead><tr><th>User</th><th>Virtual host</th><th>Configure</th><th>Write</th><th>Read</th><th></th></tr></thead>
       <tbody>${perms.map((p) => html`<tr>
         <td>${p.user}</td><td>${p.vhost}</td><td><code>${p.configure}</code></td><td><code>${p.write}</code></td><td><code>${p.read}</code></td>
         <td class="right"><button type="button" class="small danger" onClick=${() => remove(p)}>Clear</button></td>
-      </tr>`)}</tbody></table>
+      </tr>`)}</tbody></table></div>
     <${Panel} title="Set permissions">
       <form class="form inline" onSubmit=${submit}>
         <${Field} label="User"><input name="user" required ...${bind('user')} /></${Field}>
@@ -137,12 +137,12 @@ function Policies() {
   };
   const remove = (p) => act(setNotice, async () => { await api('DELETE', `/policies/${seg(p.vhost)}/${seg(p.name)}`); reload(); }, `Policy '${p.name}' deleted.`);
   return html`<${ErrorLine} error=${error} />
-    <table class="grid"><thead><tr><th>Virtual host</th><th>Name</th><th>Pattern</th><th>Apply to</th><th>Definition</th><th class="num">Priority</th><th></th></tr></thead>
+    <div class="table-box"><table class="grid"><thead><tr><th>Virtual host</th><th>Name</th><th>Pattern</th><th>Apply to</th><th>Definition</th><th class="num">Priority</th><th></th></tr></thead>
       <tbody>${policies.map((p) => html`<tr>
         <td>${p.vhost}</td><td>${p.name}</td><td><code>${p.pattern}</code></td><td>${p['apply-to']}</td><td><code>${json(p.definition)}</code></td><td class="num">${p.priority}</td>
         <td class="right"><button type="button" class="small danger" onClick=${() => remove(p)}>Delete</button></td>
       </tr>`)}
-      ${!policies.length && !error ? html`<tr><td colspan="7" class="empty">No policies.</td></tr>` : null}</tbody></table>
+      ${!policies.length && !error ? html`<tr><td colspan="7" class="empty">No policies.</td></tr>` : null}</tbody></table></div>
     <${Panel} title="Add or update a policy">
       <form class="form inline" onSubmit=${submit}>
         <${Field} label="Virtual host"><${VhostSelect} ...${bind('vhost')} /></${Field}>

@@ -50,7 +50,7 @@ function AddExchange() {
     }, `Exchange '${v.name}' declared.`);
   };
   return html`<${Panel} title="Add an exchange">
-    <form class="form" onSubmit=${submit} data-form="add-exchange">
+    <form class="form wide" onSubmit=${submit} data-form="add-exchange">
       <${Field} label="Virtual host"><${VhostSelect} ...${bind('vhost')} /></${Field}>
       <${Field} label="Name"><input name="name" required ...${bind('name')} /></${Field}>
       <${Field} label="Type"><select name="type" value=${v.type} onChange=${bind('type').onInput}>
@@ -61,9 +61,9 @@ function AddExchange() {
         <label class="check"><input type="checkbox" ...${bind('auto_delete', 'checkbox')} /> Auto-delete</label>
         <label class="check"><input type="checkbox" ...${bind('internal', 'checkbox')} /> Internal</label>
       </div>
-      <${Field} label="Arguments" hint='JSON, e.g. {"alternate-exchange": "unrouted"}'>
+      <${Field} label="Arguments" className="full" hint='JSON, e.g. {"alternate-exchange": "unrouted"}'>
         <textarea rows="2" ...${bind('arguments')}></textarea></${Field}>
-      <div class="actions"><button type="submit" class="primary">Add exchange</button></div>
+      <div class="actions full"><button type="submit" class="primary">Add exchange</button></div>
       <${Notice} notice=${notice} />
     </form>
   </${Panel}>`;

@@ -7,7 +7,14 @@ import { usePoll, Tile, Panel, Details } from '../ui.js';
 import { LineChart } from '../chart.js';
 import { count, bytes, duration } from '../format.js';
 
+// Kept and shown at most: ten minutes; the charts' span grows with the history,
+// from one minute, so a fresh page is not a flat line in a corner.
 const SPAN_MS = 10 * 60000;
+
+function span() {
+  const age = history.length ? history[history.length - 1].t - history[0].t : 0;
+  return Math.min(SPAN_MS, Math.max(60000, Math.ceil(age / 60000) * 60000));
+}
 // Survives leaving the page: coming back shows the last ten minutes again.
 const history = [];
 
@@ -53,12 +60,12 @@ export function Overview({ me }) {
       <${Tile} label="Consumers" value=${count(totals.consumers)} />
     </div>
     <div class="charts">
-      <${LineChart} title="Queued messages" samples=${history} span=${SPAN_MS} series=${[
+      <${LineChart} title="Queued messages" samples=${history} span=${span()} series=${[
         { key: 'ready', label: 'Ready', format: n },
         { key: 'unacked', label: 'Unacked', format: n },
         { key: 'total', label: 'Total', format: n },
       ]} />
-      <${LineChart} title="Message rates" samples=${history} span=${SPAN_MS} series=${[
+      <${LineChart} title="Message rates" samples=${history} span=${span()} series=${[
         { key: 'publish', label: 'Publish', format: r },
         { key: 'deliver', label: 'Deliver / get', format: r },
         { key: 'ack', label: 'Consumer ack', format: r },

@@ -40,16 +40,16 @@ function AddQueue() {
     }, `Queue '${v.name}' declared.`);
   };
   return html`<${Panel} title="Add a queue">
-    <form class="form" onSubmit=${submit} data-form="add-queue">
+    <form class="form wide" onSubmit=${submit} data-form="add-queue">
       <${Field} label="Virtual host"><${VhostSelect} ...${bind('vhost')} /></${Field}>
       <${Field} label="Name"><input name="name" required ...${bind('name')} /></${Field}>
       <div class="checks">
         <label class="check"><input type="checkbox" name="durable" ...${bind('durable', 'checkbox')} /> Durable</label>
         <label class="check"><input type="checkbox" name="auto_delete" ...${bind('auto_delete', 'checkbox')} /> Auto-delete</label>
       </div>
-      <${Field} label="Arguments" hint='JSON, e.g. {"x-message-ttl": 60000, "x-max-length": 1000}'>
+      <${Field} label="Arguments" className="full" hint='JSON, e.g. {"x-message-ttl": 60000, "x-max-length": 1000}'>
         <textarea name="arguments" rows="2" ...${bind('arguments')}></textarea></${Field}>
-      <div class="actions"><button type="submit" class="primary">Add queue</button></div>
+      <div class="actions full"><button type="submit" class="primary">Add queue</button></div>
       <${Notice} notice=${notice} />
     </form>
   </${Panel}>`;
