@@ -19,7 +19,18 @@ export function PagedTable({ id, path, columns, rowKey, empty = 'Nothing here ye
     const timer = setTimeout(() => setState((s) => (s.filter === typed ? s : { ...s, filter: typed, page: 1 })), 250);
     return () => clearTimeout(timer);
   }, [typed]);
-  const [data, error] = usePoll(() => get(`${path}?${pageQuery(state)}`), [path, JSON.stringify(state)]);
+  const [data, error] = usePoll(async () => {
+    try {
+      return await get(`${path}?${pageQuery(state)}`);
+    } catch (e) {
+      // The list shrank under the page shown (queues deleted): back to the first page.
+      if (e.status === 400 && state.page > 1 && /Page out of range/.test(e.message)) {
+        setState((s) => ({ ...s, page: 1 }));
+        return null;
+      }
+      throw e;
+    }
+  }, [path, JSON.stringify(state)]);
   const set = (change) => setState((s) => ({ ...s, ...change }));
   const sortBy = (field) => set(state.sort === field ? { reverse: !state.reverse } : { sort: field, reverse: false });
   const items = data ? data.items : [];

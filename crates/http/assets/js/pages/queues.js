@@ -12,7 +12,7 @@ const COLUMNS = [
   { label: 'Name', sort: 'name', cell: (q) => html`<a href=${href('queues', q.vhost, q.name)}>${q.name}</a>` },
   { label: 'Type', cell: (q) => q.type || 'classic' },
   { label: 'Features', cell: (q) => features(q).map((f) => html`<span class="tag">${f}</span>`) },
-  { label: 'State', sort: 'state', cell: (q) => html`<span class=${`state ${q.state}`}>${q.state}</span>` },
+  { label: 'State', cell: (q) => html`<span class=${`state ${q.state}`}>${q.state}</span>` },
   { label: 'Ready', sort: 'messages_ready', className: 'num', cell: (q) => html`<span data-col="ready">${count(q.messages_ready)}</span>` },
   { label: 'Unacked', sort: 'messages_unacknowledged', className: 'num', cell: (q) => count(q.messages_unacknowledged) },
   { label: 'Total', sort: 'messages', className: 'num', cell: (q) => count(q.messages) },
