@@ -92,3 +92,43 @@ test('log in, create a queue, publish, see the count, get the message, delete th
   await page.close();
   assert.deepEqual(errors, [], `script errors in ${BASE_URL}`);
 });
+
+test('the queue list filters, pages and sorts on the server; messages move between queues', async () => {
+  const prefix = `paging-${process.pid}-`;
+  const names = Array.from({ length: 25 }, (_, i) => `${prefix}${String(i).padStart(2, '0')}`);
+  for (const n of names) await api('PUT', `/queues/%2F/${n}`, { durable: false });
+  for (let i = 0; i < 3; i++) {
+    await api('POST', '/exchanges/%2F/amq.default/publish', { routing_key: names[7], payload: `m${i}`, payload_encoding: 'string', properties: {} });
+  }
+  const page = await newPage();
+  await logIn(page);
+  await page.locator('.topbar').getByRole('link', { name: 'Queues', exact: true }).click();
+  const list = page.locator('[data-table=queues]');
+  await list.getByLabel('Filter by name').fill(prefix);
+  await list.locator('.count', { hasText: '1–20 of 25' }).waitFor();
+  await list.getByRole('button', { name: 'Next page' }).click();
+  await list.locator('.count', { hasText: '21–25 of 25' }).waitFor();
+  assert.equal(await list.locator('tbody tr').count(), 5);
+  // Sorted by ready messages, most first: the one with messages leads page 1.
+  await list.getByRole('button', { name: 'Ready' }).click();
+  await list.getByRole('button', { name: 'Ready' }).click();
+  await list.locator('.count', { hasText: '1–20 of 25' }).waitFor();
+  await list.locator('tbody tr').first().locator('[data-col=ready]', { hasText: /^3$/ }).waitFor();
+
+  // Move two of its three messages to the next queue.
+  await list.getByRole('link', { name: names[7] }).click();
+  const move = page.locator('[data-form=move]');
+  await move.getByLabel('Destination queue').fill(names[8]);
+  await move.getByLabel('How many').fill('2');
+  await move.getByRole('button', { name: 'Move messages' }).click();
+  await move.getByRole('status').filter({ hasText: `Moved 2 messages to '${names[8]}'.` }).waitFor();
+  const moved = await api('POST', `/queues/%2F/${names[8]}/get`, { count: 5, ackmode: 'ack_requeue_true', encoding: 'auto' });
+  assert.deepEqual(moved.map((m) => m.payload), ['m0', 'm1']);
+  // A missing destination is the API's reason, not a crash.
+  await move.getByLabel('Destination queue').fill('no-such-queue');
+  await move.getByRole('button', { name: 'Move messages' }).click();
+  await move.getByRole('alert').filter({ hasText: "no queue 'no-such-queue'" }).waitFor();
+  await page.close();
+  for (const n of names) await api('DELETE', `/queues/%2F/${n}`);
+  assert.deepEqual(errors, []);
+});

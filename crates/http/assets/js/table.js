@@ -32,7 +32,8 @@ export function PagedTable({ id, path, columns, rowKey, empty = 'Nothing here ye
     }
   }, [path, JSON.stringify(state)]);
   const set = (change) => setState((s) => ({ ...s, ...change }));
-  const sortBy = (field) => set(state.sort === field ? { reverse: !state.reverse } : { sort: field, reverse: false });
+  // A new order starts from its first page.
+  const sortBy = (field) => set(state.sort === field ? { reverse: !state.reverse, page: 1 } : { sort: field, reverse: false, page: 1 });
   const items = data ? data.items : [];
   const pages = data ? Math.max(1, data.page_count) : 1;
   const first = data && data.filtered_count ? (data.page - 1) * data.page_size + 1 : 0;

@@ -39,7 +39,16 @@ function Users() {
     e.preventDefault();
     act(setNotice, async () => {
       const body = { tags: v.tags };
-      if (v.password) body.password = v.password; else body.password_hash = '';
+      const existing = users.find((u) => u.name === v.name);
+      if (v.password) {
+        body.password = v.password;
+      } else if (existing) {
+        // As the API clears a password that is not given: keep the current one.
+        body.password_hash = existing.password_hash || '';
+        if (existing.hashing_algorithm) body.hashing_algorithm = existing.hashing_algorithm;
+      } else {
+        body.password_hash = '';
+      }
       await api('PUT', `/users/${seg(v.name)}`, body);
       setValues({ ...v, password: '' });
       reload();
@@ -57,7 +66,7 @@ function Users() {
     <${Panel} title="Add or update a user">
       <form class="form inline" onSubmit=${submit}>
         <${Field} label="Username"><input name="name" required ...${bind('name')} /></${Field}>
-        <${Field} label="Password" hint="empty: no password login"><input name="password" type="password" autocomplete="new-password" ...${bind('password')} /></${Field}>
+        <${Field} label="Password" hint="empty: unchanged (new user: no password login)"><input name="password" type="password" autocomplete="new-password" ...${bind('password')} /></${Field}>
         <${Field} label="Tags" hint="administrator, monitoring, policymaker, management"><input name="tags" ...${bind('tags')} /></${Field}>
         <div class="actions"><button type="submit" class="primary">Save user</button></div>
       </form>
