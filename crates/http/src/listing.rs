@@ -86,16 +86,20 @@ pub fn list_fast<T: Listed>(mut items: Vec<T>, params: &Params) -> ApiResult<Lis
                 .into_iter()
                 .map(|i| (i.sort_value(&path), i))
                 .collect();
-            // Ties in name order, so that pages do not overlap or skip items
-            // when many share a value (100,000 empty queues sorted by messages).
-            keyed.sort_by(|a, b| {
-                compare(a.0.as_ref(), b.0.as_ref())
-                    .then_with(|| (a.1.vhost(), a.1.name()).cmp(&(b.1.vhost(), b.1.name())))
-            });
+            // Ties in name order: a total order, so that pages neither overlap nor
+            // skip items when many share a value (100,000 empty queues sorted by
+            // messages), and only the page's window needs sorting.
+            let order = |a: &(Option<Value>, T), b: &(Option<Value>, T)| {
+                let o = compare(a.0.as_ref(), b.0.as_ref())
+                    .then_with(|| (a.1.vhost(), a.1.name()).cmp(&(b.1.vhost(), b.1.name())));
+                if reverse {
+                    o.reverse()
+                } else {
+                    o
+                }
+            };
+            sort_window(&mut keyed, window.clone(), order);
             items = keyed.into_iter().map(|(_, i)| i).collect();
-            if reverse {
-                items.reverse();
-            }
         }
     }
     let shown = &items[window];

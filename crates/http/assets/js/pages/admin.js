@@ -5,7 +5,7 @@
 import { html, useState } from '../vendor/preact-htm.js';
 import { api, get, seg } from '../api.js';
 import { usePoll, Notice, act, Field, useForm, parseObject, Panel, Tabs } from '../ui.js';
-import { VhostSelect } from './exchanges.js';
+import { VhostSelect, forgetVhosts } from './exchanges.js';
 import { count, json } from '../format.js';
 
 const TABS = [
@@ -80,9 +80,9 @@ function Vhosts() {
   const [v, bind] = useForm({ name: '', description: '', tags: '' });
   const submit = (e) => {
     e.preventDefault();
-    act(setNotice, async () => { await api('PUT', `/vhosts/${seg(v.name)}`, { description: v.description, tags: v.tags }); reload(); }, `Virtual host '${v.name}' saved.`);
+    act(setNotice, async () => { await api('PUT', `/vhosts/${seg(v.name)}`, { description: v.description, tags: v.tags }); forgetVhosts(); reload(); }, `Virtual host '${v.name}' saved.`);
   };
-  const remove = (h) => confirm(`Delete the virtual host '${h.name}' and everything in it?`) && act(setNotice, async () => { await api('DELETE', `/vhosts/${seg(h.name)}`); reload(); }, `Virtual host '${h.name}' deleted.`);
+  const remove = (h) => confirm(`Delete the virtual host '${h.name}' and everything in it?`) && act(setNotice, async () => { await api('DELETE', `/vhosts/${seg(h.name)}`); forgetVhosts(); reload(); }, `Virtual host '${h.name}' deleted.`);
   return html`<${ErrorLine} error=${error} />
     <div class="table-box"><table class="grid"><thead><tr><th>Name</th><th>Description</th><th>Tags</th><th class="num">Ready</th><th class="num">Unacked</th><th class="num">Total</th><th></th></tr></thead>
       <tbody>${vhosts.map((h) => html`<tr data-row=${h.name}>

@@ -27,11 +27,18 @@ export function Exchanges() {
 
 let vhostCache = null;
 
-/// A select of the vhosts the user can see (fetched once per page load).
+/// After a vhost is added or deleted, the next picker asks again.
+export function forgetVhosts() {
+  vhostCache = null;
+}
+
+/// A select of the vhosts the user can see, fetched once per page load: the
+/// vhost listing adds up every queue's counts, which costs with 100,000 queues.
 export function VhostSelect(props) {
   const [vhosts, setVhosts] = useState(vhostCache || []);
   useEffect(() => {
-    get('/vhosts').then((list) => { vhostCache = list.map((v) => v.name); setVhosts(vhostCache); }, () => {});
+    if (vhostCache) return;
+    get('/vhosts?columns=name').then((list) => { vhostCache = list.map((v) => v.name); setVhosts(vhostCache); }, () => {});
   }, []);
   const names = vhosts.length ? vhosts : [props.value];
   return html`<select name="vhost" value=${props.value} onChange=${props.onInput}>
