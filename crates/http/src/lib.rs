@@ -5,6 +5,7 @@
 
 mod api;
 pub mod auth;
+mod console;
 pub mod error;
 mod extract;
 pub mod https;
@@ -49,7 +50,8 @@ pub fn node_name() -> String {
     format!("warren@{host}")
 }
 
-/// The API's routes over `state`, and the Prometheus exporter's (which, as
+/// The API's routes over `state`, the web console's (which need no login: the
+/// console logs in to the API itself) and the Prometheus exporter's (which, as
 /// RabbitMQ's, asks for no credentials: it is merged outside the auth layer).
 pub fn router(state: ApiState) -> Router {
     let metrics = prometheus::routes(prometheus::MetricsState::new(
@@ -62,6 +64,7 @@ pub fn router(state: ApiState) -> Router {
             auth::authenticate,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .merge(console::routes())
         .with_state(state)
         .merge(metrics)
 }

@@ -86,11 +86,20 @@ pub fn list_fast<T: Listed>(mut items: Vec<T>, params: &Params) -> ApiResult<Lis
                 .into_iter()
                 .map(|i| (i.sort_value(&path), i))
                 .collect();
-            keyed.sort_by(|a, b| compare(a.0.as_ref(), b.0.as_ref()));
+            // Ties in name order: a total order, so that pages neither overlap nor
+            // skip items when many share a value (100,000 empty queues sorted by
+            // messages), and only the page's window needs sorting.
+            let order = |a: &(Option<Value>, T), b: &(Option<Value>, T)| {
+                let o = compare(a.0.as_ref(), b.0.as_ref())
+                    .then_with(|| (a.1.vhost(), a.1.name()).cmp(&(b.1.vhost(), b.1.name())));
+                if reverse {
+                    o.reverse()
+                } else {
+                    o
+                }
+            };
+            sort_window(&mut keyed, window.clone(), order);
             items = keyed.into_iter().map(|(_, i)| i).collect();
-            if reverse {
-                items.reverse();
-            }
         }
     }
     let shown = &items[window];
@@ -250,7 +259,10 @@ pub fn list<T: Listed>(mut items: Vec<T>, params: &Params) -> ApiResult<Value> {
     } else {
         let path: Vec<&str> = sort.map_or(Vec::new(), |s| s.split('.').collect());
         let mut values: Vec<Value> = items.iter().map(Listed::to_json).collect();
-        values.sort_by(|a, b| compare(lookup(a, &path), lookup(b, &path)));
+        values.sort_by(|a, b| {
+            compare(lookup(a, &path), lookup(b, &path))
+                .then_with(|| vhost_and_name(a).cmp(&vhost_and_name(b)))
+        });
         if reverse {
             values.reverse();
         }
@@ -315,6 +327,12 @@ fn page_window(p: &Paging, len: usize) -> std::ops::Range<usize> {
 
 fn lookup<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
     path.iter().try_fold(v, |v, key| v.get(key))
+}
+
+/// An item's (vhost, name) from its JSON: the tie-break of sorted listings.
+fn vhost_and_name(v: &Value) -> (&str, &str) {
+    let text = |key: &str| v.get(key).and_then(Value::as_str).unwrap_or_default();
+    (text("vhost"), text("name"))
 }
 
 /// Missing first, then numbers, then strings, then anything else as text.

@@ -99,6 +99,34 @@ async fn sort_and_columns() {
 }
 
 #[tokio::test]
+async fn equal_sort_values_page_in_name_order() {
+    // Queues with the same count: each page holds the next names, none twice.
+    let names = ["q5", "q2", "q9", "q1", "q7", "q3", "q8", "q4", "q6"];
+    let api = with_queues(&names).await;
+    for query in [
+        "sort=messages",
+        "sort=messages&sort_reverse=true",
+        "sort=durable",
+    ] {
+        let mut seen = Vec::new();
+        for page in 1..=3 {
+            let reply = api
+                .get_ok(&format!("/api/queues?page={page}&page_size=3&{query}"))
+                .await;
+            for item in reply["items"].as_array().unwrap() {
+                seen.push(item["name"].as_str().unwrap().to_string());
+            }
+        }
+        let mut expected: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        expected.sort();
+        if query.contains("reverse") {
+            expected.reverse();
+        }
+        assert_eq!(seen, expected, "{query}");
+    }
+}
+
+#[tokio::test]
 async fn bad_paging_parameters_are_400s() {
     let api = with_queues(&["a", "b", "c"]).await;
     let reason = api

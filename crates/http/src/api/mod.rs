@@ -9,6 +9,7 @@ mod definitions_model;
 mod exchanges;
 mod health;
 mod messages;
+mod move_messages;
 mod overview;
 mod policies;
 mod queues;
@@ -95,6 +96,10 @@ pub fn routes(_state: ApiState) -> Router<ApiState> {
         .route("/api/queues/{vhost}/{name}/bindings", get(bindings::queue))
         .route("/api/queues/{vhost}/{name}/contents", delete(queues::purge))
         .route("/api/queues/{vhost}/{name}/get", post(messages::get))
+        .route(
+            "/api/queues/{vhost}/{name}/move",
+            post(move_messages::move_messages),
+        )
         .route("/api/bindings", get(bindings::list_all))
         .route("/api/bindings/{vhost}", get(bindings::list_vhost))
         .route(

@@ -106,6 +106,7 @@ pub async fn whoami(Extension(caller): Extension<Caller>) -> Json<Value> {
 
 fn node_json(state: &ApiState) -> Value {
     let uptime_ms = state.started.elapsed().as_millis() as u64;
+    let readings = state.broker.resource_readings();
     json!({
         "name": &*state.node,
         "type": "disc",
@@ -114,9 +115,12 @@ fn node_json(state: &ApiState) -> Value {
         "uptime": uptime_ms,
         "processors": std::thread::available_parallelism().map_or(1, |n| n.get()),
         "rates_mode": "basic",
-        "mem_alarm": false,
+        "mem_alarm": state.broker.memory_alarm(),
         "disk_free_alarm": state.broker.disk_alarm(),
         "mem_used": resident_bytes(),
+        "mem_limit": readings.memory_limit,
+        "disk_free_limit": readings.disk_free_limit,
+        "disk_free": readings.disk_free,
         "partitions": [],
         "exchange_types": exchange_types(),
         "auth_mechanisms": [
