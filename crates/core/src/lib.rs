@@ -16,6 +16,7 @@ pub mod outlet;
 pub mod policy;
 pub mod publish_batch;
 pub mod queue;
+pub mod records;
 pub mod registry;
 pub mod reply_to;
 pub mod retained;
