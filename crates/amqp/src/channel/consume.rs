@@ -205,7 +205,7 @@ impl Channel {
         let name = self.queue_name(m.queue.as_str())?;
         shared.access.read(ResourceKind::Queue, &name)?;
         let queue = shared.vhost.queue_for(shared.id, &name)?;
-        match queue.get(self.key, m.no_ack).await {
+        match queue.get(self.key, shared.id, m.no_ack).await {
             None => self.send(out, &Method::BasicGetEmpty(BasicGetEmpty::default())),
             Some(got) => {
                 let tag = self.next_tag();

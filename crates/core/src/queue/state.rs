@@ -8,11 +8,13 @@ use super::args::{parse_queue_args, Overflow, QueueSettings};
 use super::backing::{Backing, Kept};
 use super::deadletter::DeadLetterer;
 use super::dedup::Dedup;
+use super::records::{PublishOrigin, QueueRecords};
 use super::{ConfirmTo, GetOk, Publish, QueueRef, Settle};
 use crate::error::{CoreError, CoreResult};
 use crate::message::{Message, MessageRef};
 use crate::names::Name;
 use crate::outlet::{ChannelCreditRef, ChannelKey, Confirmation, ConnEvent, Delivery, Outlet};
+use crate::records::{EventKind, RecorderRef};
 use crate::vhost::VHost;
 use amqp_codec::FieldValue;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -201,6 +203,10 @@ pub(crate) struct QueueState {
     /// `x-message-deduplication`: the keys of the messages in the queue.
     dedup: Option<Box<Dedup>>,
     dead_letterer: DeadLetterer,
+    /// The vhost's recorder (none for a queue without a vhost, in tests).
+    recorder: Option<RecorderRef>,
+    /// `x-delivery-records`: what this queue records of its messages.
+    records: Option<Box<QueueRecords>>,
 }
 
 impl QueueState {
@@ -210,7 +216,8 @@ impl QueueState {
             parse_queue_args(&queue.arguments, &queue.name, &queue.vhost).unwrap_or_default();
         let backing = Backing::new(queue.id(), queue.page_store().cloned());
         let settings_dedup = settings.deduplicate;
-        QueueState {
+        let recorder = owner.upgrade().map(|v| v.records().clone());
+        let mut state = QueueState {
             queue,
             settings,
             ready: VecDeque::new(),
@@ -230,6 +237,40 @@ impl QueueState {
             retrying: BTreeMap::new(),
             dedup: settings_dedup.then(Box::<Dedup>::default),
             dead_letterer: DeadLetterer::new(owner),
+            recorder,
+            records: None,
+        };
+        state.switch_records();
+        state
+    }
+
+    /// Starts or stops keeping delivery records as the settings say. Switched on,
+    /// it knows only the messages that arrive after (and what it recovers).
+    fn switch_records(&mut self) {
+        let on = self.settings.delivery_records && self.recorder.is_some();
+        match (&self.records, &self.recorder) {
+            (None, Some(recorder)) if on => {
+                self.records = Some(Box::new(QueueRecords::new(
+                    recorder.clone(),
+                    self.queue.vhost.clone(),
+                    &self.queue.name,
+                )));
+            }
+            (Some(_), _) if !on => {
+                if let Some(r) = &mut self.records {
+                    r.flush();
+                }
+                self.records = None;
+            }
+            _ => {}
+        }
+        self.queue.set_recording(on);
+    }
+
+    /// Records what happened to the message at `seq`, when the queue records.
+    fn record(&mut self, seq: u64, kind: impl FnOnce() -> EventKind) {
+        if let Some(r) = &mut self.records {
+            r.outcome(self.now, seq, kind());
         }
     }
 
@@ -245,6 +286,7 @@ impl QueueState {
             _ => {}
         }
         self.settings = settings;
+        self.switch_records();
         if self.settings.overflow == Overflow::DropHead {
             self.drop_head_over_limit();
         }
@@ -380,6 +422,9 @@ impl QueueState {
         if let Some(dedup) = &mut self.dedup {
             dedup.forget(seq);
         }
+        if let Some(r) = &mut self.records {
+            r.forget(seq);
+        }
         self.backing.gone(kept, seq);
     }
 
@@ -388,6 +433,9 @@ impl QueueState {
         if no_ack {
             if let Some(dedup) = &mut self.dedup {
                 dedup.forget(seq);
+            }
+            if let Some(r) = &mut self.records {
+                r.forget(seq);
             }
         }
         self.backing.taken(kept, seq, no_ack);
@@ -399,6 +447,19 @@ impl QueueState {
             return;
         }
         let dead = std::mem::take(&mut self.dead);
+        if let (Some(r), Some(exchange)) = (&mut self.records, &self.settings.dead_letter_exchange)
+        {
+            for d in &dead {
+                r.outcome(
+                    self.now,
+                    d.seq,
+                    EventKind::DeadLettered {
+                        reason: d.reason.as_str().to_string(),
+                        exchange: exchange.clone(),
+                    },
+                );
+            }
+        }
         let gone = match &self.settings.dead_letter_exchange {
             Some(exchange) => self.dead_letterer.publish(
                 &self.queue,
@@ -417,6 +478,12 @@ impl QueueState {
     /// has a dead-letter exchange, dropped otherwise.
     fn die(&mut self, r: Ready, reason: DeathReason) {
         if self.settings.dead_letter_exchange.is_none() {
+            self.record(r.seq, || match reason {
+                DeathReason::Expired => EventKind::Expired,
+                other => EventKind::Dropped {
+                    reason: other.as_str().to_string(),
+                },
+            });
             self.gone(r.kept, r.seq);
             return;
         }
@@ -452,7 +519,7 @@ impl QueueState {
                 rank: 255,
             });
         }
-        if self.settings.max_priority.is_some() || self.dedup.is_some() {
+        if self.settings.max_priority.is_some() || self.dedup.is_some() || self.records.is_some() {
             // A priority queue's order depends on each message's priority, and a
             // deduplicating queue needs each message's key, both in its stored
             // properties: read them once.
@@ -465,6 +532,9 @@ impl QueueState {
                             dedup.remember(r.seq, key);
                         }
                     }
+                    if let Some(records) = &mut self.records {
+                        records.restored(r.seq, &message);
+                    }
                 }
             }
             ready.sort_by_key(Ready::order);
@@ -474,6 +544,17 @@ impl QueueState {
 
     /// The queue is being deleted: the store forgets its messages.
     pub(crate) fn discard_stored(&mut self) {
+        if let Some(r) = &mut self.records {
+            let seqs = self
+                .ready
+                .iter()
+                .map(|m| m.seq)
+                .chain(self.retrying.keys().map(|(_, seq)| *seq))
+                .chain(self.unacked.keys().copied());
+            for seq in seqs {
+                r.outcome(self.now, seq, EventKind::Deleted);
+            }
+        }
         self.backing.discard(self.queue.store().is_some());
     }
 
@@ -560,14 +641,22 @@ impl QueueState {
 
     /// Takes a batch of published messages, applying the length limits, and records
     /// each outcome for its publisher when it wants a confirm.
-    pub(crate) fn publish_batch(&mut self, messages: Vec<Publish>, confirm: Option<ConfirmTo>) {
-        for Publish {
-            message,
-            seq,
-            position,
-            stored,
-        } in messages
-        {
+    pub(crate) fn publish_batch(
+        &mut self,
+        messages: Vec<Publish>,
+        confirm: Option<ConfirmTo>,
+        origin: Option<PublishOrigin>,
+    ) {
+        for p in messages {
+            if let Some(r) = &mut self.records {
+                r.published(self.now, &p, origin);
+            }
+            let Publish {
+                message,
+                seq,
+                position,
+                stored,
+            } = p;
             let accepted = self.publish_at(position, message, stored);
             if let Some(to) = &confirm {
                 self.outgoing(to.connection, &to.outlet)
@@ -602,6 +691,16 @@ impl QueueState {
         if let (Some(dedup), Some(key)) = (&self.dedup, &dedup_key) {
             if dedup.is_duplicate(key) {
                 // Dropped, and still confirmed: the queue has this message already.
+                if let Some(r) = &mut self.records {
+                    r.outcome(
+                        self.now,
+                        seq,
+                        EventKind::Dropped {
+                            reason: "duplicate".into(),
+                        },
+                    );
+                    r.forget(seq);
+                }
                 self.backing.gone(kept, seq);
                 return true;
             }
@@ -621,6 +720,9 @@ impl QueueState {
                         reason: DeathReason::MaxLen,
                     });
                 } else {
+                    self.record(seq, || EventKind::Dropped {
+                        reason: "overflow".into(),
+                    });
                     self.gone(kept, seq);
                 }
                 return false;
@@ -789,6 +891,12 @@ impl QueueState {
                 continue;
             }
             self.release_consumer_slot(&entry);
+            self.record(seq, || match how {
+                Settle::Ack => EventKind::Acked,
+                Settle::Requeue => EventKind::Requeued,
+                Settle::Nack => EventKind::Rejected { requeue: true },
+                Settle::Discard => EventKind::Rejected { requeue: false },
+            });
             match how {
                 Settle::Nack if self.settings.retry_delays.is_some() => self.retry(seq, entry),
                 Settle::Requeue | Settle::Nack => self.requeue(seq, entry),
@@ -815,6 +923,12 @@ impl QueueState {
                 reason,
             });
         } else {
+            if reason != DeathReason::Rejected {
+                // A reject is recorded as such when it is settled.
+                self.record(seq, || EventKind::Dropped {
+                    reason: reason.as_str().to_string(),
+                });
+            }
             self.gone(entry.kept, seq);
         }
     }
@@ -896,6 +1010,7 @@ impl QueueState {
             .collect();
         for seq in seqs {
             if let Some(entry) = self.unacked.remove(&seq) {
+                self.record(seq, || EventKind::Requeued);
                 self.requeue(seq, entry);
             }
         }
@@ -934,7 +1049,12 @@ impl QueueState {
         self.insert_ready(ready);
     }
 
-    pub(crate) fn get(&mut self, channel: ChannelKey, no_ack: bool) -> Option<GetOk> {
+    pub(crate) fn get(
+        &mut self,
+        channel: ChannelKey,
+        connection: u64,
+        no_ack: bool,
+    ) -> Option<GetOk> {
         self.used();
         let Taken {
             seq,
@@ -944,6 +1064,9 @@ impl QueueState {
             kept,
             expires_at,
         } = self.pop_loaded()?;
+        if let Some(r) = &mut self.records {
+            r.delivered(self.now, seq, connection, 0, None, redelivered, no_ack);
+        }
         self.taken(kept, seq, no_ack);
         if !no_ack {
             self.unacked.insert(
@@ -996,6 +1119,7 @@ impl QueueState {
         let retrying = std::mem::take(&mut self.retrying).into_values();
         let n = (ready.len() + retrying.len()) as u32;
         for r in ready.into_iter().chain(retrying) {
+            self.record(r.seq, || EventKind::Purged);
             self.gone(r.kept, r.seq);
         }
         self.ready_bytes = 0;
@@ -1059,6 +1183,17 @@ impl QueueState {
             };
             let consumer = &mut self.consumers[index];
             let no_ack = consumer.no_ack;
+            if let Some(r) = &mut self.records {
+                r.delivered(
+                    self.now,
+                    seq,
+                    consumer.connection,
+                    consumer.channel_number,
+                    Some(&*consumer.tag),
+                    redelivered,
+                    no_ack,
+                );
+            }
             self.taken(kept, seq, no_ack);
             let consumer = &mut self.consumers[index];
             if !consumer.no_ack {
@@ -1145,6 +1280,9 @@ impl QueueState {
     pub(crate) fn flush(&mut self) {
         self.release_paged();
         self.flush_dead();
+        if let Some(r) = &mut self.records {
+            r.flush();
+        }
         self.backing.flush();
         for out in self.outbox.drain(..) {
             if !out.deliveries.is_empty() {

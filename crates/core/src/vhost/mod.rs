@@ -43,6 +43,8 @@ pub struct VHost {
     deleted: AtomicBool,
     /// Firehose tracing is on (`trace.rs`).
     tracing: AtomicBool,
+    /// Where the vhost's recording queues send their delivery records.
+    records: crate::records::RecorderRef,
 }
 
 /// The exchanges every vhost has, as RabbitMQ creates them.
@@ -57,7 +59,18 @@ const BUILTIN_EXCHANGES: &[(&str, ExchangeKind, bool)] = &[
 ];
 
 impl VHost {
+    /// A vhost of its own, its delivery records in memory (tests, benchmarks).
     pub fn new(name: &str, storage: Option<StorageRef>) -> VHostRef {
+        let records = crate::records::Recorder::new(Arc::default());
+        VHost::with_records(name, storage, records)
+    }
+
+    /// A vhost of a broker, whose recorder keeps its delivery records.
+    pub fn with_records(
+        name: &str,
+        storage: Option<StorageRef>,
+        records: crate::records::RecorderRef,
+    ) -> VHostRef {
         let vhost = Arc::new_cyclic(|myself| VHost {
             name: Name::from(name),
             meta: Mutex::new(Meta::new(storage.clone())),
@@ -65,6 +78,7 @@ impl VHost {
             storage,
             deleted: AtomicBool::new(false),
             tracing: AtomicBool::new(false),
+            records,
         });
         for (name, kind, internal) in BUILTIN_EXCHANGES {
             vhost.apply(Command::DeclareExchange(ExchangeSpec {
@@ -78,6 +92,11 @@ impl VHost {
             }));
         }
         vhost
+    }
+
+    /// The delivery records of the vhost's recording queues.
+    pub fn records(&self) -> &crate::records::RecorderRef {
+        &self.records
     }
 
     /// Applies a validated metadata change, without logging it (replay, and what
