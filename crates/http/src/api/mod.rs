@@ -12,6 +12,7 @@ mod messages;
 mod overview;
 mod policies;
 mod queues;
+mod records;
 mod users;
 mod vhosts;
 
@@ -93,6 +94,11 @@ pub fn routes(_state: ApiState) -> Router<ApiState> {
         .route("/api/queues/{vhost}/{name}/bindings", get(bindings::queue))
         .route("/api/queues/{vhost}/{name}/contents", delete(queues::purge))
         .route("/api/queues/{vhost}/{name}/get", post(messages::get))
+        .route(
+            "/api/queues/{vhost}/{name}/delivery-records",
+            get(records::queue_records),
+        )
+        .route("/api/delivery-records/{vhost}", get(records::vhost_records))
         .route("/api/bindings", get(bindings::list_all))
         .route("/api/bindings/{vhost}", get(bindings::list_vhost))
         .route(
