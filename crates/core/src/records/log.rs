@@ -270,7 +270,7 @@ impl VhostLog {
 
     /// What must be synced for the appends so far to be durable: a handle on the
     /// newest segment's file (synced outside the lock).
-    pub(crate) fn to_sync(&mut self) -> Option<File> {
+    pub(crate) fn take_unsynced(&mut self) -> Option<File> {
         if !std::mem::take(&mut self.dirty) {
             return None;
         }

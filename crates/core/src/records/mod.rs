@@ -79,7 +79,7 @@ fn dir_name(vhost: &str) -> String {
 }
 
 fn vhost_from_dir(name: &str) -> Option<String> {
-    if name.len() % 2 != 0 {
+    if !name.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..name.len())
@@ -299,7 +299,7 @@ fn write_loop(rx: mpsc::Receiver<Cmd>, logs: Arc<Mutex<Logs>>) {
             for vhost in touched {
                 if let Some(log) = logs.vhosts.get_mut(&*vhost) {
                     log.enforce(&limits, now);
-                    to_sync.extend(log.to_sync());
+                    to_sync.extend(log.take_unsynced());
                 }
             }
         }
