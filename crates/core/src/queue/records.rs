@@ -9,6 +9,7 @@ use crate::names::Name;
 use crate::records::{Event, EventKind, Party, RecorderRef};
 use amqp_codec::BasicProperties;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Who published a batch: the publishing channel, carried with the batch only to
 /// queues that record.
@@ -21,9 +22,9 @@ pub struct PublishOrigin {
 pub(crate) struct QueueRecords {
     recorder: RecorderRef,
     vhost: Name,
-    queue: String,
+    queue: Arc<str>,
     /// Position -> message key, for the messages in the queue.
-    keys: HashMap<u64, String>,
+    keys: HashMap<u64, Arc<str>>,
     /// Connection id -> who is on it, as first seen (ids are never reused).
     parties: HashMap<u64, Party>,
     pending: Vec<Event>,
@@ -37,7 +38,7 @@ impl QueueRecords {
         QueueRecords {
             recorder,
             vhost,
-            queue: queue.to_string(),
+            queue: Arc::from(queue),
             keys: HashMap::new(),
             parties: HashMap::new(),
             pending: Vec::new(),
@@ -45,12 +46,12 @@ impl QueueRecords {
     }
 
     /// The message's `message_id`, or its position in this queue.
-    fn key_of(&self, seq: u64, message: &Message) -> String {
+    fn key_of(&self, seq: u64, message: &Message) -> Arc<str> {
         BasicProperties::decode(&message.properties)
             .ok()
             .and_then(|p| p.message_id)
-            .map(|id| id.to_string())
-            .unwrap_or_else(|| format!("{}#{seq}", self.queue))
+            .map(|id| Arc::from(id.as_str()))
+            .unwrap_or_else(|| Arc::from(format!("{}#{seq}", self.queue)))
     }
 
     fn party(&mut self, connection: u64, channel: u16) -> Party {
@@ -73,7 +74,7 @@ impl QueueRecords {
         party
     }
 
-    fn push(&mut self, at: u64, key: String, kind: EventKind) {
+    fn push(&mut self, at: u64, key: Arc<str>, kind: EventKind) {
         self.pending.push(Event {
             at,
             key,

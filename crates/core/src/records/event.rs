@@ -14,16 +14,21 @@
 //!
 //! A string is a 2-byte little-endian length and UTF-8; a flag is one byte.
 
+use std::sync::Arc;
+
 /// Who was on the other end: resolved from the connection when the event happened,
 /// so the record keeps it after the connection has gone. Empty strings when the
 /// operation came from no connection (a dead-lettering queue, the HTTP API).
+///
+/// The names are shared: a queue makes one `Party` per connection and every record
+/// of it points at the same strings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Party {
-    pub user: String,
+    pub user: Arc<str>,
     /// The client's address, `ip:port`.
-    pub peer: String,
+    pub peer: Arc<str>,
     /// RabbitMQ's connection name, `client -> server`.
-    pub connection: String,
+    pub connection: Arc<str>,
     pub channel: u16,
 }
 
@@ -111,8 +116,8 @@ pub struct Event {
     /// Milliseconds since the Unix epoch.
     pub at: u64,
     /// The message's `message_id`, or `<queue>#<position>` when it has none.
-    pub key: String,
-    pub queue: String,
+    pub key: Arc<str>,
+    pub queue: Arc<str>,
     pub kind: EventKind,
 }
 
@@ -188,8 +193,8 @@ impl Event {
         }
         let tag = r.u8()?;
         let at = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
-        let key = r.string()?;
-        let queue = r.string()?;
+        let key = r.string()?.into();
+        let queue = r.string()?.into();
         let kind = match tag {
             1 => EventKind::Published {
                 by: r.party()?,
@@ -257,9 +262,9 @@ impl<'a> Reader<'a> {
     }
     fn party(&mut self) -> Option<Party> {
         Some(Party {
-            user: self.string()?,
-            peer: self.string()?,
-            connection: self.string()?,
+            user: self.string()?.into(),
+            peer: self.string()?.into(),
+            connection: self.string()?.into(),
             channel: self.u16()?,
         })
     }

@@ -228,38 +228,48 @@ impl VhostLog {
         Ok(())
     }
 
-    /// Appends a batch of events (not yet synced: `sync`).
+    /// Appends a batch of events (not yet synced: `take_unsynced`): one write per
+    /// segment the batch touches, not one per record.
     pub(crate) fn append(&mut self, events: &[Event], limits: &Limits) -> io::Result<()> {
-        let mut frame = Vec::with_capacity(256);
-        for event in events {
-            if self
-                .segments
-                .back()
-                .is_none_or(|s| s.len >= segment_size(limits))
-            {
+        let limit = segment_size(limits);
+        let mut buf = Vec::with_capacity(events.len() * 128);
+        let mut placed = Vec::new();
+        let mut next = 0;
+        while next < events.len() {
+            if self.segments.back().is_none_or(|s| s.len >= limit) {
                 self.roll()?;
             }
-            frame.clear();
-            frame.extend_from_slice(&[0; FRAME_HEADER]);
-            event.encode(&mut frame);
-            let len = (frame.len() - FRAME_HEADER) as u32;
-            let crc = crc32c::crc32c(&frame[FRAME_HEADER..]);
-            frame[..4].copy_from_slice(&len.to_le_bytes());
-            frame[4..8].copy_from_slice(&crc.to_le_bytes());
             let mut segment = self.segments.pop_back().expect("rolled");
-            let offset = segment.len as usize + FRAME_HEADER;
+            buf.clear();
+            placed.clear();
+            while next < events.len() && segment.len + (buf.len() as u64) < limit {
+                let at = buf.len();
+                buf.extend_from_slice(&[0; FRAME_HEADER]);
+                events[next].encode(&mut buf);
+                let len = buf.len() - at - FRAME_HEADER;
+                let crc = crc32c::crc32c(&buf[at + FRAME_HEADER..]);
+                buf[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
+                buf[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+                placed.push((next, segment.len as usize + at + FRAME_HEADER, len));
+                next += 1;
+            }
             let written = match &mut segment.body {
-                Body::File(f) => f.write_all(&frame),
+                Body::File(f) => f.write_all(&buf).inspect_err(|_| {
+                    // A partial write must not stay in front of later appends.
+                    let _ = f.set_len(segment.len);
+                }),
                 Body::Memory(bytes) => {
-                    bytes.extend_from_slice(&frame);
+                    bytes.extend_from_slice(&buf);
                     Ok(())
                 }
             };
             if written.is_ok() {
-                segment.len += frame.len() as u64;
-                segment.newest = segment.newest.max(event.at);
-                self.bytes += frame.len() as u64;
-                self.index_event(&mut segment, &event.key, offset, len as usize);
+                segment.len += buf.len() as u64;
+                self.bytes += buf.len() as u64;
+                for &(i, offset, len) in &placed {
+                    segment.newest = segment.newest.max(events[i].at);
+                    self.index_event(&mut segment, &events[i].key, offset, len);
+                }
                 self.dirty = true;
             }
             self.segments.push_back(segment);

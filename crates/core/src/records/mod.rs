@@ -16,7 +16,7 @@ use log::VhostLog;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -46,6 +46,9 @@ impl Default for Limits {
 const QUERY_WAIT: Duration = Duration::from_secs(2);
 /// How often an idle writer drops records that have aged out.
 const AGE_CHECK: Duration = Duration::from_secs(60);
+/// Records sent to the writer and not yet written, past which new ones are dropped
+/// (and counted in the log) rather than held in memory without bound.
+const MAX_PENDING: usize = 1 << 20;
 
 enum Cmd {
     Events(crate::names::Name, Vec<Event>),
@@ -103,6 +106,14 @@ pub struct Recorder {
     writer: OnceLock<mpsc::Sender<Cmd>>,
     /// After `close`: records are dropped.
     closed: AtomicBool,
+    /// Records waiting for the writer, and those dropped because too many were.
+    backlog: Arc<Backlog>,
+}
+
+#[derive(Default)]
+struct Backlog {
+    pending: AtomicUsize,
+    dropped: AtomicU64,
 }
 
 pub type RecorderRef = Arc<Recorder>;
@@ -119,6 +130,7 @@ impl Recorder {
             })),
             writer: OnceLock::new(),
             closed: AtomicBool::new(false),
+            backlog: Arc::default(),
         })
     }
 
@@ -154,9 +166,9 @@ impl Recorder {
     pub fn party(&self, connection: u64, channel: u16) -> Party {
         match self.registry.connection(connection) {
             Some(c) => Party {
-                user: c.info.user.to_string(),
-                peer: c.info.peer.to_string(),
-                connection: c.info.name.clone(),
+                user: Arc::from(&*c.info.user),
+                peer: Arc::from(c.info.peer.to_string()),
+                connection: Arc::from(c.info.name.as_str()),
                 channel,
             },
             None => Party {
@@ -171,6 +183,13 @@ impl Recorder {
         if events.is_empty() || self.closed.load(Ordering::Relaxed) {
             return;
         }
+        let n = events.len();
+        if self.backlog.pending.fetch_add(n, Ordering::Relaxed) > MAX_PENDING {
+            // The disk is not keeping up: losing records beats running out of memory.
+            self.backlog.pending.fetch_sub(n, Ordering::Relaxed);
+            self.backlog.dropped.fetch_add(n as u64, Ordering::Relaxed);
+            return;
+        }
         let _ = self.writer().send(Cmd::Events(vhost, events));
     }
 
@@ -178,9 +197,10 @@ impl Recorder {
         self.writer.get_or_init(|| {
             let (tx, rx) = mpsc::channel();
             let logs = self.logs.clone();
+            let backlog = self.backlog.clone();
             std::thread::Builder::new()
                 .name("delivery-records".into())
-                .spawn(move || write_loop(rx, logs))
+                .spawn(move || write_loop(rx, logs, backlog))
                 .expect("spawn the delivery records writer");
             tx
         })
@@ -214,7 +234,7 @@ impl Recorder {
         };
         // Stable: records of the same millisecond keep their log order.
         events.sort_by_key(|e| e.at);
-        let mut counts: HashMap<String, u32> = HashMap::new();
+        let mut counts: HashMap<Arc<str>, u32> = HashMap::new();
         for e in &mut events {
             if let EventKind::Delivered { delivery_count, .. } = &mut e.kind {
                 let n = counts.entry(e.queue.clone()).or_default();
@@ -223,7 +243,7 @@ impl Recorder {
             }
         }
         if let Some(queue) = queue {
-            events.retain(|e| e.queue == queue);
+            events.retain(|e| &*e.queue == queue);
         }
         events
     }
@@ -233,13 +253,13 @@ impl Recorder {
     pub fn recent(&self, vhost: &str, queue: Option<&str>, limit: usize) -> Vec<Event> {
         self.caught_up();
         match self.logs.lock().vhosts.get(vhost) {
-            Some(log) => log.recent(limit, |e| queue.is_none_or(|q| e.queue == q)),
+            Some(log) => log.recent(limit, |e| queue.is_none_or(|q| &*e.queue == q)),
             None => Vec::new(),
         }
     }
 }
 
-fn write_loop(rx: mpsc::Receiver<Cmd>, logs: Arc<Mutex<Logs>>) {
+fn write_loop(rx: mpsc::Receiver<Cmd>, logs: Arc<Mutex<Logs>>, backlog: Arc<Backlog>) {
     let mut batch = Vec::new();
     let mut failing = false;
     loop {
@@ -264,11 +284,15 @@ fn write_loop(rx: mpsc::Receiver<Cmd>, logs: Arc<Mutex<Logs>>) {
         }
         let mut barriers = Vec::new();
         let mut to_sync = Vec::new();
+        let mut written = 0;
         {
             let mut logs = logs.lock();
             let limits = logs.limits;
             let mut touched = Vec::new();
             for cmd in batch.drain(..) {
+                if let Cmd::Events(_, events) = &cmd {
+                    written += events.len();
+                }
                 match cmd {
                     Cmd::Barrier(b) => barriers.push(b),
                     Cmd::Events(vhost, events) => match logs.log(&vhost) {
@@ -302,6 +326,11 @@ fn write_loop(rx: mpsc::Receiver<Cmd>, logs: Arc<Mutex<Logs>>) {
                     to_sync.extend(log.take_unsynced());
                 }
             }
+        }
+        backlog.pending.fetch_sub(written, Ordering::Relaxed);
+        let dropped = backlog.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!("delivery records: {dropped} records dropped, the disk did not keep up");
         }
         for file in to_sync {
             if let Err(e) = file.sync_data() {

@@ -101,8 +101,8 @@ pub(crate) fn event_json(vhost: &str, e: &Event) -> Value {
     out.insert("timestamp".into(), json!(e.at));
     out.insert("time".into(), json!(utc_time(e.at)));
     out.insert("vhost".into(), json!(vhost));
-    out.insert("queue".into(), json!(e.queue));
-    out.insert("message_id".into(), json!(e.key));
+    out.insert("queue".into(), json!(&*e.queue));
+    out.insert("message_id".into(), json!(&*e.key));
     out.insert("event".into(), json!(e.kind.name()));
     match &e.kind {
         EventKind::Published {
