@@ -521,8 +521,8 @@ impl QueueState {
         }
         if self.settings.max_priority.is_some() || self.dedup.is_some() || self.records.is_some() {
             // A priority queue's order depends on each message's priority, and a
-            // deduplicating queue needs each message's key, both in its stored
-            // properties: read them once.
+            // deduplicating or recording queue needs each message's key, both in its
+            // stored properties: read them once.
             let mut ready: Vec<Ready> = self.ready.drain(..).collect();
             for r in &mut ready {
                 if let Ok((message, _)) = self.backing.load(r.store_id) {
