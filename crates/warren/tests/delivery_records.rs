@@ -402,10 +402,13 @@ async fn records_survive_a_restart_and_recovered_messages_go_on_being_recorded()
     let d = next(&mut c).await;
     t(d.acker.ack(BasicAckOptions::default())).await.unwrap();
     let across = story(&api, "across", ends_with("acked")).await;
-    let kinds = events(&across);
-    assert_eq!(kinds[0], "published");
-    assert_eq!(&kinds[kinds.len() - 2..], ["delivered", "acked"]);
-    assert_eq!(across[kinds.len() - 2]["consumer_tag"], "late");
+    assert_eq!(
+        events(&across),
+        ["published", "delivered", "requeued", "delivered", "acked"]
+    );
+    assert_eq!(across[1]["consumer_tag"], "early");
+    assert_eq!(across[3]["consumer_tag"], "late");
+    assert_eq!(across[3]["redelivered"], true);
     let _ = t(conn.close(200, "bye".into())).await;
     t(api.server.shutdown()).await;
     std::fs::remove_dir_all(&dir).unwrap();
@@ -447,4 +450,32 @@ async fn retention_by_size_drops_the_oldest_records() {
         json!([]),
         "the oldest records went to keep the log under 32 KiB"
     );
+}
+
+#[tokio::test]
+async fn purge_and_queue_deletion_are_outcomes_too() {
+    let api = start().await;
+    let conn = api.amqp().await;
+    let ch = channel(&conn).await;
+    let q = unique("emptied");
+    declare(&ch, &q, recording(&[])).await;
+    publish(&ch, &q, id("purged-1")).await;
+    let reply = api
+        .delete(&format!("/api/queues/%2F/{}/contents", enc(&q)))
+        .await;
+    assert_eq!(reply.status, 204);
+    let records = story(&api, "purged-1", ends_with("purged")).await;
+    assert_eq!(events(&records), ["published", "purged"]);
+
+    publish(&ch, &q, id("deleted-1")).await;
+    let reply = api.delete(&format!("/api/queues/%2F/{}", enc(&q))).await;
+    assert_eq!(reply.status, 204);
+    let records = story(&api, "deleted-1", ends_with("deleted")).await;
+    assert_eq!(events(&records), ["published", "deleted"]);
+    // The records outlive their queue.
+    let path = format!(
+        "/api/queues/%2F/{}/delivery-records?message_id=deleted-1",
+        enc(&q)
+    );
+    assert_eq!(api.get_ok(&path).await.as_array().unwrap().len(), 2);
 }
