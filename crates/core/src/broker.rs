@@ -70,6 +70,8 @@ pub struct Broker {
     alarms: crate::alarms::Alarms,
     /// Live connections, channels and consumers, for the management API.
     pub registry: Arc<crate::registry::Registry>,
+    /// Delivery records of the queues that keep them.
+    pub records: crate::records::RecorderRef,
     defaults: RwLock<Defaults>,
 }
 
@@ -86,7 +88,9 @@ impl Broker {
     /// `storage`. It starts empty: call `recover` next, before serving clients (it
     /// creates the defaults on a new data directory).
     pub fn with_storage(storage: Option<StorageRef>) -> BrokerRef {
+        let registry: Arc<crate::registry::Registry> = Arc::default();
         let broker = Broker {
+            records: crate::records::Recorder::new(registry.clone()),
             vhosts: RwLock::new(HashMap::new()),
             access: RwLock::new(AccessState::default()),
             connections: Mutex::new(HashMap::new()),
@@ -96,7 +100,7 @@ impl Broker {
             retained: Default::default(),
             storage,
             alarms: crate::alarms::Alarms::default(),
-            registry: Arc::default(),
+            registry,
             defaults: RwLock::new(Defaults::default()),
         };
         let broker = Arc::new(broker);
@@ -276,7 +280,7 @@ impl Broker {
             .write()
             .entry(Name::from(name))
             .or_insert_with(|| VHostEntry {
-                vhost: VHost::new(name, self.storage.clone()),
+                vhost: VHost::with_records(name, self.storage.clone(), self.records.clone()),
                 settings: VHostSettings::default(),
             })
             .vhost

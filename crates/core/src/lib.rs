@@ -18,6 +18,7 @@ pub mod outlet;
 pub mod policy;
 pub mod publish_batch;
 pub mod queue;
+pub mod records;
 pub mod registry;
 pub mod reply_to;
 pub mod retained;

@@ -10,7 +10,7 @@
 
 use crate::fast_hash::FastMap;
 use crate::message::{Message, MessageRef};
-use crate::queue::{ConfirmTo, Publish, QueueRef};
+use crate::queue::{ConfirmTo, Publish, PublishOrigin, QueueRef};
 use warren_store::{Record, Store, Ticket};
 
 #[derive(Default)]
@@ -18,6 +18,8 @@ pub struct PublishBatches {
     batches: Vec<(QueueRef, Vec<Publish>)>,
     /// Queue id -> index in `batches`, for fan-out to many queues.
     index: FastMap<u64, usize>,
+    /// Who publishes through these batches, for queues that keep delivery records.
+    origin: Option<PublishOrigin>,
 }
 
 /// The store append a flush made.
@@ -29,6 +31,14 @@ pub struct Stored {
 }
 
 impl PublishBatches {
+    /// Batches of a publisher that queues keeping delivery records name.
+    pub fn with_origin(origin: PublishOrigin) -> PublishBatches {
+        PublishBatches {
+            origin: Some(origin),
+            ..PublishBatches::default()
+        }
+    }
+
     /// Adds a message for `queue`; `seq` is its publisher's confirm number (or 0).
     pub fn add(&mut self, queue: QueueRef, message: MessageRef, seq: u64) {
         let publish = Publish {
@@ -69,7 +79,9 @@ impl PublishBatches {
         self.index.clear();
         let stored = self.store_persistent(trailing);
         for (queue, messages) in self.batches.drain(..) {
-            queue.publish(messages, confirm_to.clone());
+            // One branch per queue and flush: only a recording queue is told who.
+            let origin = if queue.recording() { self.origin } else { None };
+            queue.publish(messages, confirm_to.clone(), origin);
             sent(&queue);
         }
         stored

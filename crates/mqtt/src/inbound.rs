@@ -40,7 +40,10 @@ impl Inbound {
     pub fn new(ctx: &Ctx) -> Inbound {
         Inbound {
             publisher: Publisher::new(ctx.vhost.clone(), ctx.access.clone()),
-            batches: PublishBatches::default(),
+            batches: PublishBatches::with_origin(warren_core::queue::PublishOrigin {
+                connection: ctx.id,
+                channel: 0,
+            }),
             route_buf: Vec::new(),
             base: 1,
             awaited: VecDeque::new(),

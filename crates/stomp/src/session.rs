@@ -104,7 +104,10 @@ impl Session {
             version: p.version,
             session_id: p.session_id,
             name: p.name,
-            batches: PublishBatches::default(),
+            batches: PublishBatches::with_origin(warren_core::queue::PublishOrigin {
+                connection: p.id,
+                channel: 0,
+            }),
             route_buf: Vec::new(),
             subscriptions: HashMap::new(),
             unacked: VecDeque::new(),

@@ -61,6 +61,10 @@ pub struct FileSettings {
     pub log_format: Option<crate::log_format::LogFormat>,
     pub data_dir: Option<PathBuf>,
     pub queue_ram_budget: Option<u64>,
+    /// `delivery_records.max_bytes`: bytes of delivery records kept per vhost.
+    pub delivery_records_max_bytes: Option<u64>,
+    /// `delivery_records.max_age`: how long delivery records are kept, in ms.
+    pub delivery_records_max_age: Option<u64>,
     /// Lines with keys Warren does not know or does not act on: (line, key, why).
     pub ignored: Vec<(usize, String, &'static str)>,
 }
@@ -201,6 +205,8 @@ fn apply(s: &mut FileSettings, key: &str, value: &str) -> Result<bool, String> {
         }
         "warren.data_dir" => s.data_dir = Some(PathBuf::from(non_empty(value)?)),
         "warren.queue_ram_budget" => s.queue_ram_budget = Some(size(value)?),
+        "delivery_records.max_bytes" => s.delivery_records_max_bytes = Some(size(value)?),
+        "delivery_records.max_age" => s.delivery_records_max_age = Some(duration(value)?),
         _ => return Ok(false),
     }
     Ok(true)
@@ -290,6 +296,36 @@ fn log_level(value: &str) -> Result<String, String> {
 
 /// A size as RabbitMQ writes them: bytes, or with a unit (`kB`, `MB`, `GB`, `KiB`,
 /// `MiB`, `GiB`; RabbitMQ's single-letter `k`, `M`, `G` are binary).
+/// A duration in milliseconds from `90s`, `30m`, `12h`, `7d` or a plain number of
+/// seconds; zero is refused (records would go as soon as they are written).
+pub fn duration(value: &str) -> Result<u64, String> {
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("expected a duration such as 7d, 12h, 30m or 90s, found {value:?}"))?;
+    let unit_ms: u64 = match unit.trim() {
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} in {value:?} (use s, m, h or d)"
+            ))
+        }
+    };
+    match number.checked_mul(unit_ms) {
+        Some(0) => Err(format!(
+            "a duration must be more than zero, found {value:?}"
+        )),
+        Some(ms) => Ok(ms),
+        None => Err(format!("duration {value:?} is too long")),
+    }
+}
+
 pub fn size(value: &str) -> Result<u64, String> {
     let split = value
         .find(|c: char| !c.is_ascii_digit())
@@ -441,5 +477,18 @@ mod tests {
             parse("loopback_users.guest = maybe").unwrap_err(),
             "line 1: loopback_users.guest: expected true or false, found \"maybe\""
         );
+    }
+
+    #[test]
+    fn delivery_records_limits() {
+        let s =
+            parse("delivery_records.max_bytes = 64MiB\ndelivery_records.max_age = 12h\n").unwrap();
+        assert_eq!(s.delivery_records_max_bytes, Some(64 << 20));
+        assert_eq!(s.delivery_records_max_age, Some(12 * 3_600_000));
+        assert_eq!(
+            parse("delivery_records.max_age = 3w").unwrap_err(),
+            "line 1: delivery_records.max_age: unknown duration unit \"w\" in \"3w\" (use s, m, h or d)"
+        );
+        assert!(parse("delivery_records.max_age = 0").is_err());
     }
 }

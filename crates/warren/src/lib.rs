@@ -52,6 +52,9 @@ pub struct Config {
     /// What each queue keeps of its ready messages in memory (bytes of bodies, plus
     /// ~256 B per message) before new ones go to disk.
     pub queue_ram_budget: u64,
+    /// How much delivery records (`x-delivery-records` queues) each vhost keeps, under
+    /// `data_dir/delivery-records`.
+    pub delivery_records: warren_core::records::Limits,
     /// Publishers are blocked while the data directory's file system has less free
     /// space than this (bytes; RabbitMQ's `disk_free_limit`, 50 MB by default).
     pub disk_free_limit: u64,
@@ -83,6 +86,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             remove_data_dir: false,
             queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
+            delivery_records: Default::default(),
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             memory_high_watermark: memory::Watermark::default(),
             defaults: warren_core::broker::Defaults::default(),
@@ -124,6 +128,7 @@ impl Config {
             data_dir: dir,
             remove_data_dir: true,
             queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
+            delivery_records: Default::default(),
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             memory_high_watermark: memory::Watermark::default(),
             defaults: warren_core::broker::Defaults::default(),
@@ -243,6 +248,10 @@ impl Server {
         while self.broker.connection_count() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // Delivery records sent so far are written, later ones dropped: the next run
+        // may open the directory as soon as this returns.
+        let records = self.broker.records.clone();
+        let _ = tokio::task::spawn_blocking(move || records.close()).await;
         // What was appended is written; then the directory is free for the next run.
         let storage = self.storage.clone();
         let _ = tokio::task::spawn_blocking(move || storage.store().close()).await;
@@ -262,6 +271,16 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
     let storage = open_storage(&config).await?;
     let broker = Broker::with_storage(Some(storage.0.clone()));
     broker.set_defaults(config.defaults.clone());
+    let records_dir = config.data_dir.join("delivery-records");
+    broker
+        .records
+        .open_dir(records_dir.clone(), config.delivery_records)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the delivery records in {}: {e}",
+                records_dir.display()
+            )
+        })?;
     recover(&broker, &storage.0, storage.1).await;
     let storage = storage.0;
     let (shutdown, shutdown_rx) = watch::channel(false);

@@ -94,6 +94,13 @@ struct Args {
     /// same units [default: 128MiB].
     #[arg(long, env = "WARREN_QUEUE_RAM_BUDGET", value_parser = parse_size)]
     queue_ram_budget: Option<u64>,
+    /// Bytes of delivery records (queues with `x-delivery-records`) kept per vhost;
+    /// the oldest go first. Same units [default: 256MiB].
+    #[arg(long, env = "WARREN_DELIVERY_RECORDS_MAX_BYTES", value_parser = parse_size)]
+    delivery_records_max_bytes: Option<u64>,
+    /// How long delivery records are kept: `7d`, `12h`, `30m`, `90s` [default: 7d].
+    #[arg(long, env = "WARREN_DELIVERY_RECORDS_MAX_AGE", value_parser = parse_duration)]
+    delivery_records_max_age: Option<u64>,
     /// Close a channel (406) that holds a delivery unacknowledged this long, in
     /// milliseconds (RabbitMQ's `consumer_timeout`); 0 disables it [default: 1800000].
     #[arg(long, env = "WARREN_CONSUMER_TIMEOUT")]
@@ -310,6 +317,16 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> Result<warren::
             .queue_ram_budget
             .or(file.queue_ram_budget)
             .unwrap_or(base.queue_ram_budget),
+        delivery_records: warren_core::records::Limits {
+            max_bytes: args
+                .delivery_records_max_bytes
+                .or(file.delivery_records_max_bytes)
+                .unwrap_or(base.delivery_records.max_bytes),
+            max_age_ms: args
+                .delivery_records_max_age
+                .or(file.delivery_records_max_age)
+                .unwrap_or(base.delivery_records.max_age_ms),
+        },
         defaults,
         amqp: warren_amqp::AmqpConfig {
             consumer_timeout: (consumer_timeout > 0)
@@ -350,6 +367,11 @@ fn parse_watermark(text: &str) -> Result<warren::memory::Watermark, String> {
 /// A size such as `50000000`, `50MB` or `1GiB`.
 fn parse_size(text: &str) -> Result<u64, String> {
     warren::config_file::size(text.trim())
+}
+
+/// A duration such as `7d` or `90s`, in milliseconds.
+fn parse_duration(text: &str) -> Result<u64, String> {
+    warren::config_file::duration(text.trim())
 }
 
 /// A future that completes on SIGINT or SIGTERM; the handlers are installed now.

@@ -91,6 +91,16 @@ pub enum Command {
     ListChannels { columns: Vec<String> },
     /// Lists consumers in a vhost.
     ListConsumers { columns: Vec<String> },
+    /// Lists what a Warren queue with delivery records recorded of one message
+    /// (published, delivered, acked ...) [default columns: time queue event user peer
+    /// consumer_tag reason].
+    ListDeliveryRecords {
+        message_id: String,
+        /// Only the records of this queue.
+        #[arg(long = "queue")]
+        queue: Option<String>,
+        columns: Vec<String>,
+    },
     /// Lists users and their tags.
     ListUsers { columns: Vec<String> },
     /// Creates a user (with no permissions).
@@ -209,6 +219,7 @@ impl Command {
             C::SetPolicy { name, .. } | C::ClearPolicy { name } => vec![("policy name", name)],
             C::CloseConnection { name, .. } => vec![("connection name", name)],
             C::PurgeQueue { name } | C::DeleteQueue { name, .. } => vec![("queue name", name)],
+            C::ListDeliveryRecords { message_id, .. } => vec![("message id", message_id)],
             C::ExportDefinitions { path } | C::ImportDefinitions { path } => vec![("path", path)],
             _ => Vec::new(),
         }

@@ -206,7 +206,7 @@ impl Channel {
         let name = self.queue_name(m.queue.as_str())?;
         shared.access.read(ResourceKind::Queue, &name)?;
         let queue = shared.vhost.queue_for(shared.id, &name)?;
-        let got = queue.get(self.key, m.no_ack).await;
+        let got = queue.get(self.key, shared.id, m.no_ack).await;
         let counters = self.registration.counters();
         match &got {
             None => counters.add(ChannelCounter::GetEmpty, 1),

@@ -96,7 +96,10 @@ impl Channel {
             touched: Vec::new(),
             reply_to: None,
             confirms: None,
-            outgoing: Outgoing::default(),
+            outgoing: Outgoing::new(warren_core::queue::PublishOrigin {
+                connection: shared.id,
+                channel: number,
+            }),
             tx: None,
             route_buf: Vec::new(),
         }

@@ -38,12 +38,18 @@ pub(crate) struct Flushed {
     pub stored: Option<(Ticket, Vec<u64>)>,
 }
 
-#[derive(Default)]
 pub(crate) struct Outgoing {
     batches: PublishBatches,
 }
 
 impl Outgoing {
+    /// The publishes of channel `origin`.
+    pub fn new(origin: warren_core::queue::PublishOrigin) -> Outgoing {
+        Outgoing {
+            batches: PublishBatches::with_origin(origin),
+        }
+    }
+
     pub fn add(&mut self, queue: QueueRef, message: MessageRef, seq: u64) {
         self.batches.add(queue, message, seq);
     }

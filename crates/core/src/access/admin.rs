@@ -115,7 +115,8 @@ impl Broker {
                 match vhosts.get_mut(&name) {
                     Some(entry) => entry.settings = settings,
                     None => {
-                        let vhost = VHost::new(&name, self.storage.clone());
+                        let vhost =
+                            VHost::with_records(&name, self.storage.clone(), self.records.clone());
                         vhosts.insert(name, VHostEntry { vhost, settings });
                     }
                 }

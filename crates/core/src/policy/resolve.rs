@@ -102,6 +102,7 @@ fn apply_key(s: &mut QueueSettings, arguments: &FieldTable, key: &str, value: &F
         "dead-letter-exchange" => s.dead_letter_exchange = value.as_str().map(str::to_string),
         "dead-letter-routing-key" => s.dead_letter_routing_key = value.as_str().map(str::to_string),
         "message-deduplication" => s.deduplicate = value.as_bool().unwrap_or(false),
+        "delivery-records" => s.delivery_records = value.as_bool().unwrap_or(false),
         "retry-delays" => {
             if let FieldValue::Array(delays) = value {
                 s.retry_delays = Some(

@@ -76,6 +76,7 @@ fn is_policy_key(key: &str) -> bool {
             | "ha-promote-on-failure"
             | "retry-delays"
             | "message-deduplication"
+            | "delivery-records"
     )
 }
 
@@ -120,6 +121,7 @@ fn check(key: &str, v: &FieldValue) -> Result<(), String> {
         "message-deduplication" if !matches!(v, FieldValue::Bool(_)) => {
             bad("message deduplication setting")
         }
+        "delivery-records" if !matches!(v, FieldValue::Bool(_)) => bad("delivery records setting"),
         "retry-delays" => match v {
             FieldValue::Array(delays)
                 if !delays.is_empty()
@@ -209,6 +211,13 @@ mod tests {
                 &[("overflow", FieldValue::long_string("nope"))]
             ),
             "Validation failed\n\n<<\"nope\">> is not a valid overflow value\n"
+        );
+        assert_eq!(
+            reason(
+                PolicyKind::Regular,
+                &[("delivery-records", FieldValue::long_string("on"))]
+            ),
+            "Validation failed\n\n<<\"on\">> is not a valid delivery records setting\n"
         );
         assert_eq!(
             reason(PolicyKind::Regular, &[]),

@@ -108,6 +108,7 @@ pub(super) fn spawn(
             if let QueueCmd::Publish {
                 messages,
                 confirm: Some(to),
+                ..
             } = cmd
             {
                 confirm_dropped(&to, &messages);
@@ -134,7 +135,11 @@ pub(super) fn confirm_dropped(to: &super::ConfirmTo, messages: &[super::Publish]
 /// Applies one command; true when the queue has been deleted and the actor must stop.
 fn apply(state: &mut QueueState, cmd: QueueCmd) -> bool {
     match cmd {
-        QueueCmd::Publish { messages, confirm } => state.publish_batch(messages, confirm),
+        QueueCmd::Publish {
+            messages,
+            confirm,
+            origin,
+        } => state.publish_batch(messages, confirm, origin),
         QueueCmd::Consume { consumer, reply } => {
             let _ = reply.send(state.add_consumer(consumer));
         }
@@ -154,13 +159,14 @@ fn apply(state: &mut QueueState, cmd: QueueCmd) -> bool {
         QueueCmd::Settle { channel, seqs, how } => state.settle(channel, seqs, how),
         QueueCmd::Get {
             channel,
+            connection,
             no_ack,
             reply,
         } => {
             // Deliveries to consumers come first: a get must not jump the queue of
             // messages already promised this turn.
             state.deliver();
-            let _ = reply.send(state.get(channel, no_ack));
+            let _ = reply.send(state.get(channel, connection, no_ack));
         }
         QueueCmd::ChannelClosed { channel } => state.channel_closed(channel),
         QueueCmd::Purge { reply } => {

@@ -47,6 +47,9 @@ pub struct QueueSettings {
     /// `x-delivery-limit`: a message returned to the queue more often than this is
     /// dead-lettered (reason `delivery_limit`) or dropped.
     pub delivery_limit: Option<u64>,
+    /// `x-delivery-records`: the queue records what happens to each message
+    /// (`crate::records`).
+    pub delivery_records: bool,
 }
 
 /// The largest TTL/expiry RabbitMQ accepts (its timer limit), in milliseconds.
@@ -218,7 +221,7 @@ fn check(key: &str, v: &FieldValue, args: &FieldTable) -> Result<(), Invalid> {
                 Err(Invalid::Text(format!("unsupported queue version '{i}'")))
             }
         }
-        "x-single-active-consumer" => match v {
+        "x-single-active-consumer" | "x-delivery-records" => match v {
             FieldValue::Bool(_) => Ok(()),
             other => Err(Invalid::Term(format!(
                 "{{unacceptable_type,{}}}",
@@ -281,6 +284,10 @@ pub fn parse_queue_args(args: &FieldTable, queue: &str, vhost: &str) -> CoreResu
             .get("x-single-active-consumer")
             .and_then(|v| v.as_bool())
             .unwrap_or(false),
+        delivery_records: args
+            .get("x-delivery-records")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
         deduplicate: args
             .get("x-message-deduplication")
             .and_then(|v| v.as_bool())
@@ -338,6 +345,10 @@ mod tests {
         assert_eq!(
             error(&[("x-max-priority", FieldValue::I32(256))]),
             "invalid arg 'x-max-priority' for queue 'q' in vhost '/': {max_value_exceeded,256}"
+        );
+        assert_eq!(
+            error(&[("x-delivery-records", FieldValue::long_string("yes"))]),
+            "invalid arg 'x-delivery-records' for queue 'q' in vhost '/': {unacceptable_type,longstr}"
         );
         assert_eq!(
             error(&[("x-dead-letter-routing-key", FieldValue::long_string("k"))]),

@@ -8,11 +8,13 @@ mod backing;
 mod deadletter;
 mod dedup;
 mod ready;
+mod records;
 mod state;
 #[cfg(test)]
 mod state_tests;
 pub mod stats;
 
+pub use records::PublishOrigin;
 pub use state::{Consumer, QueueCounts};
 pub use stats::{QueueStats, QueueStatsSnapshot};
 
@@ -80,6 +82,8 @@ pub(crate) enum QueueCmd {
     Publish {
         messages: Vec<Publish>,
         confirm: Option<ConfirmTo>,
+        /// Only for a queue that records deliveries.
+        origin: Option<PublishOrigin>,
     },
     Consume {
         consumer: Consumer,
@@ -97,6 +101,8 @@ pub(crate) enum QueueCmd {
     },
     Get {
         channel: ChannelKey,
+        /// The getting connection (0: none, the HTTP API), for delivery records.
+        connection: u64,
         no_ack: bool,
         reply: oneshot::Sender<Option<GetOk>>,
     },
@@ -152,6 +158,8 @@ pub struct QueueHandle {
     ram_budget: u64,
     /// Over budget: new messages go to disk (publishers then also wait for the store).
     over_budget: AtomicBool,
+    /// The queue keeps delivery records: publishers send who they are with each batch.
+    recording: AtomicBool,
     /// Counters the actor refreshes once per turn, for listings.
     pub stats: QueueStats,
     /// The policies in force, when any apply (most queues have none: kept boxed).
@@ -220,6 +228,7 @@ impl QueueHandle {
             persistent,
             ram_budget,
             over_budget: AtomicBool::new(false),
+            recording: AtomicBool::new(false),
             stats: QueueStats::default(),
             applied: parking_lot::Mutex::new(None),
         });
@@ -258,6 +267,7 @@ impl QueueHandle {
             persistent: false,
             ram_budget: DEFAULT_RAM_BUDGET,
             over_budget: AtomicBool::new(false),
+            recording: AtomicBool::new(false),
             stats: QueueStats::default(),
             applied: parking_lot::Mutex::new(None),
         })
@@ -329,6 +339,16 @@ impl QueueHandle {
         }
     }
 
+    /// Whether the queue keeps delivery records (`x-delivery-records`), so a
+    /// publisher should say who it is (`publish`'s `origin`).
+    pub fn recording(&self) -> bool {
+        self.recording.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_recording(&self, on: bool) {
+        self.recording.store(on, Ordering::Relaxed);
+    }
+
     /// The store this queue pages bodies out to when it grows long (any queue on a
     /// broker with storage).
     pub fn page_store(&self) -> Option<&Store> {
@@ -368,15 +388,25 @@ impl QueueHandle {
 
     /// Hands the queue a batch of messages. With `confirm`, the queue reports each
     /// message's outcome (accepted, or refused because the queue is full) there.
-    pub fn publish(&self, messages: Vec<Publish>, confirm: Option<ConfirmTo>) {
+    /// `origin` is who published them, wanted only by a queue that is `recording`.
+    pub fn publish(
+        &self,
+        messages: Vec<Publish>,
+        confirm: Option<ConfirmTo>,
+        origin: Option<PublishOrigin>,
+    ) {
         self.backlog
             .fetch_add(messages.len() as u64, Ordering::Relaxed);
         // If the queue is gone, its messages went with it, and that is their outcome.
         if let Err(mpsc::error::SendError(QueueCmd::Publish {
             messages,
             confirm: Some(to),
-        })) = self.mailbox.send(QueueCmd::Publish { messages, confirm })
-        {
+            ..
+        })) = self.mailbox.send(QueueCmd::Publish {
+            messages,
+            confirm,
+            origin,
+        }) {
             actor::confirm_dropped(&to, &messages);
         }
     }
@@ -408,9 +438,11 @@ impl QueueHandle {
     pub fn settle(&self, channel: ChannelKey, seqs: Vec<u64>, how: Settle) {
         self.send(QueueCmd::Settle { channel, seqs, how });
     }
-    pub async fn get(&self, channel: ChannelKey, no_ack: bool) -> Option<GetOk> {
+    /// `basic.get` on `channel` of `connection` (0 for none: the HTTP API).
+    pub async fn get(&self, channel: ChannelKey, connection: u64, no_ack: bool) -> Option<GetOk> {
         self.ask(|reply| QueueCmd::Get {
             channel,
+            connection,
             no_ack,
             reply,
         })

@@ -9,12 +9,14 @@ use super::backing::{Backing, Kept};
 use super::deadletter::DeadLetterer;
 use super::dedup::Dedup;
 use super::ready::{Ready, ReadyList, TailContent};
+use super::records::{PublishOrigin, QueueRecords};
 use super::{ConfirmTo, GetOk, Publish, QueueRef, Settle};
 use crate::error::{CoreError, CoreResult};
 use crate::fast_hash::FastMap;
 use crate::message::{Message, MessageRef};
 use crate::names::Name;
 use crate::outlet::{ChannelCreditRef, ChannelKey, Confirmation, ConnEvent, Delivery, Outlet};
+use crate::records::{EventKind, RecorderRef};
 use crate::vhost::VHost;
 use amqp_codec::FieldValue;
 use std::collections::{BTreeMap, VecDeque};
@@ -158,6 +160,10 @@ pub(crate) struct QueueState {
     /// `x-message-deduplication`: the keys of the messages in the queue.
     dedup: Option<Box<Dedup>>,
     dead_letterer: DeadLetterer,
+    /// The vhost's recorder (none for a queue without a vhost, in tests).
+    recorder: Option<RecorderRef>,
+    /// `x-delivery-records`: what this queue records of its messages.
+    records: Option<Box<QueueRecords>>,
 }
 
 impl QueueState {
@@ -168,7 +174,8 @@ impl QueueState {
         let backing = Backing::new(queue.id(), queue.page_store().cloned());
         let settings_dedup = settings.deduplicate;
         let compact = settings.max_priority.is_none();
-        QueueState {
+        let recorder = owner.upgrade().map(|v| v.records().clone());
+        let mut state = QueueState {
             queue,
             settings,
             // A priority queue's order is not its arrival order: it keeps every
@@ -189,6 +196,40 @@ impl QueueState {
             retrying: BTreeMap::new(),
             dedup: settings_dedup.then(Box::<Dedup>::default),
             dead_letterer: DeadLetterer::new(owner),
+            recorder,
+            records: None,
+        };
+        state.switch_records();
+        state
+    }
+
+    /// Starts or stops keeping delivery records as the settings say. Switched on,
+    /// it knows only the messages that arrive after (and what it recovers).
+    fn switch_records(&mut self) {
+        let on = self.settings.delivery_records && self.recorder.is_some();
+        match (&self.records, &self.recorder) {
+            (None, Some(recorder)) if on => {
+                self.records = Some(Box::new(QueueRecords::new(
+                    recorder.clone(),
+                    self.queue.vhost.clone(),
+                    &self.queue.name,
+                )));
+            }
+            (Some(_), _) if !on => {
+                if let Some(r) = &mut self.records {
+                    r.flush();
+                }
+                self.records = None;
+            }
+            _ => {}
+        }
+        self.queue.set_recording(on);
+    }
+
+    /// Records what happened to the message at `seq`, when the queue records.
+    fn record(&mut self, seq: u64, kind: impl FnOnce() -> EventKind) {
+        if let Some(r) = &mut self.records {
+            r.outcome(self.now, seq, kind());
         }
     }
 
@@ -204,6 +245,7 @@ impl QueueState {
             _ => {}
         }
         self.settings = settings;
+        self.switch_records();
         if self.settings.overflow == Overflow::DropHead {
             self.drop_head_over_limit();
         }
@@ -336,6 +378,9 @@ impl QueueState {
         if let Some(dedup) = &mut self.dedup {
             dedup.forget(seq);
         }
+        if let Some(r) = &mut self.records {
+            r.forget(seq);
+        }
         self.backing.gone(kept, seq);
     }
 
@@ -344,6 +389,9 @@ impl QueueState {
         if no_ack {
             if let Some(dedup) = &mut self.dedup {
                 dedup.forget(seq);
+            }
+            if let Some(r) = &mut self.records {
+                r.forget(seq);
             }
         }
         self.backing.taken(kept, seq, no_ack);
@@ -355,6 +403,19 @@ impl QueueState {
             return;
         }
         let dead = std::mem::take(&mut self.dead);
+        if let (Some(r), Some(exchange)) = (&mut self.records, &self.settings.dead_letter_exchange)
+        {
+            for d in &dead {
+                r.outcome(
+                    self.now,
+                    d.seq,
+                    EventKind::DeadLettered {
+                        reason: d.reason.as_str().to_string(),
+                        exchange: exchange.clone(),
+                    },
+                );
+            }
+        }
         let gone = match &self.settings.dead_letter_exchange {
             Some(exchange) => self.dead_letterer.publish(
                 &self.queue,
@@ -373,6 +434,12 @@ impl QueueState {
     /// has a dead-letter exchange, dropped otherwise.
     fn die(&mut self, r: Ready, reason: DeathReason) {
         if self.settings.dead_letter_exchange.is_none() {
+            self.record(r.seq, || match reason {
+                DeathReason::Expired => EventKind::Expired,
+                other => EventKind::Dropped {
+                    reason: other.as_str().to_string(),
+                },
+            });
             self.gone(r.kept, r.seq);
             return;
         }
@@ -409,10 +476,10 @@ impl QueueState {
                 rank: 255,
             });
         }
-        if self.settings.max_priority.is_some() || self.dedup.is_some() {
+        if self.settings.max_priority.is_some() || self.dedup.is_some() || self.records.is_some() {
             // A priority queue's order depends on each message's priority, and a
-            // deduplicating queue needs each message's key, both in its stored
-            // properties: read them once.
+            // deduplicating or recording queue needs each message's key, both in its
+            // stored properties: read them once.
             for r in &mut ready {
                 if let Ok((message, _)) = self.backing.load(r.store_id) {
                     r.rank = self.rank_for(&message);
@@ -420,6 +487,9 @@ impl QueueState {
                         if let Some(key) = Dedup::key(&message) {
                             dedup.remember(r.seq, key);
                         }
+                    }
+                    if let Some(records) = &mut self.records {
+                        records.restored(r.seq, &message);
                     }
                 }
             }
@@ -432,6 +502,19 @@ impl QueueState {
 
     /// The queue is being deleted: the store forgets its messages.
     pub(crate) fn discard_stored(&mut self) {
+        if self.records.is_some() {
+            // The queue is going: its ready messages can be taken out.
+            let ready = self.ready.drain_positions();
+            let r = self.records.as_mut().expect("checked");
+            let seqs = ready
+                .into_iter()
+                .map(|(_, seq)| seq)
+                .chain(self.retrying.keys().map(|(_, seq)| *seq))
+                .chain(self.unacked.keys().copied());
+            for seq in seqs {
+                r.outcome(self.now, seq, EventKind::Deleted);
+            }
+        }
         self.backing.discard(self.queue.store().is_some());
     }
 
@@ -519,14 +602,22 @@ impl QueueState {
 
     /// Takes a batch of published messages, applying the length limits, and records
     /// each outcome for its publisher when it wants a confirm.
-    pub(crate) fn publish_batch(&mut self, messages: Vec<Publish>, confirm: Option<ConfirmTo>) {
-        for Publish {
-            message,
-            seq,
-            position,
-            stored,
-        } in messages
-        {
+    pub(crate) fn publish_batch(
+        &mut self,
+        messages: Vec<Publish>,
+        confirm: Option<ConfirmTo>,
+        origin: Option<PublishOrigin>,
+    ) {
+        for p in messages {
+            if let Some(r) = &mut self.records {
+                r.published(self.now, &p, origin);
+            }
+            let Publish {
+                message,
+                seq,
+                position,
+                stored,
+            } = p;
             let accepted = self.publish_at(position, message, stored);
             if let Some(to) = &confirm {
                 self.outgoing(to.connection, &to.outlet)
@@ -561,6 +652,16 @@ impl QueueState {
         if let (Some(dedup), Some(key)) = (&self.dedup, &dedup_key) {
             if dedup.is_duplicate(key) {
                 // Dropped, and still confirmed: the queue has this message already.
+                if let Some(r) = &mut self.records {
+                    r.outcome(
+                        self.now,
+                        seq,
+                        EventKind::Dropped {
+                            reason: "duplicate".into(),
+                        },
+                    );
+                    r.forget(seq);
+                }
                 self.backing.gone(kept, seq);
                 return true;
             }
@@ -580,6 +681,9 @@ impl QueueState {
                         reason: DeathReason::MaxLen,
                     });
                 } else {
+                    self.record(seq, || EventKind::Dropped {
+                        reason: "overflow".into(),
+                    });
                     self.gone(kept, seq);
                 }
                 return false;
@@ -753,6 +857,12 @@ impl QueueState {
                 continue;
             }
             self.release_consumer_slot(&entry);
+            self.record(seq, || match how {
+                Settle::Ack => EventKind::Acked,
+                Settle::Requeue => EventKind::Requeued,
+                Settle::Nack => EventKind::Rejected { requeue: true },
+                Settle::Discard => EventKind::Rejected { requeue: false },
+            });
             match how {
                 Settle::Nack if self.settings.retry_delays.is_some() => self.retry(seq, entry),
                 Settle::Requeue | Settle::Nack => self.requeue(seq, entry),
@@ -779,6 +889,12 @@ impl QueueState {
                 reason,
             });
         } else {
+            if reason != DeathReason::Rejected {
+                // A reject is recorded as such when it is settled.
+                self.record(seq, || EventKind::Dropped {
+                    reason: reason.as_str().to_string(),
+                });
+            }
             self.gone(entry.kept, seq);
         }
     }
@@ -860,6 +976,7 @@ impl QueueState {
             .collect();
         for seq in seqs {
             if let Some(entry) = self.unacked.remove(&seq) {
+                self.record(seq, || EventKind::Requeued);
                 self.requeue(seq, entry);
             }
         }
@@ -898,7 +1015,12 @@ impl QueueState {
         self.insert_ready(ready);
     }
 
-    pub(crate) fn get(&mut self, channel: ChannelKey, no_ack: bool) -> Option<GetOk> {
+    pub(crate) fn get(
+        &mut self,
+        channel: ChannelKey,
+        connection: u64,
+        no_ack: bool,
+    ) -> Option<GetOk> {
         self.used();
         let Taken {
             seq,
@@ -908,6 +1030,9 @@ impl QueueState {
             kept,
             expires_at,
         } = self.pop_loaded()?;
+        if let Some(r) = &mut self.records {
+            r.delivered(self.now, seq, connection, 0, None, redelivered, no_ack);
+        }
         self.taken(kept, seq, no_ack);
         if !no_ack {
             self.unacked.insert(
@@ -960,6 +1085,7 @@ impl QueueState {
         let retrying = std::mem::take(&mut self.retrying).into_values();
         let n = (ready.len() + retrying.len()) as u32;
         for (kept, seq) in ready.into_iter().chain(retrying.map(|r| (r.kept, r.seq))) {
+            self.record(seq, || EventKind::Purged);
             self.gone(kept, seq);
         }
         self.ready_bytes = 0;
@@ -1022,6 +1148,17 @@ impl QueueState {
             };
             let consumer = &mut self.consumers[index];
             let no_ack = consumer.no_ack;
+            if let Some(r) = &mut self.records {
+                r.delivered(
+                    self.now,
+                    seq,
+                    consumer.connection,
+                    consumer.channel_number,
+                    Some(&*consumer.tag),
+                    redelivered,
+                    no_ack,
+                );
+            }
             self.taken(kept, seq, no_ack);
             let consumer = &mut self.consumers[index];
             if !consumer.no_ack {
@@ -1108,6 +1245,9 @@ impl QueueState {
     pub(crate) fn flush(&mut self) {
         self.release_paged();
         self.flush_dead();
+        if let Some(r) = &mut self.records {
+            r.flush();
+        }
         self.backing.flush();
         for out in self.outbox.drain(..) {
             if !out.deliveries.is_empty() {

@@ -123,12 +123,12 @@ fn prefetch_holds_back_until_acked() {
 fn requeue_returns_to_the_original_position_marked_redelivered() {
     let mut state = QueueState::new(QueueHandle::detached("q", false), Weak::new());
     publish(&mut state, &["1", "2", "3"]);
-    let first = state.get(ChannelKey(9), false).expect("a message");
-    let second = state.get(ChannelKey(9), false).expect("a message");
+    let first = state.get(ChannelKey(9), 0, false).expect("a message");
+    let second = state.get(ChannelKey(9), 0, false).expect("a message");
     // Requeue the second before the first: each goes back where it was.
     state.settle(ChannelKey(9), vec![second.seq], Settle::Requeue);
     state.settle(ChannelKey(9), vec![first.seq], Settle::Requeue);
-    let order: Vec<(String, bool)> = std::iter::from_fn(|| state.get(ChannelKey(9), true))
+    let order: Vec<(String, bool)> = std::iter::from_fn(|| state.get(ChannelKey(9), 0, true))
         .map(|g| {
             (
                 String::from_utf8_lossy(&g.message.body).into_owned(),

@@ -45,6 +45,8 @@ pub struct VHost {
     tracing: AtomicBool,
     /// Queues declared, created and deleted here (the Prometheus exporter's).
     pub queue_lifecycle: crate::metrics::QueueLifecycle,
+    /// Where the vhost's recording queues send their delivery records.
+    records: crate::records::RecorderRef,
 }
 
 /// The exchanges every vhost has, as RabbitMQ creates them.
@@ -59,7 +61,18 @@ const BUILTIN_EXCHANGES: &[(&str, ExchangeKind, bool)] = &[
 ];
 
 impl VHost {
+    /// A vhost of its own, its delivery records in memory (tests, benchmarks).
     pub fn new(name: &str, storage: Option<StorageRef>) -> VHostRef {
+        let records = crate::records::Recorder::new(Arc::default());
+        VHost::with_records(name, storage, records)
+    }
+
+    /// A vhost of a broker, whose recorder keeps its delivery records.
+    pub fn with_records(
+        name: &str,
+        storage: Option<StorageRef>,
+        records: crate::records::RecorderRef,
+    ) -> VHostRef {
         let vhost = Arc::new_cyclic(|myself| VHost {
             name: Name::from(name),
             meta: Mutex::new(Meta::new(storage.clone())),
@@ -68,6 +81,7 @@ impl VHost {
             deleted: AtomicBool::new(false),
             tracing: AtomicBool::new(false),
             queue_lifecycle: Default::default(),
+            records,
         });
         for (name, kind, internal) in BUILTIN_EXCHANGES {
             vhost.apply(Command::DeclareExchange(ExchangeSpec {
@@ -81,6 +95,11 @@ impl VHost {
             }));
         }
         vhost
+    }
+
+    /// The delivery records of the vhost's recording queues.
+    pub fn records(&self) -> &crate::records::RecorderRef {
+        &self.records
     }
 
     /// Applies a validated metadata change, without logging it (replay, and what

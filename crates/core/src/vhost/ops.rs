@@ -67,6 +67,7 @@ const EQUIVALENCE_ARGS: &[&str] = &[
     "x-queue-version",
     "x-max-in-memory-length",
     "x-max-in-memory-bytes",
+    "x-delivery-records",
 ];
 
 fn exclusive_locked(queue: &QueueRef) -> CoreError {

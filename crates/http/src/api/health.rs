@@ -62,7 +62,7 @@ pub async fn aliveness(
     batches.add(queue.clone(), message, 0);
     batches.flush(None, &mut Vec::new(), |_| {});
     let channel = ChannelKey(state.broker.next_channel_id());
-    let ok = queue.get(channel, true).await.is_some();
+    let ok = queue.get(channel, 0, true).await.is_some();
     queue.channel_closed(channel);
     if ok {
         Ok(Json(json!({"status": "ok"})).into_response())

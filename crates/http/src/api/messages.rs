@@ -280,7 +280,7 @@ pub async fn get(
     let channel = ChannelKey(state.broker.next_channel_id());
     let mut got = Vec::new();
     for _ in 0..g.count {
-        match queue.get(channel, false).await {
+        match queue.get(channel, 0, false).await {
             Some(m) => got.push(m),
             None => break,
         }

@@ -13,6 +13,7 @@ mod move_messages;
 mod overview;
 mod policies;
 mod queues;
+mod records;
 mod users;
 mod vhosts;
 
@@ -100,6 +101,11 @@ pub fn routes(_state: ApiState) -> Router<ApiState> {
             "/api/queues/{vhost}/{name}/move",
             post(move_messages::move_messages),
         )
+        .route(
+            "/api/queues/{vhost}/{name}/delivery-records",
+            get(records::queue_records),
+        )
+        .route("/api/delivery-records/{vhost}", get(records::vhost_records))
         .route("/api/bindings", get(bindings::list_all))
         .route("/api/bindings/{vhost}", get(bindings::list_vhost))
         .route(

@@ -65,7 +65,7 @@ pub async fn move_messages(
         while moved < limit {
             let mut taken = Vec::new();
             while moved + (taken.len() as u64) < limit && (taken.len() as u64) < BATCH {
-                match source.get(channel, false).await {
+                match source.get(channel, 0, false).await {
                     Some(m) => taken.push(m),
                     None => break,
                 }

@@ -8,6 +8,7 @@ mod node;
 mod permissions;
 mod policies;
 mod queues;
+mod records;
 mod sessions;
 mod users;
 mod vhosts;
@@ -160,6 +161,11 @@ pub fn run(command: Command, ctx: &Ctx) -> Outcome {
         C::ListConnections { columns } => sessions::list_connections(ctx, &columns),
         C::ListChannels { columns } => sessions::list_channels(ctx, &columns),
         C::ListConsumers { columns } => sessions::list_consumers(ctx, &columns),
+        C::ListDeliveryRecords {
+            message_id,
+            queue,
+            columns,
+        } => records::list(ctx, &message_id, queue.as_deref(), &columns),
         C::CloseConnection { name, explanation } => sessions::close(ctx, &name, &explanation),
         C::ListUsers { columns } => users::list(ctx, &columns),
         C::AddUser { name, new_password } => users::add(ctx, &name, &new_password),

@@ -11,6 +11,7 @@ mod options;
 mod permissions;
 mod policies;
 mod queues;
+mod records;
 mod sessions;
 mod status;
 mod tracing;
