@@ -502,10 +502,9 @@ impl QueueState {
 
     /// The queue is being deleted: the store forgets its messages.
     pub(crate) fn discard_stored(&mut self) {
-        if self.records.is_some() {
+        if let Some(r) = &mut self.records {
             // The queue is going: its ready messages can be taken out.
             let ready = self.ready.drain_positions();
-            let r = self.records.as_mut().expect("checked");
             let seqs = ready
                 .into_iter()
                 .map(|(_, seq)| seq)
