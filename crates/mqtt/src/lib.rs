@@ -16,6 +16,7 @@ mod outbound;
 mod registry;
 mod retained;
 mod session;
+mod websocket;
 
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 use warren_core::BrokerRef;
 
 pub use registry::Registry;
+pub use websocket::{serve_websocket, SUBPROTOCOLS as WEBSOCKET_SUBPROTOCOLS};
 
 #[derive(Clone, Debug)]
 pub struct MqttConfig {
@@ -63,9 +65,20 @@ pub async fn serve(
     listener: TcpListener,
     broker: BrokerRef,
     config: MqttConfig,
+    shutdown: watch::Receiver<bool>,
+) {
+    serve_with(listener, broker, config, Registry::default(), shutdown).await
+}
+
+/// As `serve`, with client ids registered in `registry`, which listeners share so
+/// a client id is one session on all of them.
+pub async fn serve_with(
+    listener: TcpListener,
+    broker: BrokerRef,
+    config: MqttConfig,
+    registry: Registry,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let registry = Registry::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

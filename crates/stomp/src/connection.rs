@@ -10,8 +10,7 @@ use crate::StompConfig;
 use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use warren_core::{BrokerRef, ConnEvent, ConnectionEntry};
@@ -19,9 +18,12 @@ use warren_core::{BrokerRef, ConnEvent, ConnectionEntry};
 /// How long the socket stays open after an ERROR for the client to read it.
 const LINGER: Duration = Duration::from_secs(2);
 
-pub(crate) async fn run(
-    mut stream: TcpStream,
+/// Serves one client on `stream`: a TCP socket, or the byte pipe of a WebSocket.
+/// `local` is the listener's address the client reached (for the connection name).
+pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
+    local: Option<SocketAddr>,
     broker: BrokerRef,
     config: StompConfig,
 ) {
@@ -48,9 +50,9 @@ pub(crate) async fn run(
             return;
         }
     };
-    let name = match stream.local_addr() {
-        Ok(local) => format!("{peer} -> {local}"),
-        Err(_) => peer.to_string(),
+    let name = match local {
+        Some(local) => format!("{peer} -> {local}"),
+        None => peer.to_string(),
     };
     let (outlet, mut inbox) = mpsc::unbounded_channel();
     let id = broker.register_connection(ConnectionEntry {
@@ -99,8 +101,8 @@ pub(crate) async fn run(
 
 /// Reads until the first frame, which must be CONNECT or STOMP. Ok(None): the
 /// client went away or said nothing in time.
-async fn read_connect(
-    stream: &mut TcpStream,
+async fn read_connect<S: AsyncRead + Unpin>(
+    stream: &mut S,
     rbuf: &mut BytesMut,
     config: &StompConfig,
 ) -> Result<Option<Frame>, StompError> {
@@ -142,7 +144,7 @@ fn error_frame(out: &mut BytesMut, error: &StompError, receipt: Option<&str>, ve
 
 /// Writes what is left, then closes; waits briefly so the client reads it before
 /// the socket goes (a reset could lose the ERROR frame).
-async fn close(mut stream: TcpStream, out: &[u8]) {
+async fn close<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, out: &[u8]) {
     let _ = tokio::time::timeout(LINGER, stream.write_all(out)).await;
     let _ = stream.shutdown().await;
     let mut sink = [0u8; 4096];
@@ -154,9 +156,9 @@ async fn close(mut stream: TcpStream, out: &[u8]) {
     }
 }
 
-struct Connection {
+struct Connection<S> {
     session: Session,
-    stream: TcpStream,
+    stream: S,
     rbuf: BytesMut,
     out: BytesMut,
     config: StompConfig,
@@ -167,7 +169,7 @@ struct Connection {
     closing: bool,
 }
 
-impl Connection {
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn serve(&mut self, inbox: &mut mpsc::UnboundedReceiver<ConnEvent>) -> String {
         let mut events = Vec::with_capacity(64);
         // Frames the client sent right behind CONNECT.

@@ -15,6 +15,9 @@ mod mapping;
 mod send;
 mod session;
 mod subscribe;
+mod websocket;
+
+pub use websocket::{serve_websocket, SUBPROTOCOLS as WEBSOCKET_SUBPROTOCOLS};
 
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -50,7 +53,8 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection::run(stream, peer, broker.clone(), config.clone()));
+                    let local = stream.local_addr().ok();
+                    tokio::spawn(connection::run(stream, peer, local, broker.clone(), config.clone()));
                 }
                 Err(e) => {
                     tracing::warn!("STOMP accept failed: {e}");

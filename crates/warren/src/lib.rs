@@ -57,6 +57,12 @@ pub struct Config {
     /// STOMP port; 0 picks a free one.
     pub stomp_port: u16,
     pub stomp: StompConfig,
+    /// MQTT over WebSocket (RabbitMQ's web-mqtt) port; 0 picks a free one, None
+    /// serves none.
+    pub mqtt_ws_port: Option<u16>,
+    /// STOMP over WebSocket (RabbitMQ's web-stomp) port; 0 picks a free one, None
+    /// serves none.
+    pub stomp_ws_port: Option<u16>,
 }
 
 impl Default for Config {
@@ -78,12 +84,17 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             stomp_port: 61613,
             stomp: StompConfig::default(),
+            mqtt_ws_port: Some(DEFAULT_MQTT_WS_PORT),
+            stomp_ws_port: Some(DEFAULT_STOMP_WS_PORT),
         }
     }
 }
 
 /// RabbitMQ's management API port.
 pub const DEFAULT_HTTP_PORT: u16 = 15672;
+/// RabbitMQ's web-mqtt and web-stomp ports.
+pub const DEFAULT_MQTT_WS_PORT: u16 = 15675;
+pub const DEFAULT_STOMP_WS_PORT: u16 = 15674;
 
 /// RabbitMQ's default `disk_free_limit`.
 pub const DEFAULT_DISK_FREE_LIMIT: u64 = 50_000_000;
@@ -114,6 +125,8 @@ impl Config {
             mqtt: MqttConfig::default(),
             stomp_port: 0,
             stomp: StompConfig::default(),
+            mqtt_ws_port: Some(0),
+            stomp_ws_port: Some(0),
         }
     }
 }
@@ -126,6 +139,8 @@ pub struct Server {
     mqtt_addrs: Vec<SocketAddr>,
     stomp_addrs: Vec<SocketAddr>,
     amqps_addrs: Vec<SocketAddr>,
+    mqtt_ws_addrs: Vec<SocketAddr>,
+    stomp_ws_addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     /// The HTTP listeners: stopped after a grace period (keep-alive clients could
     /// hold them open for ever).
@@ -174,6 +189,16 @@ impl Server {
     /// An address of the STOMP listener clients on this machine can reach.
     pub fn stomp_addr(&self) -> SocketAddr {
         reachable(&self.stomp_addrs)
+    }
+
+    /// Where clients on this machine reach MQTT over WebSocket; None when it is off.
+    pub fn mqtt_ws_addr(&self) -> Option<SocketAddr> {
+        (!self.mqtt_ws_addrs.is_empty()).then(|| reachable(&self.mqtt_ws_addrs))
+    }
+
+    /// Where clients on this machine reach STOMP over WebSocket; None when it is off.
+    pub fn stomp_ws_addr(&self) -> Option<SocketAddr> {
+        (!self.stomp_ws_addrs.is_empty()).then(|| reachable(&self.stomp_ws_addrs))
     }
 
     /// The addresses the AMQPS listener is bound to (none without TLS).
@@ -273,16 +298,34 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         )));
     }
     let mut mqtt_addrs = Vec::new();
+    // One registry for every MQTT listener: a client id is one session on all.
+    let mqtt_registry = warren_mqtt::Registry::default();
     for listener in bind_all(&config.bind, config.mqtt_port)? {
         let addr = listener.local_addr()?;
         tracing::info!("MQTT listener on {addr}");
         mqtt_addrs.push(addr);
-        listeners.push(tokio::spawn(warren_mqtt::serve(
+        listeners.push(tokio::spawn(warren_mqtt::serve_with(
             listener,
             broker.clone(),
             config.mqtt.clone(),
+            mqtt_registry.clone(),
             shutdown_rx.clone(),
         )));
+    }
+    let mut mqtt_ws_addrs = Vec::new();
+    if let Some(port) = config.mqtt_ws_port {
+        for listener in bind_all(&config.bind, port)? {
+            let addr = listener.local_addr()?;
+            tracing::info!("MQTT WebSocket listener on {addr}");
+            mqtt_ws_addrs.push(addr);
+            listeners.push(tokio::spawn(warren_mqtt::serve_websocket(
+                listener,
+                broker.clone(),
+                config.mqtt.clone(),
+                mqtt_registry.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
     }
     let mut stomp_addrs = Vec::new();
     for listener in bind_all(&config.bind, config.stomp_port)? {
@@ -295,6 +338,20 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             config.stomp.clone(),
             shutdown_rx.clone(),
         )));
+    }
+    let mut stomp_ws_addrs = Vec::new();
+    if let Some(port) = config.stomp_ws_port {
+        for listener in bind_all(&config.bind, port)? {
+            let addr = listener.local_addr()?;
+            tracing::info!("STOMP WebSocket listener on {addr}");
+            stomp_ws_addrs.push(addr);
+            listeners.push(tokio::spawn(warren_stomp::serve_websocket(
+                listener,
+                broker.clone(),
+                config.stomp.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
     }
     let mut amqps_addrs = Vec::new();
     if let Some(tls) = tls {
@@ -319,6 +376,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         mqtt_addrs,
         stomp_addrs,
         amqps_addrs,
+        mqtt_ws_addrs,
+        stomp_ws_addrs,
         shutdown,
         listeners,
         storage,
