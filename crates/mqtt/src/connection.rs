@@ -158,7 +158,7 @@ pub(crate) async fn run<S>(
         connack.topic_alias_maximum = Some(TOPIC_ALIAS_MAXIMUM);
         connack.retain_available = Some(1);
         connack.shared_subscription_available = Some(0);
-        connack.subscription_identifier_available = Some(0);
+        connack.subscription_identifier_available = Some(1);
         connack.wildcard_subscription_available = Some(1);
         // No packet can be larger than the largest remaining length.
         let max = ctx
@@ -196,6 +196,10 @@ pub(crate) async fn run<S>(
         last_read: Instant::now(),
     };
     conn.inbound = Some(Inbound::new(&conn.ctx));
+    if version.is_v5() {
+        let maximum = connect.properties.topic_alias_maximum.unwrap_or(0);
+        conn.outbound.allow_topic_aliases(maximum);
+    }
     let end = conn
         .serve(&mut stream, &mut rbuf, &mut out, &mut inbox)
         .await;
@@ -372,6 +376,16 @@ impl Connection {
             Packet::Publish(p) => {
                 let mut p = p;
                 self.resolve_alias(&mut p)?;
+                // Spec 3.3.2.3.2: a payload said to be UTF-8 must be.
+                if version.is_v5()
+                    && p.properties.payload_format_indicator == Some(1)
+                    && std::str::from_utf8(&p.payload).is_err()
+                {
+                    return Err(Fatal::new(
+                        reason::PAYLOAD_FORMAT_INVALID,
+                        "the payload format indicator says UTF-8 but the payload is not",
+                    ));
+                }
                 let retain = p.retain.then(|| p.topic.clone());
                 let inbound = self.inbound.as_mut().expect("inbound");
                 let routed = inbound.publish(&self.ctx, p)?;
@@ -417,12 +431,17 @@ impl Connection {
 
     async fn subscribe(&mut self, s: Subscribe, out: &mut BytesMut) -> Result<(), Fatal> {
         let v5 = self.ctx.version.is_v5();
-        if !s.properties.subscription_identifiers.is_empty() {
-            return Err(Fatal::new(
-                reason::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
-                "subscription identifiers are not supported",
-            ));
-        }
+        // Spec 3.8.2.1.2: at most one, and not 0.
+        let identifier = match s.properties.subscription_identifiers[..] {
+            [] => None,
+            [0] | [_, _, ..] => {
+                return Err(Fatal::new(
+                    reason::PROTOCOL_ERROR,
+                    "a SUBSCRIBE carries at most one subscription identifier, not 0",
+                ))
+            }
+            [id] => Some(id),
+        };
         let failure = |code: u8| if v5 { code } else { 0x80 };
         let mut codes = Vec::with_capacity(s.filters.len());
         let mut retained = Vec::new();
@@ -439,6 +458,13 @@ impl Connection {
             match self.session.subscribe(&self.ctx, filter, options.qos).await {
                 Ok(qos) => {
                     codes.push(qos as u8);
+                    if let Some(sub) = self.session.subscriptions.get_mut(filter) {
+                        sub.options = crate::subscription_options::Options {
+                            no_local: options.no_local,
+                            retain_as_published: options.retain_as_published,
+                            identifier,
+                        };
+                    }
                     let wanted = match options.retain_handling {
                         0 => true,
                         1 => !existed,
@@ -461,6 +487,7 @@ impl Connection {
                 }
             }
         }
+        self.refresh_publisher_mark();
         encode(
             out,
             &Packet::SubAck(SubAck {
@@ -477,6 +504,13 @@ impl Connection {
         Ok(())
     }
 
+    /// Publishes name their client while it has no-local subscriptions.
+    fn refresh_publisher_mark(&mut self) {
+        let mark = crate::subscription_options::marks_publisher(&self.session)
+            .then(|| self.session.client_id.clone());
+        self.inbound_mut().mark_publisher = mark;
+    }
+
     async fn unsubscribe(&mut self, u: Unsubscribe, out: &mut BytesMut) -> Result<(), Fatal> {
         let mut codes = Vec::with_capacity(u.filters.len());
         for filter in &u.filters {
@@ -487,6 +521,7 @@ impl Connection {
                 Err(_) => reason::UNSPECIFIED_ERROR,
             });
         }
+        self.refresh_publisher_mark();
         encode(
             out,
             &Packet::UnsubAck(UnsubAck {

@@ -15,7 +15,9 @@ pub mod mapping;
 mod outbound;
 mod registry;
 mod retained;
+mod server_aliases;
 mod session;
+pub mod subscription_options;
 mod websocket;
 
 use std::time::Duration;

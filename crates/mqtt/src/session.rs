@@ -39,6 +39,8 @@ pub(crate) struct Subscription {
     pub qos: QoS,
     /// Which queue holds it.
     pub index: usize,
+    /// MQTT 5 options that act on deliveries (not kept across reconnects).
+    pub options: crate::subscription_options::Options,
 }
 
 pub(crate) struct Session {
@@ -119,8 +121,14 @@ impl Session {
                     } else {
                         QoS::AtLeastOnce
                     };
-                    self.subscriptions
-                        .insert(crate::mapping::to_mqtt(&key), Subscription { qos, index });
+                    self.subscriptions.insert(
+                        crate::mapping::to_mqtt(&key),
+                        Subscription {
+                            qos,
+                            index,
+                            options: Default::default(),
+                        },
+                    );
                 }
             }
         }
@@ -205,8 +213,14 @@ impl Session {
             }
         }
         self.consume(ctx, index).await?;
-        self.subscriptions
-            .insert(filter.to_string(), Subscription { qos, index });
+        self.subscriptions.insert(
+            filter.to_string(),
+            Subscription {
+                qos,
+                index,
+                options: Default::default(),
+            },
+        );
         Ok(qos)
     }
 
