@@ -2,6 +2,7 @@
 //! inbound publisher and the outbound deliveries, keepalive, the last will, and how
 //! the connection ends (a server-sent DISCONNECT with a reason in MQTT 5).
 
+use crate::alarm_gate::AlarmGate;
 use crate::connect::{self, Negotiated, Refused};
 use crate::inbound::Inbound;
 use crate::outbound::Outbound;
@@ -194,6 +195,8 @@ pub(crate) async fn run<S>(
         aliases: Default::default(),
         keep_alive: Duration::from_millis(u64::from(connect.keep_alive) * 1500),
         last_read: Instant::now(),
+        gate: AlarmGate::default(),
+        released: false,
     };
     conn.inbound = Some(Inbound::new(&conn.ctx));
     if version.is_v5() {
@@ -255,6 +258,10 @@ struct Connection {
     /// 1.5 times the client's keepalive (spec 3.1.2.10); zero: none.
     keep_alive: Duration,
     last_read: Instant,
+    /// Publishes wait while a resource alarm is on.
+    gate: AlarmGate,
+    /// The alarm cleared with a PUBLISH waiting: handle the read buffer again.
+    released: bool,
 }
 
 impl Connection {
@@ -279,7 +286,7 @@ impl Connection {
             }
             let deadline = self.last_read + self.keep_alive;
             tokio::select! {
-                read = stream.read_buf(rbuf) => match read {
+                read = stream.read_buf(rbuf), if !self.gate.held => match read {
                     Ok(0) => return End::Lost("client closed the socket".into()),
                     Err(e) => return End::Lost(format!("read failed: {e}")),
                     Ok(_) => {
@@ -300,8 +307,16 @@ impl Connection {
                     }
                     let version = self.ctx.version;
                     self.inbound_mut().write_acks(out, version);
+                    if std::mem::take(&mut self.released) {
+                        // The client's PINGREQs waited behind the PUBLISH too.
+                        self.last_read = Instant::now();
+                        if let Err(end) = self.handle_input(rbuf, out).await {
+                            return end;
+                        }
+                    }
                 }
-                _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() => {
+                // Not while blocked: the client's packets wait unread.
+                _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() && !self.gate.held => {
                     return End::Closed(Fatal::new(reason::KEEP_ALIVE_TIMEOUT, "keepalive timeout"));
                 }
             }
@@ -346,6 +361,9 @@ impl Connection {
         let version = self.ctx.version;
         let max = self.ctx.config.max_packet_size;
         let result = loop {
+            if self.gate.holds(rbuf) {
+                break Ok(());
+            }
             let packet = match decode(rbuf, version, max) {
                 Ok(Some(p)) => p,
                 Ok(None) => break Ok(()),
@@ -561,7 +579,7 @@ impl Connection {
                 };
                 return Err(Fatal::new(code, text));
             }
-            ConnEvent::Alarm(_) => {}
+            ConnEvent::Alarm(reason) => self.released |= self.gate.set(reason),
         }
         Ok(())
     }

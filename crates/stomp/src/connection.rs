@@ -2,6 +2,7 @@
 //! deliveries from queues out, heart-beats both ways) until DISCONNECT, an error
 //! (one ERROR frame, then the socket closes) or the broker's close.
 
+use crate::alarm_gate::AlarmGate;
 use crate::connect::connect;
 use crate::error::StompError;
 use crate::frame::{decode, encode, Decoded, Frame, Version};
@@ -90,6 +91,8 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         last_read: Instant::now(),
         last_write: Instant::now(),
         closing: false,
+        gate: AlarmGate::default(),
+        released: false,
     };
     let reason = conn.serve(&mut inbox).await;
     conn.session.cleanup();
@@ -167,6 +170,10 @@ struct Connection<S> {
     last_read: Instant,
     last_write: Instant,
     closing: bool,
+    /// SENDs wait while a resource alarm is on.
+    gate: AlarmGate,
+    /// The alarm cleared with a SEND waiting: handle the read buffer again.
+    released: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -192,7 +199,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             // The spec's tolerance: twice the promised interval.
             let read_by = self.expect_every.map_or(far, |d| self.last_read + d * 2);
             tokio::select! {
-                read = self.stream.read_buf(&mut self.rbuf) => match read {
+                read = self.stream.read_buf(&mut self.rbuf), if !self.gate.held => match read {
                     Ok(0) => return "client closed the socket".into(),
                     Ok(_) => {
                         self.last_read = Instant::now();
@@ -209,11 +216,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     for event in events.drain(..) {
                         self.handle_event(event);
                     }
+                    if std::mem::take(&mut self.released) {
+                        // The client's heart-beats waited behind the SEND too.
+                        self.last_read = Instant::now();
+                        if let Some(reason) = self.handle_input().await {
+                            return reason;
+                        }
+                    }
                 }
                 _ = tokio::time::sleep_until(send_at), if self.send_every.is_some() => {
                     self.out.extend_from_slice(b"\n");
                 }
-                _ = tokio::time::sleep_until(read_by), if self.expect_every.is_some() => {
+                // Not while blocked: the client's heart-beats wait unread.
+                _ = tokio::time::sleep_until(read_by), if self.expect_every.is_some() && !self.gate.held => {
                     return "missed heart-beats from the client".into();
                 }
             }
@@ -225,6 +240,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn handle_input(&mut self) -> Option<String> {
         let version = self.session.version;
         let reason = loop {
+            if self.gate.holds(&self.rbuf) {
+                break None;
+            }
             let frame = match decode(&mut self.rbuf, version, &self.config.limits) {
                 Ok(Some(Decoded::Frame(frame))) => frame,
                 Ok(Some(Decoded::Heartbeat)) => continue,
@@ -288,8 +306,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             // Only publishes with confirms are confirmed, and STOMP makes none.
             ConnEvent::Confirms(_) => {}
-            // Not yet: a STOMP publisher is not blocked by resource alarms.
-            ConnEvent::Alarm(_) => {}
+            ConnEvent::Alarm(reason) => self.released |= self.gate.set(reason),
         }
     }
 }

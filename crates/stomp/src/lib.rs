@@ -6,6 +6,7 @@
 //! what the socket has, handles every complete frame, takes the deliveries queues
 //! sent meanwhile, and writes.
 
+mod alarm_gate;
 mod connect;
 mod connection;
 pub mod dest;
