@@ -231,12 +231,39 @@ pub(crate) async fn run<S>(
         let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&out)).await;
     }
     let _ = stream.shutdown().await;
-    if let (true, Some(will)) = (publish_will, will) {
+    let will = will.filter(|_| publish_will);
+    let will_delay = will
+        .as_ref()
+        .map_or(Duration::ZERO, |w| crate::will_delay::delay(w, lifetime));
+    if let Some(will) = will.clone().filter(|_| will_delay.is_zero()) {
         conn.publish_will(will).await;
     }
+    // A delayed will is registered before the client id is released, so a
+    // connection that takes the id from here on finds and cancels it; the
+    // connection's publisher is handed to it once the session is closed.
+    let delayed = will.filter(|_| !will_delay.is_zero()).map(|will| {
+        let (hand_over, connection) = tokio::sync::oneshot::channel::<Connection>();
+        let (wills, vhost, client) = (
+            registry.clone(),
+            conn.ctx.vhost.name.clone(),
+            client_id.clone(),
+        );
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(will_delay).await;
+            if let Ok(mut conn) = connection.await {
+                conn.publish_will(will).await;
+            }
+            wills.will_done(&vhost, &client, id);
+        });
+        registry.will_delayed(&conn.ctx.vhost.name, &client_id, id, task.abort_handle());
+        hand_over
+    });
     finish(&conn.ctx, &registry, &client_id, &mut conn.session).await;
-    drop(gone_tx);
     tracing::info!(connection = id, %peer, "closed MQTT connection: {why}");
+    if let Some(hand_over) = delayed {
+        let _ = hand_over.send(conn);
+    }
+    drop(gone_tx);
 }
 
 /// Everything a connection leaves behind goes: consumers, exclusive queues, its

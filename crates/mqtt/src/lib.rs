@@ -20,6 +20,7 @@ mod server_aliases;
 mod session;
 pub mod subscription_options;
 mod websocket;
+mod will_delay;
 
 use std::time::Duration;
 use tokio::net::TcpListener;

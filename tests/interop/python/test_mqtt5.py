@@ -191,3 +191,56 @@ def test_a_payload_said_to_be_utf8_that_is_not_gets_disconnect_0x99():
         assert rc.value == 0x99, rc
     finally:
         c.loop_stop()
+
+
+def client_with_will(client_id, will_topic, delay):
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.username_pw_set("guest", "guest")
+    will_props = Properties(PacketTypes.WILLMESSAGE)
+    will_props.WillDelayInterval = delay
+    c.will_set(will_topic, b"gone", qos=1, properties=will_props)
+    connected = queue.Queue()
+    c.on_connect = lambda _c, _u, flags, rc, props: connected.put(rc)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 60
+    c.connect(MQTT_HOST, MQTT_PORT, keepalive=30, clean_start=True, properties=props)
+    c.loop_start()
+    assert not connected.get(timeout=WAIT).is_failure
+    return c
+
+
+def drop(c):
+    """Ends the connection without DISCONNECT, as a lost network would; returns when."""
+    c.loop_stop()
+    c.socket().close()
+    return time.monotonic()
+
+
+def test_a_will_with_a_delay_waits_for_it():
+    will_topic = f"will/{uuid.uuid4().hex[:8]}"
+    watcher = client()
+    cid = f"paho5-will-{uuid.uuid4().hex[:8]}"
+    try:
+        subscribe(watcher, will_topic, SubscribeOptions(qos=1))
+        c = client_with_will(cid, will_topic, delay=1)
+        dropped = drop(c)
+        msg = watcher.inbox.get(timeout=WAIT)
+        assert msg.payload == b"gone"
+        assert time.monotonic() - dropped >= 0.9, "published before its delay"
+    finally:
+        close(watcher)
+        close(client(client_id=cid))  # a clean start ends the kept session
+
+
+def test_reconnecting_within_the_will_delay_cancels_the_will():
+    will_topic = f"will/{uuid.uuid4().hex[:8]}"
+    watcher = client()
+    cid = f"paho5-will-{uuid.uuid4().hex[:8]}"
+    try:
+        subscribe(watcher, will_topic, SubscribeOptions(qos=1))
+        drop(client_with_will(cid, will_topic, delay=1))
+        back = client(client_id=cid)
+        assert no_message(watcher, wait=2)
+        close(back)
+    finally:
+        close(watcher)
