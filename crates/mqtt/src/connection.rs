@@ -158,7 +158,7 @@ pub(crate) async fn run<S>(
         }
         connack.topic_alias_maximum = Some(TOPIC_ALIAS_MAXIMUM);
         connack.retain_available = Some(1);
-        connack.shared_subscription_available = Some(0);
+        connack.shared_subscription_available = Some(1);
         connack.subscription_identifier_available = Some(1);
         connack.wildcard_subscription_available = Some(1);
         // No packet can be larger than the largest remaining length.
@@ -491,8 +491,30 @@ impl Connection {
         let mut codes = Vec::with_capacity(s.filters.len());
         let mut retained = Vec::new();
         for (filter, options) in &s.filters {
-            if topic::shared(filter).is_some() {
-                codes.push(failure(reason::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED));
+            if let Some((group, inner)) = topic::shared(filter) {
+                if !topic::valid_filter(inner) || mapping_len(filter) > 200 {
+                    codes.push(failure(reason::TOPIC_FILTER_INVALID));
+                    continue;
+                }
+                let joined = self
+                    .session
+                    .subscribe_shared(&self.ctx, filter, group, inner, options.qos)
+                    .await;
+                codes.push(match joined {
+                    Ok(qos) => qos as u8,
+                    Err(e) => {
+                        tracing::info!(
+                            connection = self.ctx.id,
+                            "MQTT shared subscribe refused: {}",
+                            e.message
+                        );
+                        failure(match e.kind {
+                            ErrorKind::AccessRefused => reason::NOT_AUTHORIZED,
+                            _ => reason::UNSPECIFIED_ERROR,
+                        })
+                    }
+                });
+                // Spec 4.8.2: no retained messages for a shared subscription.
                 continue;
             }
             if !topic::valid_filter(filter) || mapping_len(filter) > 255 {
@@ -559,7 +581,12 @@ impl Connection {
     async fn unsubscribe(&mut self, u: Unsubscribe, out: &mut BytesMut) -> Result<(), Fatal> {
         let mut codes = Vec::with_capacity(u.filters.len());
         for filter in &u.filters {
-            codes.push(match self.session.unsubscribe(&self.ctx, filter).await {
+            let left = if topic::shared(filter).is_some() {
+                self.session.unsubscribe_shared(&self.ctx, filter).await
+            } else {
+                self.session.unsubscribe(&self.ctx, filter).await
+            };
+            codes.push(match left {
                 Ok(true) => reason::SUCCESS,
                 Ok(false) => reason::NO_SUBSCRIPTION_EXISTED,
                 Err(e) if e.kind == ErrorKind::AccessRefused => reason::NOT_AUTHORIZED,

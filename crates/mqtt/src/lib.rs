@@ -18,6 +18,7 @@ mod registry;
 mod retained;
 mod server_aliases;
 mod session;
+mod shared;
 pub mod subscription_options;
 mod websocket;
 mod will_delay;

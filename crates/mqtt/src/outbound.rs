@@ -66,7 +66,8 @@ impl Outbound {
             }
         }
         let Some(queue) = d.queue.clone() else { return };
-        if session.queue_index(&d.consumer_tag).is_none() {
+        let shared_qos = session.shared_qos(&d.consumer_tag);
+        if session.queue_index(&d.consumer_tag).is_none() && shared_qos.is_none() {
             if !d.no_ack {
                 session.settle(&queue, d.seq, Settle::Requeue);
             }
@@ -77,7 +78,7 @@ impl Outbound {
         let granted = if d.no_ack {
             QoS::AtMostOnce
         } else {
-            session.max_qos()
+            shared_qos.unwrap_or_else(|| session.max_qos())
         };
         let qos = info.qos.min(granted);
         let packet_id = (qos != QoS::AtMostOnce).then(|| self.next_id());

@@ -244,3 +244,37 @@ def test_reconnecting_within_the_will_delay_cancels_the_will():
         close(back)
     finally:
         close(watcher)
+
+
+def test_a_shared_subscription_hands_each_message_to_one_member():
+    base = f"shared/{uuid.uuid4().hex[:8]}"
+    group = f"g{uuid.uuid4().hex[:6]}"
+    members = [client(), client()]
+    everyone = client()
+    pub = client()
+    try:
+        for m in members:
+            subscribe(m, f"$share/{group}/{base}/#", SubscribeOptions(qos=1))
+        subscribe(everyone, f"{base}/#", SubscribeOptions(qos=1))
+        sent = [f"m{n}".encode() for n in range(10)]
+        for body in sent:
+            pub.publish(f"{base}/x", body, qos=1).wait_for_publish(WAIT)
+        assert sorted(everyone.inbox.get(timeout=WAIT).payload for _ in sent) == sorted(sent)
+        got = []
+        deadline = time.monotonic() + WAIT
+        while len(got) < len(sent) and time.monotonic() < deadline:
+            for n, m in enumerate(members):
+                try:
+                    got.append((n, m.inbox.get(timeout=0.05).payload))
+                except queue.Empty:
+                    pass
+        assert sorted(body for _, body in got) == sorted(sent), "each message once"
+        counts = [sum(1 for n, _ in got if n == i) for i in range(2)]
+        assert counts == [5, 5], f"round-robin between the members: {counts}"
+        # One member leaves: the group's messages all go to the other.
+        close(members.pop(0))
+        pub.publish(f"{base}/y", b"after", qos=1).wait_for_publish(WAIT)
+        assert members[0].inbox.get(timeout=WAIT).payload == b"after"
+    finally:
+        for c in members + [everyone, pub]:
+            close(c)
