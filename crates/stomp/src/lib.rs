@@ -18,7 +18,9 @@ mod session;
 mod subscribe;
 mod websocket;
 
-pub use websocket::{serve_websocket, SUBPROTOCOLS as WEBSOCKET_SUBPROTOCOLS};
+pub use websocket::{
+    next_frame as next_websocket_frame, serve_websocket, SUBPROTOCOLS as WEBSOCKET_SUBPROTOCOLS,
+};
 
 use std::time::Duration;
 use tokio::net::TcpListener;
