@@ -296,8 +296,6 @@ mod tests {
             "# a comment\n\
              listeners.tcp.default = 127.0.0.1:5673\n\
              management.tcp.port = 15673\n\
-             web_mqtt.tcp.port = 15676\n\
-             web_stomp.tcp.port = 15677\n\
              default_user = admin\n\
              default_pass = s3cret\n\
              default_vhost = prod\n\
@@ -319,7 +317,9 @@ mod tests {
              ssl_options.fail_if_no_peer_cert = true\n\
              ssl_options.versions.1 = tlsv1.3\n\
              ssl_options.versions.2 = tlsv1.2\n\
-             ssl_options.depth = 2\n",
+             ssl_options.depth = 2\n\
+             web_mqtt.tcp.port = 15676\n\
+             web_stomp.tcp.port = 15677\n",
         )
         .unwrap();
         assert_eq!(s.amqp_port, Some(5673));
