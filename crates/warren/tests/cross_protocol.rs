@@ -4,7 +4,6 @@
 //! checked on the consuming side: content type, correlation id, persistence and
 //! an application header (docs/mqtt.md, docs/stomp.md).
 
-#[allow(dead_code)]
 mod common;
 mod mqtt_common;
 #[allow(dead_code)]

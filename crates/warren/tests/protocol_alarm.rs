@@ -3,7 +3,6 @@
 //! frame a SEND) is not read until the alarm clears, and then what it sent comes
 //! through; connections that only subscribe go on being served.
 
-#[allow(dead_code)]
 mod common;
 mod mqtt_common;
 #[allow(dead_code)]
@@ -94,7 +93,7 @@ async fn held_publishes_come_through_once_the_alarm_clears() {
     let receipt = stomp_pub.recv().await;
     assert_eq!(receipt.command, "RECEIPT", "{receipt:?}");
     assert!(!server.broker().memory_alarm());
-    let mut got = vec![sub.next_publish().await, sub.next_publish().await];
+    let mut got = [sub.next_publish().await, sub.next_publish().await];
     got.sort_by(|a, b| a.topic.cmp(&b.topic));
     assert_eq!(
         got.iter()
