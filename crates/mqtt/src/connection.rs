@@ -2,6 +2,7 @@
 //! inbound publisher and the outbound deliveries, keepalive, the last will, and how
 //! the connection ends (a server-sent DISCONNECT with a reason in MQTT 5).
 
+use crate::alarm_gate::AlarmGate;
 use crate::connect::{self, Negotiated, Refused};
 use crate::inbound::Inbound;
 use crate::outbound::Outbound;
@@ -158,8 +159,8 @@ pub(crate) async fn run<S>(
         }
         connack.topic_alias_maximum = Some(TOPIC_ALIAS_MAXIMUM);
         connack.retain_available = Some(1);
-        connack.shared_subscription_available = Some(0);
-        connack.subscription_identifier_available = Some(0);
+        connack.shared_subscription_available = Some(1);
+        connack.subscription_identifier_available = Some(1);
         connack.wildcard_subscription_available = Some(1);
         // No packet can be larger than the largest remaining length.
         let max = ctx
@@ -198,8 +199,14 @@ pub(crate) async fn run<S>(
         aliases: Default::default(),
         keep_alive: Duration::from_millis(u64::from(connect.keep_alive) * 1500),
         last_read: Instant::now(),
+        gate: AlarmGate::default(),
+        released: false,
     };
     conn.inbound = Some(Inbound::new(&conn.ctx));
+    if version.is_v5() {
+        let maximum = connect.properties.topic_alias_maximum.unwrap_or(0);
+        conn.outbound.allow_topic_aliases(maximum);
+    }
     let end = conn
         .serve(&mut stream, &mut rbuf, &mut out, &mut inbox)
         .await;
@@ -228,12 +235,39 @@ pub(crate) async fn run<S>(
         let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&out)).await;
     }
     let _ = stream.shutdown().await;
-    if let (true, Some(will)) = (publish_will, will) {
+    let will = will.filter(|_| publish_will);
+    let will_delay = will
+        .as_ref()
+        .map_or(Duration::ZERO, |w| crate::will_delay::delay(w, lifetime));
+    if let Some(will) = will.clone().filter(|_| will_delay.is_zero()) {
         conn.publish_will(will).await;
     }
+    // A delayed will is registered before the client id is released, so a
+    // connection that takes the id from here on finds and cancels it; the
+    // connection's publisher is handed to it once the session is closed.
+    let delayed = will.filter(|_| !will_delay.is_zero()).map(|will| {
+        let (hand_over, connection) = tokio::sync::oneshot::channel::<Connection>();
+        let (wills, vhost, client) = (
+            registry.clone(),
+            conn.ctx.vhost.name.clone(),
+            client_id.clone(),
+        );
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(will_delay).await;
+            if let Ok(mut conn) = connection.await {
+                conn.publish_will(will).await;
+            }
+            wills.will_done(&vhost, &client, id);
+        });
+        registry.will_delayed(&conn.ctx.vhost.name, &client_id, id, task.abort_handle());
+        hand_over
+    });
     finish(&conn.ctx, &registry, &client_id, &mut conn.session).await;
-    drop(gone_tx);
     tracing::info!(connection = id, %peer, reason = %why, "closing MQTT connection ({name}): {why}");
+    if let Some(hand_over) = delayed {
+        let _ = hand_over.send(conn);
+    }
+    drop(gone_tx);
 }
 
 /// Everything a connection leaves behind goes: consumers, exclusive queues, its
@@ -255,6 +289,10 @@ struct Connection {
     /// 1.5 times the client's keepalive (spec 3.1.2.10); zero: none.
     keep_alive: Duration,
     last_read: Instant,
+    /// Publishes wait while a resource alarm is on.
+    gate: AlarmGate,
+    /// The alarm cleared with a PUBLISH waiting: handle the read buffer again.
+    released: bool,
 }
 
 impl Connection {
@@ -279,7 +317,7 @@ impl Connection {
             }
             let deadline = self.last_read + self.keep_alive;
             tokio::select! {
-                read = stream.read_buf(rbuf) => match read {
+                read = stream.read_buf(rbuf), if !self.gate.held => match read {
                     Ok(0) => return End::Lost("client closed the socket".into()),
                     Err(e) => return End::Lost(format!("read failed: {e}")),
                     Ok(_) => {
@@ -300,8 +338,16 @@ impl Connection {
                     }
                     let version = self.ctx.version;
                     self.inbound_mut().write_acks(out, version);
+                    if std::mem::take(&mut self.released) {
+                        // The client's PINGREQs waited behind the PUBLISH too.
+                        self.last_read = Instant::now();
+                        if let Err(end) = self.handle_input(rbuf, out).await {
+                            return end;
+                        }
+                    }
                 }
-                _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() => {
+                // Not while blocked: the client's packets wait unread.
+                _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() && !self.gate.held => {
                     return End::Closed(Fatal::new(reason::KEEP_ALIVE_TIMEOUT, "keepalive timeout"));
                 }
             }
@@ -346,6 +392,9 @@ impl Connection {
         let version = self.ctx.version;
         let max = self.ctx.config.max_packet_size;
         let result = loop {
+            if self.gate.holds(rbuf) {
+                break Ok(());
+            }
             let packet = match decode(rbuf, version, max) {
                 Ok(Some(p)) => p,
                 Ok(None) => break Ok(()),
@@ -376,6 +425,16 @@ impl Connection {
             Packet::Publish(p) => {
                 let mut p = p;
                 self.resolve_alias(&mut p)?;
+                // Spec 3.3.2.3.2: a payload said to be UTF-8 must be.
+                if version.is_v5()
+                    && p.properties.payload_format_indicator == Some(1)
+                    && std::str::from_utf8(&p.payload).is_err()
+                {
+                    return Err(Fatal::new(
+                        reason::PAYLOAD_FORMAT_INVALID,
+                        "the payload format indicator says UTF-8 but the payload is not",
+                    ));
+                }
                 let retain = p.retain.then(|| p.topic.clone());
                 let inbound = self.inbound.as_mut().expect("inbound");
                 let routed = inbound.publish(&self.ctx, p)?;
@@ -421,18 +480,45 @@ impl Connection {
 
     async fn subscribe(&mut self, s: Subscribe, out: &mut BytesMut) -> Result<(), Fatal> {
         let v5 = self.ctx.version.is_v5();
-        if !s.properties.subscription_identifiers.is_empty() {
-            return Err(Fatal::new(
-                reason::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
-                "subscription identifiers are not supported",
-            ));
-        }
+        // Spec 3.8.2.1.2: at most one, and not 0.
+        let identifier = match s.properties.subscription_identifiers[..] {
+            [] => None,
+            [0] | [_, _, ..] => {
+                return Err(Fatal::new(
+                    reason::PROTOCOL_ERROR,
+                    "a SUBSCRIBE carries at most one subscription identifier, not 0",
+                ))
+            }
+            [id] => Some(id),
+        };
         let failure = |code: u8| if v5 { code } else { 0x80 };
         let mut codes = Vec::with_capacity(s.filters.len());
         let mut retained = Vec::new();
         for (filter, options) in &s.filters {
-            if topic::shared(filter).is_some() {
-                codes.push(failure(reason::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED));
+            if let Some((group, inner)) = topic::shared(filter) {
+                if !topic::valid_filter(inner) || mapping_len(filter) > 200 {
+                    codes.push(failure(reason::TOPIC_FILTER_INVALID));
+                    continue;
+                }
+                let joined = self
+                    .session
+                    .subscribe_shared(&self.ctx, filter, group, inner, options.qos)
+                    .await;
+                codes.push(match joined {
+                    Ok(qos) => qos as u8,
+                    Err(e) => {
+                        tracing::info!(
+                            connection = self.ctx.id,
+                            "MQTT shared subscribe refused: {}",
+                            e.message
+                        );
+                        failure(match e.kind {
+                            ErrorKind::AccessRefused => reason::NOT_AUTHORIZED,
+                            _ => reason::UNSPECIFIED_ERROR,
+                        })
+                    }
+                });
+                // Spec 4.8.2: no retained messages for a shared subscription.
                 continue;
             }
             if !topic::valid_filter(filter) || mapping_len(filter) > 255 {
@@ -443,6 +529,13 @@ impl Connection {
             match self.session.subscribe(&self.ctx, filter, options.qos).await {
                 Ok(qos) => {
                     codes.push(qos as u8);
+                    if let Some(sub) = self.session.subscriptions.get_mut(filter) {
+                        sub.options = crate::subscription_options::Options {
+                            no_local: options.no_local,
+                            retain_as_published: options.retain_as_published,
+                            identifier,
+                        };
+                    }
                     let wanted = match options.retain_handling {
                         0 => true,
                         1 => !existed,
@@ -465,6 +558,7 @@ impl Connection {
                 }
             }
         }
+        self.refresh_publisher_mark();
         encode(
             out,
             &Packet::SubAck(SubAck {
@@ -481,16 +575,29 @@ impl Connection {
         Ok(())
     }
 
+    /// Publishes name their client while it has no-local subscriptions.
+    fn refresh_publisher_mark(&mut self) {
+        let mark = crate::subscription_options::marks_publisher(&self.session)
+            .then(|| self.session.client_id.clone());
+        self.inbound_mut().mark_publisher = mark;
+    }
+
     async fn unsubscribe(&mut self, u: Unsubscribe, out: &mut BytesMut) -> Result<(), Fatal> {
         let mut codes = Vec::with_capacity(u.filters.len());
         for filter in &u.filters {
-            codes.push(match self.session.unsubscribe(&self.ctx, filter).await {
+            let left = if topic::shared(filter).is_some() {
+                self.session.unsubscribe_shared(&self.ctx, filter).await
+            } else {
+                self.session.unsubscribe(&self.ctx, filter).await
+            };
+            codes.push(match left {
                 Ok(true) => reason::SUCCESS,
                 Ok(false) => reason::NO_SUBSCRIPTION_EXISTED,
                 Err(e) if e.kind == ErrorKind::AccessRefused => reason::NOT_AUTHORIZED,
                 Err(_) => reason::UNSPECIFIED_ERROR,
             });
         }
+        self.refresh_publisher_mark();
         encode(
             out,
             &Packet::UnsubAck(UnsubAck {
@@ -530,7 +637,7 @@ impl Connection {
                 };
                 return Err(Fatal::new(code, text));
             }
-            ConnEvent::Alarm(_) => {}
+            ConnEvent::Alarm(reason) => self.released |= self.gate.set(reason),
         }
         Ok(())
     }

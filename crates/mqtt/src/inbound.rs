@@ -34,6 +34,9 @@ pub(crate) struct Inbound {
     awaited: VecDeque<Awaited>,
     /// QoS 2 packet ids received and not yet released by PUBREL.
     qos2_received: HashSet<u16>,
+    /// The client id, while the client has no-local subscriptions: its publishes
+    /// are marked with it (`subscription_options`).
+    pub mark_publisher: Option<String>,
 }
 
 impl Inbound {
@@ -48,6 +51,7 @@ impl Inbound {
             base: 1,
             awaited: VecDeque::new(),
             qos2_received: HashSet::new(),
+            mark_publisher: None,
         }
     }
 
@@ -98,6 +102,11 @@ impl Inbound {
         }
         let none = Properties::default();
         let properties = mapping::amqp_properties(p.qos, if v5 { &p.properties } else { &none });
+        let properties = crate::subscription_options::mark(
+            properties,
+            p.retain && v5,
+            self.mark_publisher.as_deref(),
+        );
         let message = Arc::new(Message {
             exchange: exchange.name.clone(),
             routing_key: amqp_codec::ShortStr::from(key),

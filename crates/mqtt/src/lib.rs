@@ -8,6 +8,7 @@
 //! the in-flight windows; queues deliver to it through its `Outlet`, as they do to an
 //! AMQP connection.
 
+mod alarm_gate;
 mod connect;
 mod connection;
 mod inbound;
@@ -15,7 +16,12 @@ pub mod mapping;
 mod outbound;
 mod registry;
 mod retained;
+mod server_aliases;
 mod session;
+mod shared;
+pub mod subscription_options;
+mod websocket;
+mod will_delay;
 
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -23,6 +29,7 @@ use tokio::sync::watch;
 use warren_core::BrokerRef;
 
 pub use registry::Registry;
+pub use websocket::{serve_websocket, SUBPROTOCOLS as WEBSOCKET_SUBPROTOCOLS};
 
 #[derive(Clone, Debug)]
 pub struct MqttConfig {
@@ -63,9 +70,20 @@ pub async fn serve(
     listener: TcpListener,
     broker: BrokerRef,
     config: MqttConfig,
+    shutdown: watch::Receiver<bool>,
+) {
+    serve_with(listener, broker, config, Registry::default(), shutdown).await
+}
+
+/// As `serve`, with client ids registered in `registry`, which listeners share so
+/// a client id is one session on all of them.
+pub async fn serve_with(
+    listener: TcpListener,
+    broker: BrokerRef,
+    config: MqttConfig,
+    registry: Registry,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let registry = Registry::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

@@ -133,7 +133,10 @@ pub fn outbound(raw: &[u8], v5: bool) -> Outbound {
     }
     for (key, value) in props.headers.iter().flat_map(|h| h.iter()) {
         match key.as_str() {
-            QOS_HEADER | RETAINED_HEADER => {}
+            QOS_HEADER
+            | RETAINED_HEADER
+            | crate::subscription_options::PUBLISHER_HEADER
+            | crate::subscription_options::PUBLISHED_RETAIN_HEADER => {}
             REPLY_TO_TOPIC_HEADER => p.response_topic = value.as_str().map(to_mqtt),
             CORRELATION_HEADER => {
                 if let FieldValue::LongStr(b) = value {

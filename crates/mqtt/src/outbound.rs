@@ -6,6 +6,7 @@
 //! at once.
 
 use crate::mapping;
+use crate::server_aliases::ServerAliases;
 use crate::session::Session;
 use bytes::BytesMut;
 use mqtt_codec::{encode, Ack, Packet, Publish, QoS, Version};
@@ -27,6 +28,7 @@ pub(crate) struct Outbound {
     /// The client's maximum packet size (MQTT 5): larger messages are not sent.
     max_packet: usize,
     scratch: BytesMut,
+    aliases: ServerAliases,
 }
 
 impl Outbound {
@@ -37,7 +39,14 @@ impl Outbound {
             last_id: 0,
             max_packet: max_packet.map_or(usize::MAX, |m| m as usize),
             scratch: BytesMut::new(),
+            aliases: ServerAliases::default(),
         }
+    }
+
+    /// Lets the server set up to `maximum` topic aliases (the client's MQTT 5
+    /// Topic Alias Maximum).
+    pub fn allow_topic_aliases(&mut self, maximum: u16) {
+        self.aliases = ServerAliases::new(maximum);
     }
 
     fn next_id(&mut self) -> u16 {
@@ -57,7 +66,8 @@ impl Outbound {
             }
         }
         let Some(queue) = d.queue.clone() else { return };
-        if session.queue_index(&d.consumer_tag).is_none() {
+        let shared_qos = session.shared_qos(&d.consumer_tag);
+        if session.queue_index(&d.consumer_tag).is_none() && shared_qos.is_none() {
             if !d.no_ack {
                 session.settle(&queue, d.seq, Settle::Requeue);
             }
@@ -68,11 +78,11 @@ impl Outbound {
         let granted = if d.no_ack {
             QoS::AtMostOnce
         } else {
-            session.max_qos()
+            shared_qos.unwrap_or_else(|| session.max_qos())
         };
         let qos = info.qos.min(granted);
         let packet_id = (qos != QoS::AtMostOnce).then(|| self.next_id());
-        let publish = Publish {
+        let mut publish = Publish {
             dup: d.redelivered && qos != QoS::AtMostOnce,
             qos,
             retain: info.retained,
@@ -81,10 +91,21 @@ impl Outbound {
             properties: info.properties,
             payload: msg.body.clone(),
         };
+        if !crate::subscription_options::apply(session, &msg.properties, &mut publish) {
+            // The client's own message, and only no-local subscriptions match it.
+            if !d.no_ack {
+                session.settle(&queue, d.seq, Settle::Ack);
+            }
+            return;
+        }
+        let new_alias = self.aliases.apply(&mut publish);
         self.scratch.clear();
         encode(&mut self.scratch, &Packet::Publish(publish), self.version);
         if self.scratch.len() > self.max_packet {
             // Spec 3.1.2.24: a packet larger than the client takes is discarded.
+            if let Some(topic) = new_alias {
+                self.aliases.forget(&topic);
+            }
             if !d.no_ack {
                 session.settle(&queue, d.seq, Settle::Ack);
             }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::AbortHandle;
 use warren_core::{ConnEvent, Name, Outlet};
 
 /// The close code the registry sends a connection that was taken over; any other
@@ -23,9 +24,14 @@ struct Holder {
     gone: watch::Receiver<()>,
 }
 
+type Key = (Name, String);
+
 #[derive(Clone, Default)]
 pub struct Registry {
-    holders: Arc<Mutex<HashMap<(Name, String), Holder>>>,
+    holders: Arc<Mutex<HashMap<Key, Holder>>>,
+    /// Wills waiting out their delay (MQTT 5), by client id: a new connection with
+    /// the id cancels its will. The connection id tells whose entry it is.
+    delayed_wills: Arc<Mutex<HashMap<Key, (u64, AbortHandle)>>>,
 }
 
 impl Registry {
@@ -39,6 +45,7 @@ impl Registry {
         outlet: Outlet,
         gone: watch::Receiver<()>,
     ) {
+        let key = (vhost.clone(), client_id.to_string());
         let previous = self.holders.lock().insert(
             (vhost.clone(), client_id.to_string()),
             Holder {
@@ -56,6 +63,34 @@ impl Registry {
                 while old.gone.changed().await.is_ok() {}
             })
             .await;
+        }
+        // After the previous holder is gone: the will it left waiting is cancelled
+        // by this connection to the session.
+        if let Some((_, will)) = self.delayed_wills.lock().remove(&key) {
+            will.abort();
+        }
+    }
+
+    /// Remembers the delayed will of `connection`, for a reconnect to cancel.
+    pub(crate) fn will_delayed(
+        &self,
+        vhost: &Name,
+        client_id: &str,
+        connection: u64,
+        will: AbortHandle,
+    ) {
+        let key = (vhost.clone(), client_id.to_string());
+        if let Some((_, older)) = self.delayed_wills.lock().insert(key, (connection, will)) {
+            older.abort();
+        }
+    }
+
+    /// The delayed will of `connection` went out.
+    pub(crate) fn will_done(&self, vhost: &Name, client_id: &str, connection: u64) {
+        let mut wills = self.delayed_wills.lock();
+        let key = (vhost.clone(), client_id.to_string());
+        if wills.get(&key).is_some_and(|(c, _)| *c == connection) {
+            wills.remove(&key);
         }
     }
 

@@ -39,6 +39,8 @@ pub(crate) struct Subscription {
     pub qos: QoS,
     /// Which queue holds it.
     pub index: usize,
+    /// MQTT 5 options that act on deliveries (not kept across reconnects).
+    pub options: crate::subscription_options::Options,
 }
 
 pub(crate) struct Session {
@@ -49,6 +51,8 @@ pub(crate) struct Session {
     consuming: [bool; 2],
     /// By topic filter.
     pub subscriptions: HashMap<String, Subscription>,
+    /// Shared subscriptions, by their `$share/<group>/<filter>`.
+    pub shared: HashMap<String, crate::shared::SharedSubscription>,
     prefetch: u32,
     credit: ChannelCreditRef,
     pub transit: ChannelCreditRef,
@@ -63,6 +67,7 @@ impl Session {
             queues: [None, None],
             consuming: [false, false],
             subscriptions: HashMap::new(),
+            shared: HashMap::new(),
             prefetch,
             credit: std::sync::Arc::new(ChannelCredit::default()),
             transit: std::sync::Arc::new(ChannelCredit::with_limit(TRANSIT_WINDOW)),
@@ -119,8 +124,14 @@ impl Session {
                     } else {
                         QoS::AtLeastOnce
                     };
-                    self.subscriptions
-                        .insert(crate::mapping::to_mqtt(&key), Subscription { qos, index });
+                    self.subscriptions.insert(
+                        crate::mapping::to_mqtt(&key),
+                        Subscription {
+                            qos,
+                            index,
+                            options: Default::default(),
+                        },
+                    );
                 }
             }
         }
@@ -205,8 +216,14 @@ impl Session {
             }
         }
         self.consume(ctx, index).await?;
-        self.subscriptions
-            .insert(filter.to_string(), Subscription { qos, index });
+        self.subscriptions.insert(
+            filter.to_string(),
+            Subscription {
+                qos,
+                index,
+                options: Default::default(),
+            },
+        );
         Ok(qos)
     }
 
@@ -254,6 +271,15 @@ impl Session {
             .unwrap_or(QoS::AtLeastOnce)
     }
 
+    /// The in-flight window of acknowledging consumers.
+    pub fn prefetch(&self) -> u32 {
+        self.prefetch
+    }
+
+    pub fn credit(&self) -> ChannelCreditRef {
+        self.credit.clone()
+    }
+
     /// The queue a delivery for `tag` came from, if it is one of ours.
     pub fn queue_index(&self, tag: &Name) -> Option<usize> {
         (0..2).find(|&i| *tag == consumer_tag(i))
@@ -267,6 +293,7 @@ impl Session {
     /// session that ends with its connection deletes them (a resumed session's
     /// durable queues are not exclusive, so they would not go by themselves).
     pub async fn close(&mut self, ctx: &Ctx) {
+        self.close_shared();
         for queue in self.queues.iter().flatten() {
             queue.channel_closed(self.key);
         }

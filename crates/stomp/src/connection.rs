@@ -2,6 +2,7 @@
 //! deliveries from queues out, heart-beats both ways) until DISCONNECT, an error
 //! (one ERROR frame, then the socket closes) or the broker's close.
 
+use crate::alarm_gate::AlarmGate;
 use crate::connect::connect;
 use crate::error::StompError;
 use crate::frame::{decode, encode, Decoded, Frame, Version};
@@ -10,8 +11,7 @@ use crate::StompConfig;
 use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use warren_core::{BrokerRef, ConnEvent, ConnectionEntry};
@@ -19,9 +19,12 @@ use warren_core::{BrokerRef, ConnEvent, ConnectionEntry};
 /// How long the socket stays open after an ERROR for the client to read it.
 const LINGER: Duration = Duration::from_secs(2);
 
-pub(crate) async fn run(
-    mut stream: TcpStream,
+/// Serves one client on `stream`: a TCP socket, or the byte pipe of a WebSocket.
+/// `local` is the listener's address the client reached (for the connection name).
+pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
+    local: Option<SocketAddr>,
     broker: BrokerRef,
     config: StompConfig,
 ) {
@@ -48,9 +51,9 @@ pub(crate) async fn run(
             return;
         }
     };
-    let name = match stream.local_addr() {
-        Ok(local) => format!("{peer} -> {local}"),
-        Err(_) => peer.to_string(),
+    let name = match local {
+        Some(local) => format!("{peer} -> {local}"),
+        None => peer.to_string(),
     };
     let (outlet, mut inbox) = mpsc::unbounded_channel();
     let id = broker.register_connection(ConnectionEntry {
@@ -89,6 +92,8 @@ pub(crate) async fn run(
         last_read: Instant::now(),
         last_write: Instant::now(),
         closing: false,
+        gate: AlarmGate::default(),
+        released: false,
     };
     let reason = conn.serve(&mut inbox).await;
     conn.session.cleanup();
@@ -100,8 +105,8 @@ pub(crate) async fn run(
 
 /// Reads until the first frame, which must be CONNECT or STOMP. Ok(None): the
 /// client went away or said nothing in time.
-async fn read_connect(
-    stream: &mut TcpStream,
+async fn read_connect<S: AsyncRead + Unpin>(
+    stream: &mut S,
     rbuf: &mut BytesMut,
     config: &StompConfig,
 ) -> Result<Option<Frame>, StompError> {
@@ -143,7 +148,7 @@ fn error_frame(out: &mut BytesMut, error: &StompError, receipt: Option<&str>, ve
 
 /// Writes what is left, then closes; waits briefly so the client reads it before
 /// the socket goes (a reset could lose the ERROR frame).
-async fn close(mut stream: TcpStream, out: &[u8]) {
+async fn close<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, out: &[u8]) {
     let _ = tokio::time::timeout(LINGER, stream.write_all(out)).await;
     let _ = stream.shutdown().await;
     let mut sink = [0u8; 4096];
@@ -155,9 +160,9 @@ async fn close(mut stream: TcpStream, out: &[u8]) {
     }
 }
 
-struct Connection {
+struct Connection<S> {
     session: Session,
-    stream: TcpStream,
+    stream: S,
     rbuf: BytesMut,
     out: BytesMut,
     config: StompConfig,
@@ -166,9 +171,13 @@ struct Connection {
     last_read: Instant,
     last_write: Instant,
     closing: bool,
+    /// SENDs wait while a resource alarm is on.
+    gate: AlarmGate,
+    /// The alarm cleared with a SEND waiting: handle the read buffer again.
+    released: bool,
 }
 
-impl Connection {
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn serve(&mut self, inbox: &mut mpsc::UnboundedReceiver<ConnEvent>) -> String {
         let mut events = Vec::with_capacity(64);
         // Frames the client sent right behind CONNECT.
@@ -191,7 +200,7 @@ impl Connection {
             // The spec's tolerance: twice the promised interval.
             let read_by = self.expect_every.map_or(far, |d| self.last_read + d * 2);
             tokio::select! {
-                read = self.stream.read_buf(&mut self.rbuf) => match read {
+                read = self.stream.read_buf(&mut self.rbuf), if !self.gate.held => match read {
                     Ok(0) => return "client closed the socket".into(),
                     Ok(_) => {
                         self.last_read = Instant::now();
@@ -208,11 +217,19 @@ impl Connection {
                     for event in events.drain(..) {
                         self.handle_event(event);
                     }
+                    if std::mem::take(&mut self.released) {
+                        // The client's heart-beats waited behind the SEND too.
+                        self.last_read = Instant::now();
+                        if let Some(reason) = self.handle_input().await {
+                            return reason;
+                        }
+                    }
                 }
                 _ = tokio::time::sleep_until(send_at), if self.send_every.is_some() => {
                     self.out.extend_from_slice(b"\n");
                 }
-                _ = tokio::time::sleep_until(read_by), if self.expect_every.is_some() => {
+                // Not while blocked: the client's heart-beats wait unread.
+                _ = tokio::time::sleep_until(read_by), if self.expect_every.is_some() && !self.gate.held => {
                     return "missed heart-beats from the client".into();
                 }
             }
@@ -224,6 +241,9 @@ impl Connection {
     async fn handle_input(&mut self) -> Option<String> {
         let version = self.session.version;
         let reason = loop {
+            if self.gate.holds(&self.rbuf) {
+                break None;
+            }
             let frame = match decode(&mut self.rbuf, version, &self.config.limits) {
                 Ok(Some(Decoded::Frame(frame))) => frame,
                 Ok(Some(Decoded::Heartbeat)) => continue,
@@ -287,8 +307,7 @@ impl Connection {
             }
             // Only publishes with confirms are confirmed, and STOMP makes none.
             ConnEvent::Confirms(_) => {}
-            // Not yet: a STOMP publisher is not blocked by resource alarms.
-            ConnEvent::Alarm(_) => {}
+            ConnEvent::Alarm(reason) => self.released |= self.gate.set(reason),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! what the socket has, handles every complete frame, takes the deliveries queues
 //! sent meanwhile, and writes.
 
+mod alarm_gate;
 mod connect;
 mod connection;
 pub mod dest;
@@ -15,6 +16,11 @@ mod mapping;
 mod send;
 mod session;
 mod subscribe;
+mod websocket;
+
+pub use websocket::{
+    next_frame as next_websocket_frame, serve_websocket, SUBPROTOCOLS as WEBSOCKET_SUBPROTOCOLS,
+};
 
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -50,7 +56,8 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(connection::run(stream, peer, broker.clone(), config.clone()));
+                    let local = stream.local_addr().ok();
+                    tokio::spawn(connection::run(stream, peer, local, broker.clone(), config.clone()));
                 }
                 Err(e) => {
                     tracing::warn!("STOMP accept failed: {e}");

@@ -50,6 +50,7 @@ pub(crate) enum Flow {
 }
 
 pub(crate) struct Session {
+    pub broker: BrokerRef,
     pub vhost: VHostRef,
     pub user: User,
     pub access: Access,
@@ -98,6 +99,7 @@ impl Session {
             vhost: p.vhost,
             user: p.user,
             access: p.access,
+            broker: p.broker,
             id: p.id,
             outlet: p.outlet,
             key,
@@ -139,7 +141,7 @@ impl Session {
             "SEND" | "ACK" | "NACK" => {
                 self.apply(&frame).await?;
                 if receipt.is_some() {
-                    self.flush();
+                    self.flush_and_store().await?;
                 }
                 Flow::Continue
             }
@@ -219,6 +221,27 @@ impl Session {
         self.transactions
             .remove(&tx)
             .ok_or_else(|| unknown_transaction(&tx))
+    }
+
+    /// As `flush`, and waits until the store has the persistent messages for
+    /// durable queues: a RECEIPT for a SEND then means what AMQP's publisher
+    /// confirm means.
+    async fn flush_and_store(&mut self) -> StompResult<()> {
+        let Some(stored) = self.batches.flush(None, &mut Vec::new(), |_| {}) else {
+            return Ok(());
+        };
+        match stored.ticket.await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if e.is_no_space() {
+                    self.broker.set_disk_alarm(true);
+                }
+                Err(StompError::new(
+                    "Message not stored",
+                    format!("The persistent message could not be written: {e}"),
+                ))
+            }
+        }
     }
 
     /// Hands the routed messages to their queues.

@@ -39,6 +39,9 @@ pub struct FileSettings {
     pub prometheus_port: Option<u16>,
     pub mqtt_port: Option<u16>,
     pub stomp_port: Option<u16>,
+    /// `web_mqtt.tcp.port`, `web_stomp.tcp.port`.
+    pub mqtt_ws_port: Option<u16>,
+    pub stomp_ws_port: Option<u16>,
     pub default_user: Option<String>,
     pub default_pass: Option<String>,
     pub default_vhost: Option<String>,
@@ -160,6 +163,8 @@ fn apply(s: &mut FileSettings, key: &str, value: &str) -> Result<bool, String> {
         "prometheus.tcp.port" => s.prometheus_port = Some(port(value)?),
         "mqtt.listeners.tcp.default" => s.mqtt_port = Some(listener(value)?.1),
         "stomp.listeners.tcp.default" => s.stomp_port = Some(listener(value)?.1),
+        "web_mqtt.tcp.port" => s.mqtt_ws_port = Some(port(value)?),
+        "web_stomp.tcp.port" => s.stomp_ws_port = Some(port(value)?),
         "default_user" => s.default_user = Some(non_empty(value)?),
         "default_pass" => s.default_pass = Some(non_empty(value)?),
         "default_vhost" => s.default_vhost = Some(non_empty(value)?),
@@ -382,13 +387,17 @@ mod tests {
              ssl_options.fail_if_no_peer_cert = true\n\
              ssl_options.versions.1 = tlsv1.3\n\
              ssl_options.versions.2 = tlsv1.2\n\
-             ssl_options.depth = 2\n",
+             ssl_options.depth = 2\n\
+             web_mqtt.tcp.port = 15676\n\
+             web_stomp.tcp.port = 15677\n",
         )
         .unwrap();
         assert_eq!(s.amqp_port, Some(5673));
         assert_eq!(s.bind, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(s.http_port, Some(15673));
         assert_eq!(s.prometheus_port, Some(15693));
+        assert_eq!(s.mqtt_ws_port, Some(15676));
+        assert_eq!(s.stomp_ws_port, Some(15677));
         assert_eq!(s.default_user.as_deref(), Some("admin"));
         assert_eq!(s.default_vhost.as_deref(), Some("prod"));
         assert_eq!(s.loopback_users, vec![("guest".to_string(), false)]);

@@ -69,6 +69,12 @@ pub struct Config {
     /// STOMP port; 0 picks a free one.
     pub stomp_port: u16,
     pub stomp: StompConfig,
+    /// MQTT over WebSocket (RabbitMQ's web-mqtt) port; 0 picks a free one, None
+    /// serves none.
+    pub mqtt_ws_port: Option<u16>,
+    /// STOMP over WebSocket (RabbitMQ's web-stomp) port; 0 picks a free one, None
+    /// serves none.
+    pub stomp_ws_port: Option<u16>,
 }
 
 impl Default for Config {
@@ -94,6 +100,8 @@ impl Default for Config {
             mqtt: MqttConfig::default(),
             stomp_port: 61613,
             stomp: StompConfig::default(),
+            mqtt_ws_port: Some(DEFAULT_MQTT_WS_PORT),
+            stomp_ws_port: Some(DEFAULT_STOMP_WS_PORT),
         }
     }
 }
@@ -102,6 +110,9 @@ impl Default for Config {
 pub const DEFAULT_HTTP_PORT: u16 = 15672;
 /// The port RabbitMQ's documentation gives the management API over TLS.
 pub const DEFAULT_HTTPS_PORT: u16 = 15671;
+/// RabbitMQ's web-mqtt and web-stomp ports.
+pub const DEFAULT_MQTT_WS_PORT: u16 = 15675;
+pub const DEFAULT_STOMP_WS_PORT: u16 = 15674;
 
 /// RabbitMQ's default `disk_free_limit`.
 pub const DEFAULT_DISK_FREE_LIMIT: u64 = 50_000_000;
@@ -136,6 +147,8 @@ impl Config {
             mqtt: MqttConfig::default(),
             stomp_port: 0,
             stomp: StompConfig::default(),
+            mqtt_ws_port: Some(0),
+            stomp_ws_port: Some(0),
         }
     }
 }
@@ -150,6 +163,8 @@ pub struct Server {
     mqtt_addrs: Vec<SocketAddr>,
     stomp_addrs: Vec<SocketAddr>,
     amqps_addrs: Vec<SocketAddr>,
+    mqtt_ws_addrs: Vec<SocketAddr>,
+    stomp_ws_addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     /// The HTTP listeners: stopped after a grace period (keep-alive clients could
     /// hold them open for ever).
@@ -208,6 +223,16 @@ impl Server {
     /// An address of the STOMP listener clients on this machine can reach.
     pub fn stomp_addr(&self) -> SocketAddr {
         reachable(&self.stomp_addrs)
+    }
+
+    /// Where clients on this machine reach MQTT over WebSocket; None when it is off.
+    pub fn mqtt_ws_addr(&self) -> Option<SocketAddr> {
+        (!self.mqtt_ws_addrs.is_empty()).then(|| reachable(&self.mqtt_ws_addrs))
+    }
+
+    /// Where clients on this machine reach STOMP over WebSocket; None when it is off.
+    pub fn stomp_ws_addr(&self) -> Option<SocketAddr> {
+        (!self.stomp_ws_addrs.is_empty()).then(|| reachable(&self.stomp_ws_addrs))
     }
 
     /// The addresses the AMQPS listener is bound to (none without TLS).
@@ -359,16 +384,34 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         )));
     }
     let mut mqtt_addrs = Vec::new();
+    // One registry for every MQTT listener: a client id is one session on all.
+    let mqtt_registry = warren_mqtt::Registry::default();
     for listener in bind_all(&config.bind, config.mqtt_port)? {
         let addr = listener.local_addr()?;
         tracing::info!("MQTT listener on {addr}");
         mqtt_addrs.push(addr);
-        listeners.push(tokio::spawn(warren_mqtt::serve(
+        listeners.push(tokio::spawn(warren_mqtt::serve_with(
             listener,
             broker.clone(),
             config.mqtt.clone(),
+            mqtt_registry.clone(),
             shutdown_rx.clone(),
         )));
+    }
+    let mut mqtt_ws_addrs = Vec::new();
+    if let Some(port) = config.mqtt_ws_port {
+        for listener in bind_all(&config.bind, port)? {
+            let addr = listener.local_addr()?;
+            tracing::info!("MQTT WebSocket listener on {addr}");
+            mqtt_ws_addrs.push(addr);
+            listeners.push(tokio::spawn(warren_mqtt::serve_websocket(
+                listener,
+                broker.clone(),
+                config.mqtt.clone(),
+                mqtt_registry.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
     }
     let mut stomp_addrs = Vec::new();
     for listener in bind_all(&config.bind, config.stomp_port)? {
@@ -381,6 +424,20 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
             config.stomp.clone(),
             shutdown_rx.clone(),
         )));
+    }
+    let mut stomp_ws_addrs = Vec::new();
+    if let Some(port) = config.stomp_ws_port {
+        for listener in bind_all(&config.bind, port)? {
+            let addr = listener.local_addr()?;
+            tracing::info!("STOMP WebSocket listener on {addr}");
+            stomp_ws_addrs.push(addr);
+            listeners.push(tokio::spawn(warren_stomp::serve_websocket(
+                listener,
+                broker.clone(),
+                config.stomp.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
     }
     let mut amqps_addrs = Vec::new();
     if let Some(tls) = tls {
@@ -407,6 +464,8 @@ pub async fn start(config: Config) -> anyhow::Result<Server> {
         mqtt_addrs,
         stomp_addrs,
         amqps_addrs,
+        mqtt_ws_addrs,
+        stomp_ws_addrs,
         shutdown,
         listeners,
         storage,

@@ -34,6 +34,14 @@ struct Args {
     /// STOMP port (0 picks a free port) [default: 61613].
     #[arg(long, env = "WARREN_STOMP_PORT")]
     stomp_port: Option<u16>,
+    /// MQTT over WebSocket port, path /ws (RabbitMQ's web-mqtt; 0 picks a free
+    /// port) [default: 15675].
+    #[arg(long, env = "WARREN_MQTT_WS_PORT")]
+    mqtt_ws_port: Option<u16>,
+    /// STOMP over WebSocket port, path /ws (RabbitMQ's web-stomp; 0 picks a free
+    /// port) [default: 15674].
+    #[arg(long, env = "WARREN_STOMP_WS_PORT")]
+    stomp_ws_port: Option<u16>,
     /// AMQPS (AMQP over TLS) port, listened on only when a certificate is set (0
     /// picks a free port; the log says which) [default: 5671].
     #[arg(long, env = "WARREN_AMQPS_PORT")]
@@ -300,6 +308,16 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> Result<warren::
             .stomp_port
             .or(file.stomp_port)
             .unwrap_or(base.stomp_port),
+        mqtt_ws_port: Some(
+            args.mqtt_ws_port
+                .or(file.mqtt_ws_port)
+                .unwrap_or(warren::DEFAULT_MQTT_WS_PORT),
+        ),
+        stomp_ws_port: Some(
+            args.stomp_ws_port
+                .or(file.stomp_ws_port)
+                .unwrap_or(warren::DEFAULT_STOMP_WS_PORT),
+        ),
         amqps_port: args
             .amqps_port
             .or(file.amqps_port)

@@ -33,6 +33,8 @@ fn spawn_logged(args: &[&str]) -> (Child, Vec<SocketAddr>, Vec<String>) {
         // The STOMP listener on a free port: 61613 may be taken (a RabbitMQ).
         .env("WARREN_STOMP_PORT", "0")
         .env("WARREN_MQTT_PORT", "0")
+        .env("WARREN_MQTT_WS_PORT", "0")
+        .env("WARREN_STOMP_WS_PORT", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -181,6 +183,8 @@ fn environment_variables_configure_the_listener() {
         .env("WARREN_AMQP_PORT", port.to_string())
         .env("WARREN_STOMP_PORT", "0")
         .env("WARREN_MQTT_PORT", "0")
+        .env("WARREN_MQTT_WS_PORT", "0")
+        .env("WARREN_STOMP_WS_PORT", "0")
         .env("WARREN_BIND", "127.0.0.1")
         .env("WARREN_DATA_DIR", &data_dir)
         .env("WARREN_HTTP_PORT", "0")

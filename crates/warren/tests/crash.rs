@@ -251,6 +251,8 @@ impl Broker {
             // 61613 may be taken (a RabbitMQ with STOMP).
             .env("WARREN_STOMP_PORT", "0")
             .env("WARREN_MQTT_PORT", "0")
+            .env("WARREN_MQTT_WS_PORT", "0")
+            .env("WARREN_STOMP_WS_PORT", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -47,6 +47,8 @@ fn spawn(args: &[&str]) -> Logged {
         .arg(&data_dir)
         .env("WARREN_MQTT_PORT", "0")
         .env("WARREN_STOMP_PORT", "0")
+        .env("WARREN_MQTT_WS_PORT", "0")
+        .env("WARREN_STOMP_WS_PORT", "0")
         .env("WARREN_LOG", "info")
         .env_remove("WARREN_LOG_FORMAT")
         .stdout(Stdio::piped())

@@ -178,3 +178,53 @@ def test_wrong_password_is_refused(version):
         assert rc.value in (4, 0x86), rc  # 3.1.1 return code 4, MQTT 5 reason 0x86
     finally:
         c.loop_stop()
+
+
+MQTT_WS_PORT = int(os.environ.get("MQTT_WS_PORT", "15675"))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_mqtt_over_websocket_crosses_to_amqp_and_back(version):
+    """paho over WebSocket (MQTT_WS_PORT, path /ws) and pika on one topic each way."""
+    suffix = uuid.uuid4().hex[:8]
+    conn = pika.BlockingConnection(
+        pika.URLParameters(os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F"))
+    )
+    ch = conn.channel()
+    q = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(q, "amq.topic", f"ws.{suffix}.to_amqp")
+    c = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=f"paho-ws-{suffix}",
+        protocol=version,
+        transport="websockets",
+    )
+    c.ws_set_options(path="/ws")
+    c.username_pw_set("guest", "guest")
+    c.inbox = queue.Queue()
+    c.connected = queue.Queue()
+    c.on_message = lambda _c, _u, msg: c.inbox.put(msg)
+    c.on_connect = lambda _c, _u, flags, rc, props: c.connected.put(rc)
+    c.connect(MQTT_HOST, MQTT_WS_PORT, keepalive=30)
+    c.loop_start()
+    try:
+        rc = c.connected.get(timeout=WAIT)
+        assert not rc.is_failure, rc
+        subscribe(c, f"ws/{suffix}/to_mqtt", 1)
+        ch.basic_publish("amq.topic", f"ws.{suffix}.to_mqtt", b"from pika")
+        msg = c.inbox.get(timeout=WAIT)
+        assert (msg.topic, msg.payload) == (f"ws/{suffix}/to_mqtt", b"from pika")
+        c.publish(f"ws/{suffix}/to_amqp", b"from paho", qos=1).wait_for_publish(WAIT)
+        method, header, body = None, None, None
+        for _ in range(int(WAIT * 10)):
+            method, header, body = ch.basic_get(q, auto_ack=True)
+            if method:
+                break
+            conn.sleep(0.1)
+        assert method is not None, "the MQTT message reached the AMQP queue"
+        assert body == b"from paho"
+        assert method.routing_key == f"ws.{suffix}.to_amqp"
+        assert header.delivery_mode == 2
+    finally:
+        close(c)
+        conn.close()

@@ -62,7 +62,7 @@ def amqps(tmp_path):
          "--tls-ca", str(tmp_path / "ca.pem"), "--tls-verify-peer"],
         stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "WARREN_HTTP_PORT": "0", "WARREN_MQTT_PORT": "0",
-             "WARREN_STOMP_PORT": "0"},
+             "WARREN_STOMP_PORT": "0", "WARREN_MQTT_WS_PORT": "0", "WARREN_STOMP_WS_PORT": "0"},
     )
     port = None
     deadline = time.time() + 30
