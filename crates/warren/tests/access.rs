@@ -796,7 +796,11 @@ async fn topic_permissions_restrict_routing_keys_on_topic_exchanges() {
     .unwrap();
     publish(&ch, "amq.topic", &format!("{user}.ok"), b"mine").await;
     assert_eq!(
-        &get(&gch, &gq).await.expect("delivered").delivery.data[..],
+        &get_eventually(&gch, &gq)
+            .await
+            .expect("delivered")
+            .delivery
+            .data[..],
         b"mine"
     );
 

@@ -230,7 +230,8 @@ impl Channel {
 
     fn flush_outgoing(&mut self, shared: &Shared) -> outgoing::Flushed {
         let confirm_to = self.confirm_to(shared);
-        self.outgoing.flush(confirm_to, PUBLISH_HIGH_WATER)
+        self.outgoing
+            .flush(confirm_to, PUBLISH_HIGH_WATER, shared.vhost.records())
     }
 
     fn confirm_to(&self, shared: &Shared) -> Option<warren_core::ConfirmTo> {

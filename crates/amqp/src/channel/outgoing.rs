@@ -3,6 +3,7 @@
 //! back-pressure they report.
 
 use warren_core::publish_batch::PublishBatches;
+use warren_core::records::{self, RecorderRef};
 use warren_core::{ConfirmTo, MessageRef, QueueRef};
 use warren_store::{Store, Ticket};
 
@@ -16,6 +17,9 @@ pub(crate) enum Behind {
     Queue(QueueRef),
     /// The store has more than `STORE_HIGH_WATER` bytes to write.
     Store(Store),
+    /// The delivery-records writer has more than `records::PUBLISH_HIGH_WATER`
+    /// records to write for recording queues.
+    Records(RecorderRef),
 }
 
 impl Behind {
@@ -24,6 +28,7 @@ impl Behind {
         match self {
             Behind::Queue(q) => q.backlog() > queue_low_water && !q.is_deleted(),
             Behind::Store(s) => s.backlog_bytes() > STORE_LOW_WATER,
+            Behind::Records(r) => r.backlog() > records::PUBLISH_LOW_WATER,
         }
     }
 }
@@ -60,11 +65,18 @@ impl Outgoing {
 
     /// Writes the persistent messages to the store, then sends every batch;
     /// `confirm_to` when the channel is in confirm mode.
-    pub fn flush(&mut self, confirm_to: Option<ConfirmTo>, high_water: u64) -> Flushed {
+    pub fn flush(
+        &mut self,
+        confirm_to: Option<ConfirmTo>,
+        high_water: u64,
+        recorder: &RecorderRef,
+    ) -> Flushed {
         let mut behind = None;
         let stored = self.batches.flush(confirm_to, &mut Vec::new(), |queue| {
             if queue.backlog() > high_water {
                 behind = Some(Behind::Queue(queue.clone()));
+            } else if queue.recording() && recorder.backlog() > records::PUBLISH_HIGH_WATER {
+                behind = Some(Behind::Records(recorder.clone()));
             } else if queue.over_budget() {
                 // The queue writes what it gets to disk: it can go no faster than that.
                 if let Some(store) = queue.page_store() {

@@ -49,6 +49,12 @@ const AGE_CHECK: Duration = Duration::from_secs(60);
 /// Records sent to the writer and not yet written, past which new ones are dropped
 /// (and counted in the log) rather than held in memory without bound.
 const MAX_PENDING: usize = 1 << 20;
+/// Records waiting for the writer above which publishers to recording queues pause
+/// (AMQP channels; see `Recorder::backlog`), and below which they resume: far under
+/// `MAX_PENDING`, so records are dropped only when something other than a paused
+/// publisher keeps producing them.
+pub const PUBLISH_HIGH_WATER: usize = 1 << 17;
+pub const PUBLISH_LOW_WATER: usize = 1 << 15;
 
 enum Cmd {
     Events(crate::names::Name, Vec<Event>),
@@ -176,6 +182,13 @@ impl Recorder {
                 ..Party::default()
             },
         }
+    }
+
+    /// Records sent to the writer and not yet written. Publishers to recording
+    /// queues pause above `PUBLISH_HIGH_WATER` (so the log keeps every record while
+    /// the disk keeps up with anything), and resume below `PUBLISH_LOW_WATER`.
+    pub fn backlog(&self) -> usize {
+        self.backlog.pending.load(Ordering::Relaxed)
     }
 
     /// Queues `events` of `vhost` for the log.
