@@ -8,6 +8,7 @@
 //! the in-flight windows; queues deliver to it through its `Outlet`, as they do to an
 //! AMQP connection.
 
+mod buffers;
 mod connect;
 mod connection;
 mod inbound;
