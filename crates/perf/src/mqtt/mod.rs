@@ -29,7 +29,6 @@ use std::time::{Duration, Instant};
 use subscriber::SubscriberResult;
 use tracker::SeqTracker;
 
-
 /// The MQTT settings common to every mode.
 pub struct MqttOptions {
     pub target: Target,
