@@ -77,12 +77,61 @@ pub(crate) async fn run<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // Opening and closing run once; boxed, their state is on the heap only while they
+    // run, not in the task that every idle connection keeps (it was most of the
+    // ~20 KB an idle MQTT client cost). The same goes for SUBSCRIBE and the other
+    // rare steps below.
+    let Some(mut opened) =
+        Box::pin(open(&mut stream, peer, local, broker, config, &registry)).await
+    else {
+        return;
+    };
+    let end = opened
+        .conn
+        .serve(
+            &mut stream,
+            &mut opened.rbuf,
+            &mut opened.out,
+            &mut opened.inbox,
+        )
+        .await;
+    Box::pin(close(opened, end, &mut stream, peer, &registry)).await;
+}
+
+/// What the serve loop needs of an accepted connection.
+struct Opened {
+    conn: Connection,
+    rbuf: BytesMut,
+    out: BytesMut,
+    inbox: mpsc::UnboundedReceiver<ConnEvent>,
+    will: Option<Box<Will>>,
+    client_id: String,
+    /// Dropped when the connection is gone (a takeover waits for it).
+    gone_tx: watch::Sender<()>,
+    /// How long the session outlives the connection (caps a will's delay).
+    lifetime: Lifetime,
+    /// RabbitMQ's name for the connection, `peer -> local`, for the log lines.
+    name: String,
+}
+
+/// CONNECT to CONNACK: authentication, the client id's claim, the session.
+async fn open<S>(
+    stream: &mut S,
+    peer: SocketAddr,
+    local: SocketAddr,
+    broker: BrokerRef,
+    config: MqttConfig,
+    registry: &Registry,
+) -> Option<Opened>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
-    let negotiated = match connect::accept(&mut stream, peer, &mut rbuf, &broker, &config).await {
+    let negotiated = match connect::accept(stream, peer, &mut rbuf, &broker, &config).await {
         Ok(n) => n,
         Err(Refused::Drop(why)) | Err(Refused::Connack(why)) => {
             tracing::info!(%peer, "MQTT connection refused: {why}");
-            return;
+            return None;
         }
     };
     let Negotiated {
@@ -94,7 +143,8 @@ pub(crate) async fn run<S>(
         access,
     } = negotiated;
     let version = connect.version;
-    let (outlet, mut inbox) = mpsc::unbounded_channel();
+    let connect = crate::buffers::detach(connect);
+    let (outlet, inbox) = mpsc::unbounded_channel();
     let id = broker.register_connection(ConnectionEntry {
         outlet: outlet.clone(),
         user: user.name.clone(),
@@ -125,7 +175,8 @@ pub(crate) async fn run<S>(
     let receive_maximum = connect.properties.receive_maximum.unwrap_or(u16::MAX);
     let prefetch = u32::from(ctx.config.prefetch.min(receive_maximum).max(1));
     let mut session = Session::new(&ctx, client_id.clone(), lifetime, prefetch);
-    let mut out = BytesMut::with_capacity(16 * 1024);
+    // Grows with what is written; an idle connection keeps only its CONNACK's worth.
+    let mut out = BytesMut::new();
     let opened = session.open(&ctx, connect.clean_start).await;
     let session_present = match opened {
         Ok(present) => present,
@@ -147,9 +198,9 @@ pub(crate) async fn run<S>(
             );
             let _ = stream.write_all(&out).await;
             tracing::info!(connection = id, %peer, "MQTT session refused: {}", e.message);
-            finish(&ctx, &registry, &client_id, &mut session).await;
+            finish(&ctx, registry, &client_id, &mut session).await;
             drop(gone_tx);
-            return;
+            return None;
         }
     };
     let mut connack = Properties::default();
@@ -207,10 +258,37 @@ pub(crate) async fn run<S>(
         let maximum = connect.properties.topic_alias_maximum.unwrap_or(0);
         conn.outbound.allow_topic_aliases(maximum);
     }
-    let end = conn
-        .serve(&mut stream, &mut rbuf, &mut out, &mut inbox)
-        .await;
-    let will = connect.will;
+    Some(Opened {
+        conn,
+        rbuf,
+        out,
+        inbox,
+        will: connect.will.map(Box::new),
+        client_id,
+        gone_tx,
+        lifetime,
+        name,
+    })
+}
+
+/// The end of a connection: the server's DISCONNECT (MQTT 5), the will, the
+/// session's cleanup.
+async fn close<S>(opened: Opened, end: End, stream: &mut S, peer: SocketAddr, registry: &Registry)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Opened {
+        mut conn,
+        mut out,
+        will,
+        client_id,
+        gone_tx,
+        lifetime,
+        name,
+        ..
+    } = opened;
+    let version = conn.ctx.version;
+    let id = conn.ctx.id;
     let (publish_will, why) = match end {
         End::Disconnected { with_will } => (with_will, "client disconnected".to_string()),
         End::Lost(why) => (true, why),
@@ -235,7 +313,7 @@ pub(crate) async fn run<S>(
         let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&out)).await;
     }
     let _ = stream.shutdown().await;
-    let will = will.filter(|_| publish_will);
+    let will = will.map(|w| *w).filter(|_| publish_will);
     let will_delay = will
         .as_ref()
         .map_or(Duration::ZERO, |w| crate::will_delay::delay(w, lifetime));
@@ -262,7 +340,7 @@ pub(crate) async fn run<S>(
         registry.will_delayed(&conn.ctx.vhost.name, &client_id, id, task.abort_handle());
         hand_over
     });
-    finish(&conn.ctx, &registry, &client_id, &mut conn.session).await;
+    finish(&conn.ctx, registry, &client_id, &mut conn.session).await;
     tracing::info!(connection = id, %peer, reason = %why, "closing MQTT connection ({name}): {why}");
     if let Some(hand_over) = delayed {
         let _ = hand_over.send(conn);
@@ -303,9 +381,13 @@ impl Connection {
         out: &mut BytesMut,
         inbox: &mut mpsc::UnboundedReceiver<ConnEvent>,
     ) -> End {
-        let mut events = Vec::with_capacity(64);
-        // Packets the client sent right behind CONNECT.
-        if let Err(end) = self.handle_input(rbuf, out).await {
+        // Allocated by the first event (recv_many reserves its limit), not up front.
+        let mut events = Vec::new();
+        let mut last_read = 0;
+        // Packets the client sent right behind CONNECT. handle_input is boxed (one
+        // allocation per read): the packets it holds while it awaits a SUBSCRIBE's
+        // queue are several KB, which the task of every idle connection would carry.
+        if let Err(end) = Box::pin(self.handle_input(rbuf, out)).await {
             return end;
         }
         loop {
@@ -316,13 +398,15 @@ impl Connection {
                 out.clear();
             }
             let deadline = self.last_read + self.keep_alive;
+            crate::buffers::before_read(rbuf, last_read);
             tokio::select! {
                 read = stream.read_buf(rbuf), if !self.gate.held => match read {
                     Ok(0) => return End::Lost("client closed the socket".into()),
                     Err(e) => return End::Lost(format!("read failed: {e}")),
-                    Ok(_) => {
+                    Ok(n) => {
+                        last_read = n;
                         self.last_read = Instant::now();
-                        if let Err(end) = self.handle_input(rbuf, out).await {
+                        if let Err(end) = Box::pin(self.handle_input(rbuf, out)).await {
                             return end;
                         }
                     }
@@ -439,7 +523,7 @@ impl Connection {
                 let inbound = self.inbound.as_mut().expect("inbound");
                 let routed = inbound.publish(&self.ctx, p)?;
                 if let (Some(topic), Some(message)) = (retain, routed) {
-                    crate::retained::store(&self.ctx, &topic, &message).await;
+                    Box::pin(crate::retained::store(&self.ctx, &topic, &message)).await;
                 }
             }
             Packet::PubAck(a) => self.outbound.acked(&self.session, a.packet_id),
@@ -453,8 +537,8 @@ impl Connection {
                 }
                 encode(out, &Packet::PubComp(comp), version);
             }
-            Packet::Subscribe(s) => self.subscribe(s, out).await?,
-            Packet::Unsubscribe(u) => self.unsubscribe(u, out).await?,
+            Packet::Subscribe(s) => Box::pin(self.subscribe(s, out)).await?,
+            Packet::Unsubscribe(u) => Box::pin(self.unsubscribe(u, out)).await?,
             Packet::PingReq => encode(out, &Packet::PingResp, version),
             Packet::Disconnect(d) => {
                 return Ok(Some(End::Disconnected {

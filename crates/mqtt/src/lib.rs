@@ -9,6 +9,7 @@
 //! AMQP connection.
 
 mod alarm_gate;
+mod buffers;
 mod connect;
 mod connection;
 mod inbound;

@@ -9,7 +9,8 @@ use clap::Parser;
     about = "A lean AMQP 0-9-1 load generator: publishers and consumers that batch frames, \
              with broker CPU per message from /proc",
     after_help = "Scenarios other than publish/consume: --idle-connections, --connection-churn, \
-                  --declare-queues, --publish-then-drain. See crates/perf/README.md."
+                  --declare-queues, --publish-then-drain; --mqtt HOST:PORT for MQTT. \
+                  See crates/perf/README.md."
 )]
 pub struct Args {
     /// Broker URI.
@@ -175,6 +176,46 @@ pub struct Args {
     /// After the publishers stop, how long consumers may take to catch up (seconds).
     #[arg(long, default_value_t = 10.0)]
     pub drain_timeout: f64,
+
+    /// Speak MQTT to this broker (HOST:PORT) instead of AMQP: publishers (-x) and
+    /// subscribers (-y) on --topic / --subscribe at --qos; with --idle-connections,
+    /// MQTT clients. --uri is then unused.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub mqtt: Option<String>,
+
+    /// --mqtt: protocol version, 3.1.1 or 5.
+    #[arg(long, default_value = "3.1.1")]
+    pub mqtt_version: String,
+
+    /// --mqtt: QoS of publishes and subscriptions (0, 1 or 2).
+    #[arg(long, default_value_t = 0)]
+    pub qos: u8,
+
+    /// --mqtt: unacknowledged QoS 1/2 publishes per publisher at most (an MQTT 5
+    /// server's receive maximum lowers it).
+    #[arg(long, default_value_t = 100)]
+    pub inflight: u16,
+
+    /// --mqtt: publisher i publishes to this topic, `{i}` replaced by i.
+    #[arg(long, default_value = "perf/{i}")]
+    pub topic: String,
+
+    /// --mqtt: the subscribers' filter (default: --topic with `{i}` as `+` when there
+    /// are several publishers, else publisher 0's topic).
+    #[arg(long)]
+    pub subscribe: Option<String>,
+
+    /// --mqtt --idle-connections: each client also subscribes to a topic of its own.
+    #[arg(long)]
+    pub idle_subscribe: bool,
+
+    /// --mqtt: user name in CONNECT (empty: none, for anonymous brokers).
+    #[arg(long, default_value = "guest")]
+    pub mqtt_user: String,
+
+    /// --mqtt: password in CONNECT (with --mqtt-user).
+    #[arg(long, default_value = "guest")]
+    pub mqtt_password: String,
 
     /// Leave the queues (and exchange) in place at the end instead of deleting them.
     #[arg(long)]

@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod confirms;
 mod consumer;
+mod mqtt;
 mod payload;
 mod procstat;
 mod publisher;
@@ -56,8 +57,11 @@ fn main() {
 
 /// Runs the scenario the flags ask for; `false` if it reported errors.
 async fn run(args: Args) -> Result<bool> {
-    let uri = AmqpUri::parse(&args.uri).context("--uri")?;
     payload::now_ns();
+    if let Some(addr) = args.mqtt.clone() {
+        return run_mqtt(&args, &addr).await;
+    }
+    let uri = AmqpUri::parse(&args.uri).context("--uri")?;
     if args.million {
         let s = scenarios::million::run(&args, &uri).await?;
         report::emit(args.json, &s, || s.text());
@@ -81,4 +85,19 @@ async fn run(args: Args) -> Result<bool> {
     let s = scenarios::throughput::run(&args, &uri).await?;
     report::emit(args.json, &s, || s.text());
     Ok(s.errors.is_empty() && s.missing.unwrap_or(0) == 0)
+}
+
+/// The MQTT modes (`--mqtt`); `false` if the run saw errors or lost QoS 1/2 messages.
+async fn run_mqtt(args: &Args, addr: &str) -> Result<bool> {
+    if let Some(n) = args.idle_connections {
+        let s = mqtt::idle::run(args, addr, n).await?;
+        report::emit(args.json, &s, || s.text());
+        return Ok(s.errors.is_empty());
+    }
+    let s = mqtt::run(args, addr).await?;
+    report::emit(args.json, &s, || s.text());
+    let a = &s.accounting;
+    // At QoS 0 the broker may drop messages; that is reported, not a failure.
+    let lossless = s.qos == 0 || a.missing == 0;
+    Ok(s.errors.is_empty() && lossless && a.duplicates == 0 && a.unknown == 0)
 }
