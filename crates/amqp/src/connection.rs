@@ -1,7 +1,7 @@
 //! One AMQP connection after the handshake: the socket loop, frame dispatch to
 //! channels, deliveries from queues, heartbeats, and the close handshakes.
 
-use crate::channel::{Channel, PUBLISH_LOW_WATER};
+use crate::channel::Channel;
 use crate::error::{AmqpError, AmqpResult, Scope};
 use crate::handshake::{self, ClientCapabilities, HandshakeEnd};
 use crate::transport::Transport;
@@ -27,7 +27,7 @@ const LINGER_TIMEOUT: Duration = Duration::from_secs(30);
 const CONSUMER_TIMEOUT_CHECK: Duration = Duration::from_secs(1);
 
 /// How often a throttled publisher looks whether its queue has caught up.
-const THROTTLE_POLL: Duration = Duration::from_millis(1);
+const THROTTLE_POLL: Duration = warren_core::back_pressure::POLL;
 /// How long to wait for `connection.close-ok` after sending `connection.close`.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -813,7 +813,7 @@ impl Connection {
             return true;
         }
         match &self.throttle {
-            Some(behind) if behind.still_behind(PUBLISH_LOW_WATER) => true,
+            Some(behind) if behind.still_behind() => true,
             Some(_) => {
                 self.throttle = None;
                 false

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod alarms;
+pub mod back_pressure;
 pub mod broker;
 pub mod error;
 pub mod exchange;

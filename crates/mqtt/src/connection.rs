@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+use warren_core::back_pressure::{self, Behind};
 use warren_core::{
     Access, BrokerRef, ChannelKey, ConnEvent, ConnectionEntry, ErrorKind, Outlet, User, VHostRef,
 };
@@ -252,6 +253,7 @@ where
         last_read: Instant::now(),
         gate: AlarmGate::default(),
         released: false,
+        behind: None,
     };
     conn.inbound = Some(Inbound::new(&conn.ctx));
     if version.is_v5() {
@@ -371,6 +373,9 @@ struct Connection {
     gate: AlarmGate,
     /// The alarm cleared with a PUBLISH waiting: handle the read buffer again.
     released: bool,
+    /// A queue (or the store) this client's publishes outran: nothing is read
+    /// until it has caught up (`warren_core::back_pressure`).
+    behind: Option<Behind>,
 }
 
 impl Connection {
@@ -400,7 +405,7 @@ impl Connection {
             let deadline = self.last_read + self.keep_alive;
             crate::buffers::before_read(rbuf, last_read);
             tokio::select! {
-                read = stream.read_buf(rbuf), if !self.gate.held => match read {
+                read = stream.read_buf(rbuf), if !self.gate.held && self.behind.is_none() => match read {
                     Ok(0) => return End::Lost("client closed the socket".into()),
                     Err(e) => return End::Lost(format!("read failed: {e}")),
                     Ok(n) => {
@@ -430,8 +435,15 @@ impl Connection {
                         }
                     }
                 }
+                _ = tokio::time::sleep(back_pressure::POLL), if self.behind.is_some() => {
+                    if !self.behind.as_ref().is_some_and(Behind::still_behind) {
+                        self.behind = None;
+                        // The client's PINGREQs waited unread too.
+                        self.last_read = Instant::now();
+                    }
+                }
                 // Not while blocked: the client's packets wait unread.
-                _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() && !self.gate.held => {
+                _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() && !self.gate.held && self.behind.is_none() => {
                     return End::Closed(Fatal::new(reason::KEEP_ALIVE_TIMEOUT, "keepalive timeout"));
                 }
             }
@@ -494,7 +506,9 @@ impl Connection {
             }
         };
         let inbound = self.inbound.as_mut().expect("inbound");
-        inbound.flush(&self.ctx);
+        if let Some(behind) = inbound.flush(&self.ctx) {
+            self.behind = Some(behind);
+        }
         inbound.write_acks(out, version);
         result
     }
@@ -745,7 +759,8 @@ impl Connection {
                 e.text
             );
         }
-        inbound.flush(&self.ctx);
+        // The connection is gone: nothing to pause.
+        let _ = inbound.flush(&self.ctx);
     }
 }
 

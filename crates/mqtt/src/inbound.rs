@@ -11,6 +11,7 @@ use mqtt_codec::{encode, reason, topic, Ack, Packet, Properties, Publish, QoS, V
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use warren_core::access::Perm;
+use warren_core::back_pressure::Behind;
 use warren_core::publish_batch::PublishBatches;
 use warren_core::{ConfirmTo, Message, MessageRef, Publisher, QueueRef};
 
@@ -183,13 +184,26 @@ impl Inbound {
     }
 
     /// Hands the routed publishes to their queues; persistent ones go to the store
-    /// first, whose word comes back as a confirmation like the queues'.
-    pub fn flush(&mut self, ctx: &Ctx) {
+    /// first, whose word comes back as a confirmation like the queues'. Returns what
+    /// this publisher has outrun, if anything: the connection stops reading until it
+    /// catches up.
+    pub fn flush(&mut self, ctx: &Ctx) -> Option<Behind> {
         let to = confirm_to(ctx);
+        let mut behind = None;
+        let recorder = ctx.vhost.records();
         let stored = self
             .batches
-            .flush(Some(to.clone()), &mut Vec::new(), |_| {});
-        let Some(stored) = stored else { return };
+            .flush(Some(to.clone()), &mut Vec::new(), |queue| {
+                if let Some(b) = Behind::of_queue(queue, recorder) {
+                    behind = Some(b);
+                }
+            });
+        let Some(stored) = stored else {
+            return behind;
+        };
+        if let Some(b) = Behind::of_store(&stored.store) {
+            behind = Some(b);
+        }
         let seqs: Vec<u64> = stored
             .confirm_seqs
             .into_iter()
@@ -222,6 +236,7 @@ impl Inbound {
                 .collect();
             let _ = to.outlet.send(warren_core::ConnEvent::Confirms(confirms));
         });
+        behind
     }
 
     /// One answer (a queue's or the store's) for publish `seq`.

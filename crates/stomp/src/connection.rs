@@ -200,7 +200,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             // The spec's tolerance: twice the promised interval.
             let read_by = self.expect_every.map_or(far, |d| self.last_read + d * 2);
             tokio::select! {
-                read = self.stream.read_buf(&mut self.rbuf), if !self.gate.held => match read {
+                read = self.stream.read_buf(&mut self.rbuf), if !self.gate.held && self.session.behind.is_none() => match read {
                     Ok(0) => return "client closed the socket".into(),
                     Ok(_) => {
                         self.last_read = Instant::now();
@@ -228,8 +228,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 _ = tokio::time::sleep_until(send_at), if self.send_every.is_some() => {
                     self.out.extend_from_slice(b"\n");
                 }
+                _ = tokio::time::sleep(warren_core::back_pressure::POLL), if self.session.behind.is_some() => {
+                    if !self.session.behind.as_ref().is_some_and(|b| b.still_behind()) {
+                        self.session.behind = None;
+                        // The client's heart-beats waited unread too.
+                        self.last_read = Instant::now();
+                    }
+                }
                 // Not while blocked: the client's heart-beats wait unread.
-                _ = tokio::time::sleep_until(read_by), if self.expect_every.is_some() && !self.gate.held => {
+                _ = tokio::time::sleep_until(read_by), if self.expect_every.is_some() && !self.gate.held && self.session.behind.is_none() => {
                     return "missed heart-beats from the client".into();
                 }
             }

@@ -11,6 +11,7 @@ use crate::frame::{encode, Frame, Version};
 use bytes::BytesMut;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use warren_core::back_pressure::Behind;
 use warren_core::publish_batch::PublishBatches;
 use warren_core::{
     Access, BrokerRef, ChannelCredit, ChannelCreditRef, ChannelKey, Name, Outlet, Publisher,
@@ -64,6 +65,9 @@ pub(crate) struct Session {
     pub name: String,
     pub(crate) publisher: Publisher,
     pub(crate) batches: PublishBatches,
+    /// A queue (or the store) this client's SENDs outran: the connection reads
+    /// nothing more until it has caught up (`warren_core::back_pressure`).
+    pub(crate) behind: Option<Behind>,
     pub(crate) route_buf: Vec<QueueRef>,
     pub(crate) subscriptions: HashMap<String, Subscription>,
     /// In delivery order.
@@ -110,6 +114,7 @@ impl Session {
                 connection: p.id,
                 channel: 0,
             }),
+            behind: None,
             route_buf: Vec::new(),
             subscriptions: HashMap::new(),
             unacked: VecDeque::new(),
@@ -227,9 +232,12 @@ impl Session {
     /// durable queues: a RECEIPT for a SEND then means what AMQP's publisher
     /// confirm means.
     async fn flush_and_store(&mut self) -> StompResult<()> {
-        let Some(stored) = self.batches.flush(None, &mut Vec::new(), |_| {}) else {
+        let Some(stored) = self.hand_over() else {
             return Ok(());
         };
+        if let Some(behind) = Behind::of_store(&stored.store) {
+            self.behind = Some(behind);
+        }
         match stored.ticket.await {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -247,7 +255,26 @@ impl Session {
     /// Hands the routed messages to their queues.
     pub fn flush(&mut self) {
         // Without confirms nobody waits for the store's word; the append is made.
-        let _ = self.batches.flush(None, &mut Vec::new(), |_| {});
+        if let Some(stored) = self.hand_over() {
+            if let Some(behind) = Behind::of_store(&stored.store) {
+                self.behind = Some(behind);
+            }
+        }
+    }
+
+    /// Sends the batches, noting a queue that is far behind.
+    fn hand_over(&mut self) -> Option<warren_core::publish_batch::Stored> {
+        let recorder = self.vhost.records().clone();
+        let mut behind = None;
+        let stored = self.batches.flush(None, &mut Vec::new(), |queue| {
+            if let Some(b) = Behind::of_queue(queue, &recorder) {
+                behind = Some(b);
+            }
+        });
+        if behind.is_some() {
+            self.behind = behind;
+        }
+        stored
     }
 
     /// Who did it, for the firehose (`amq.rabbitmq.trace`).

@@ -18,13 +18,13 @@ use crate::error::{AmqpError, AmqpResult};
 use amqp_codec::{encode_method, AccessRequestOk, ChannelFlowOk, Method};
 use bytes::BytesMut;
 use confirms::Confirms;
-pub(crate) use outgoing::Behind;
 use outgoing::Outgoing;
 use publish::PendingContent;
 use settle::Unacked;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use tx::Transaction;
+pub(crate) use warren_core::back_pressure::Behind;
 use warren_core::fast_hash::FastMap;
 use warren_core::metrics::ChannelCounter;
 use warren_core::{ChannelCredit, ChannelCreditRef, ChannelKey, Name, Publisher, QueueRef};
@@ -32,13 +32,6 @@ use warren_core::{ChannelCredit, ChannelCreditRef, ChannelKey, Name, Publisher, 
 /// How many deliveries may be on their way from queues to one channel before they
 /// are written out; beyond it, messages wait in their queues.
 const TRANSIT_WINDOW: u32 = 2000;
-
-/// A queue with more published messages than this waiting in its mailbox makes its
-/// publishers pause reading (see `Connection::throttle`): RabbitMQ's credit flow, in
-/// its simplest form.
-pub(crate) const PUBLISH_HIGH_WATER: u64 = 20_000;
-/// ... until its backlog is down to this.
-pub(crate) const PUBLISH_LOW_WATER: u64 = 5_000;
 
 /// A consumer as its channel knows it.
 struct ChannelConsumer {
@@ -230,8 +223,7 @@ impl Channel {
 
     fn flush_outgoing(&mut self, shared: &Shared) -> outgoing::Flushed {
         let confirm_to = self.confirm_to(shared);
-        self.outgoing
-            .flush(confirm_to, PUBLISH_HIGH_WATER, shared.vhost.records())
+        self.outgoing.flush(confirm_to, shared.vhost.records())
     }
 
     fn confirm_to(&self, shared: &Shared) -> Option<warren_core::ConfirmTo> {
