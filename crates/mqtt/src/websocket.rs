@@ -3,7 +3,6 @@
 //! over TCP, packets carried in binary messages.
 
 use crate::{MqttConfig, Registry};
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use warren_core::BrokerRef;
@@ -19,7 +18,7 @@ pub async fn serve_websocket(
     broker: BrokerRef,
     config: MqttConfig,
     registry: Registry,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let endpoint = Endpoint {
         name: "MQTT",
@@ -30,35 +29,12 @@ pub async fn serve_websocket(
     };
     // Where the connection lines say it arrived, should the socket not tell.
     let listening = listener.local_addr().ok();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let broker = broker.clone();
-                    let config = config.clone();
-                    let registry = registry.clone();
-                    let endpoint = endpoint.clone();
-                    tokio::spawn(async move {
-                        match warren_websocket::accept(stream, peer, &endpoint).await {
-                            Ok(ws) => {
-                                let local = ws.local.or(listening).unwrap_or(ws.peer);
-                                crate::connection::run(ws.stream, ws.peer, local, broker, config, registry).await
-                            }
-                            Err(why) => tracing::info!(%peer, "MQTT WebSocket connection refused: {why}"),
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!("MQTT WebSocket accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() {
-                    return;
-                }
-            }
+    warren_websocket::serve(listener, endpoint, shutdown, move |ws| {
+        let (broker, config, registry) = (broker.clone(), config.clone(), registry.clone());
+        async move {
+            let local = ws.local.or(listening).unwrap_or(ws.peer);
+            crate::connection::run(ws.stream, ws.peer, local, broker, config, registry).await
         }
-    }
+    })
+    .await
 }

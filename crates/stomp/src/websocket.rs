@@ -6,7 +6,6 @@
 
 use crate::StompConfig;
 use bytes::{Bytes, BytesMut};
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use warren_core::BrokerRef;
@@ -19,7 +18,7 @@ pub async fn serve_websocket(
     listener: TcpListener,
     broker: BrokerRef,
     config: StompConfig,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     let endpoint = Endpoint {
         name: "STOMP",
@@ -29,33 +28,11 @@ pub async fn serve_websocket(
         // The largest frame the decoder takes, with room for its headers.
         max_message_size: config.limits.max_body + config.limits.max_header_bytes + 1024,
     };
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let _ = stream.set_nodelay(true);
-                    let broker = broker.clone();
-                    let config = config.clone();
-                    let endpoint = endpoint.clone();
-                    tokio::spawn(async move {
-                        match warren_websocket::accept(stream, peer, &endpoint).await {
-                            Ok(ws) => crate::connection::run(ws.stream, ws.peer, ws.local, broker, config).await,
-                            Err(why) => tracing::info!(%peer, "STOMP WebSocket connection refused: {why}"),
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!("STOMP WebSocket accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            _ = shutdown.changed() => {
-                if *shutdown.borrow() {
-                    return;
-                }
-            }
-        }
-    }
+    warren_websocket::serve(listener, endpoint, shutdown, move |ws| {
+        let (broker, config) = (broker.clone(), config.clone());
+        async move { crate::connection::run(ws.stream, ws.peer, ws.local, broker, config).await }
+    })
+    .await
 }
 
 /// Cuts the next complete frame the server wrote off the front of `buf`: a

@@ -50,6 +50,45 @@ pub struct Accepted {
     pub local: Option<SocketAddr>,
 }
 
+/// Accepts WebSocket clients on `listener` until `shutdown` turns true: each
+/// upgrade is done in its own task, which then runs `serve` on the connection.
+pub async fn serve<F, Fut>(
+    listener: tokio::net::TcpListener,
+    endpoint: Endpoint,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    serve: F,
+) where
+    F: Fn(Accepted) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let endpoint = endpoint.clone();
+                    let serve = serve.clone();
+                    tokio::spawn(async move {
+                        match accept(stream, peer, &endpoint).await {
+                            Ok(ws) => serve(ws).await,
+                            Err(why) => tracing::info!(%peer, "{} WebSocket connection refused: {why}", endpoint.name),
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("{} WebSocket accept failed: {e}", endpoint.name);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// Does the WebSocket handshake on `stream` and starts the bridge. An error is a
 /// failed or refused upgrade (already answered, when it was HTTP at all).
 pub async fn accept(
