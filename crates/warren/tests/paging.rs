@@ -27,10 +27,6 @@ fn body(i: usize) -> Vec<u8> {
     b
 }
 
-async fn start(dir: &std::path::Path) -> warren::Server {
-    start_with_budget(dir, 32 << 20).await
-}
-
 async fn start_with_budget(dir: &std::path::Path, queue_ram_budget: u64) -> warren::Server {
     let config = warren::Config {
         data_dir: dir.to_path_buf(),
@@ -58,10 +54,6 @@ fn small_body(i: usize) -> Vec<u8> {
     let mut b = vec![(i % 251) as u8; SMALL];
     b[..8].copy_from_slice(&(i as u64).to_be_bytes());
     b
-}
-
-async fn publish_all(ch: &Channel, queue: &str, persistent: impl Fn(usize) -> bool) {
-    publish_n(ch, queue, COUNT, body, persistent).await
 }
 
 async fn publish_n(
@@ -116,40 +108,68 @@ fn data_dir(name: &str) -> PathBuf {
     dir
 }
 
-#[tokio::test]
-async fn a_long_transient_queue_pages_out_and_delivers_everything_in_order() {
-    let dir = data_dir("transient");
-    let server = start(&dir).await;
+/// What one run publishes: how many messages, their bodies, the queue's budget.
+struct Load {
+    name: &'static str,
+    count: usize,
+    body: fn(usize) -> Vec<u8>,
+    budget: u64,
+    prefetch: u16,
+}
+
+const LARGE: Load = Load {
+    name: "large",
+    count: COUNT,
+    body,
+    budget: 32 << 20,
+    prefetch: 50,
+};
+
+const SMALL_LOAD: Load = Load {
+    name: "small",
+    count: SMALL_COUNT,
+    body: small_body,
+    budget: SMALL_BUDGET,
+    prefetch: 500,
+};
+
+/// Publishes `load` (transient) to a queue over its budget, checks that at least
+/// `paged` of it went to the store, then consumes it all in order and intact; the
+/// store lets go of everything once it is acked.
+async fn pages_out_and_delivers_in_order(load: Load, paged: usize) {
+    let dir = data_dir(load.name);
+    let server = start_with_budget(&dir, load.budget).await;
     let conn = connect_url(&url(&server)).await.unwrap();
     let ch = confirm_channel(&conn).await;
     t(ch.queue_declare(
-        "long".into(),
+        load.name.into(),
         QueueDeclareOptions::default(),
         FieldTable::default(),
     ))
     .await
     .unwrap();
-    publish_all(&ch, "long", |_| false).await;
-    // A third of the queue is more than the budget leaves in memory.
-    let live = wait_live(&server, (COUNT / 3) as u64).await;
+    publish_n(&ch, load.name, load.count, load.body, |_| false).await;
+    let live = wait_live(&server, paged as u64).await;
     assert!(
-        live >= (COUNT / 3) as u64,
-        "bodies over the budget went to the store: {live} of {COUNT}"
+        live >= paged as u64,
+        "bodies over the budget went to the store: {live} of {}",
+        load.count
     );
-    t(ch.basic_qos(50, BasicQosOptions::default()))
+    t(ch.basic_qos(load.prefetch, BasicQosOptions::default()))
         .await
         .unwrap();
     let mut consumer = t(ch.basic_consume(
-        "long".into(),
+        load.name.into(),
         "c".into(),
         BasicConsumeOptions::default(),
         FieldTable::default(),
     ))
     .await
     .unwrap();
-    for i in 0..COUNT {
+    for i in 0..load.count {
         let d = t(consumer.next()).await.expect("delivery").expect("ok");
-        assert!(d.data == body(i), "message {i} intact and in order");
+        assert!(d.data == (load.body)(i), "message {i} intact and in order");
+        assert!(!d.redelivered);
         t(d.ack(BasicAckOptions::default())).await.unwrap();
     }
     // Consumed and acked: the store lets go of them.
@@ -164,129 +184,64 @@ async fn a_long_transient_queue_pages_out_and_delivers_everything_in_order() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
-async fn paged_transient_messages_do_not_survive_a_restart_but_persistent_ones_do() {
-    let dir = data_dir("restart");
-    let server = start(&dir).await;
+/// Publishes `load` to a durable queue, every other message persistent, restarts,
+/// and gets back exactly the persistent ones, in order.
+async fn only_persistent_messages_survive_a_restart(load: Load) {
+    let dir = data_dir(&format!("{}-restart", load.name));
+    let server = start_with_budget(&dir, load.budget).await;
     let conn = connect_url(&url(&server)).await.unwrap();
     let ch = confirm_channel(&conn).await;
     let durable = QueueDeclareOptions {
         durable: true,
         ..Default::default()
     };
-    t(ch.queue_declare("mixed".into(), durable, FieldTable::default()))
+    t(ch.queue_declare(load.name.into(), durable, FieldTable::default()))
         .await
         .unwrap();
-    publish_all(&ch, "mixed", |i| i % 2 == 0).await;
-    wait_live(&server, (COUNT / 2 + COUNT / 6) as u64).await;
+    publish_n(&ch, load.name, load.count, load.body, |i| i % 2 == 0).await;
+    wait_live(&server, (load.count / 2) as u64).await;
     drop(conn);
     server.shutdown().await;
 
-    let server = start(&dir).await;
+    let server = start_with_budget(&dir, load.budget).await;
     let conn = connect_url(&url(&server)).await.unwrap();
     let ch = t(conn.create_channel()).await.unwrap();
-    for i in (0..COUNT).step_by(2) {
-        let m = t(ch.basic_get("mixed".into(), BasicGetOptions { no_ack: true }))
+    for i in (0..load.count).step_by(2) {
+        let m = t(ch.basic_get(load.name.into(), BasicGetOptions { no_ack: true }))
             .await
             .unwrap()
             .expect("persistent message back");
         assert!(
-            m.delivery.data == body(i),
+            m.delivery.data == (load.body)(i),
             "persistent message {i} in order"
         );
     }
-    let rest = t(ch.basic_get("mixed".into(), BasicGetOptions { no_ack: true }))
+    let rest = t(ch.basic_get(load.name.into(), BasicGetOptions { no_ack: true }))
         .await
         .unwrap();
     assert!(rest.is_none(), "no transient message came back");
     drop(conn);
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_long_transient_queue_pages_out_and_delivers_everything_in_order() {
+    // A third of the queue is more than the budget leaves in memory.
+    pages_out_and_delivers_in_order(LARGE, COUNT / 3).await;
+}
+
+#[tokio::test]
+async fn paged_transient_messages_do_not_survive_a_restart_but_persistent_ones_do() {
+    only_persistent_messages_survive_a_restart(LARGE).await;
 }
 
 #[tokio::test]
 async fn many_small_messages_over_the_budget_page_out_and_come_back_in_order() {
-    let dir = data_dir("small");
-    let server = start_with_budget(&dir, SMALL_BUDGET).await;
-    let conn = connect_url(&url(&server)).await.unwrap();
-    let ch = confirm_channel(&conn).await;
-    t(ch.queue_declare(
-        "small".into(),
-        QueueDeclareOptions::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .unwrap();
-    publish_n(&ch, "small", SMALL_COUNT, small_body, |_| false).await;
-    let live = wait_live(&server, (SMALL_COUNT / 4) as u64).await;
-    assert!(
-        live >= (SMALL_COUNT / 4) as u64,
-        "bodies over the budget went to the store: {live} of {SMALL_COUNT}"
-    );
-    t(ch.basic_qos(500, BasicQosOptions::default()))
-        .await
-        .unwrap();
-    let mut consumer = t(ch.basic_consume(
-        "small".into(),
-        "c".into(),
-        BasicConsumeOptions::default(),
-        FieldTable::default(),
-    ))
-    .await
-    .unwrap();
-    for i in 0..SMALL_COUNT {
-        let d = t(consumer.next()).await.expect("delivery").expect("ok");
-        assert!(d.data == small_body(i), "message {i} intact and in order");
-        assert!(!d.redelivered);
-        t(d.ack(BasicAckOptions::default())).await.unwrap();
-    }
-    let store = server.broker().storage().unwrap().store().clone();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while store.stats().live_messages > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(store.stats().live_messages, 0, "acked: the store let go");
-    drop(conn);
-    server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    pages_out_and_delivers_in_order(SMALL_LOAD, SMALL_COUNT / 4).await;
 }
 
 #[tokio::test]
 async fn many_small_messages_persistent_ones_survive_a_restart_in_order() {
-    let dir = data_dir("small-restart");
-    let server = start_with_budget(&dir, SMALL_BUDGET).await;
-    let conn = connect_url(&url(&server)).await.unwrap();
-    let ch = confirm_channel(&conn).await;
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
-    t(ch.queue_declare("small-mixed".into(), durable, FieldTable::default()))
-        .await
-        .unwrap();
-    publish_n(&ch, "small-mixed", SMALL_COUNT, small_body, |i| i % 2 == 0).await;
-    wait_live(&server, (SMALL_COUNT / 2) as u64).await;
-    drop(conn);
-    server.shutdown().await;
-
-    let server = start_with_budget(&dir, SMALL_BUDGET).await;
-    let conn = connect_url(&url(&server)).await.unwrap();
-    let ch = t(conn.create_channel()).await.unwrap();
-    for i in (0..SMALL_COUNT).step_by(2) {
-        let m = t(ch.basic_get("small-mixed".into(), BasicGetOptions { no_ack: true }))
-            .await
-            .unwrap()
-            .expect("persistent message back");
-        assert!(
-            m.delivery.data == small_body(i),
-            "persistent message {i} in order"
-        );
-    }
-    let rest = t(ch.basic_get("small-mixed".into(), BasicGetOptions { no_ack: true }))
-        .await
-        .unwrap();
-    assert!(rest.is_none(), "no transient message came back");
-    drop(conn);
-    server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    only_persistent_messages_survive_a_restart(SMALL_LOAD).await;
 }
