@@ -256,6 +256,13 @@ where
         behind: None,
     };
     conn.inbound = Some(Inbound::new(&conn.ctx));
+    // A resumed session goes on with the QoS 2 publishes its last connection left
+    // unreleased (even one with no subscriptions, which CONNACK calls absent, as
+    // RabbitMQ does); a clean start begins with none.
+    let unreleased = registry.take_unreleased(&conn.ctx.vhost.name, &client_id);
+    if !connect.clean_start {
+        conn.inbound_mut().resume_unreleased(unreleased);
+    }
     if version.is_v5() {
         let maximum = connect.properties.topic_alias_maximum.unwrap_or(0);
         conn.outbound.allow_topic_aliases(maximum);
@@ -342,6 +349,11 @@ where
         registry.will_delayed(&conn.ctx.vhost.name, &client_id, id, task.abort_handle());
         hand_over
     });
+    if conn.session.lifetime != Lifetime::Connection {
+        // Kept before the client id is released: a reconnect waits for that.
+        let unreleased = conn.inbound_mut().take_unreleased();
+        registry.keep_unreleased(&conn.ctx.vhost.name, &client_id, unreleased);
+    }
     finish(&conn.ctx, registry, &client_id, &mut conn.session).await;
     tracing::info!(connection = id, %peer, reason = %why, "closing MQTT connection ({name}): {why}");
     if let Some(hand_over) = delayed {

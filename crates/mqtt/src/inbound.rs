@@ -178,6 +178,16 @@ impl Inbound {
         Ok(())
     }
 
+    /// The QoS 2 ids not released yet, for the session's next connection.
+    pub fn take_unreleased(&mut self) -> HashSet<u16> {
+        std::mem::take(&mut self.qos2_received)
+    }
+
+    /// The ids a kept session's earlier connection left unreleased.
+    pub fn resume_unreleased(&mut self, ids: HashSet<u16>) {
+        self.qos2_received = ids;
+    }
+
     /// PUBREL: the client will not resend that QoS 2 publish; forget its id.
     pub fn released(&mut self, packet_id: u16) -> bool {
         self.qos2_received.remove(&packet_id)

@@ -3,7 +3,7 @@
 //! connection's consumers and exclusive queues are out of the way of the new one.
 
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -32,6 +32,10 @@ pub struct Registry {
     /// Wills waiting out their delay (MQTT 5), by client id: a new connection with
     /// the id cancels its will. The connection id tells whose entry it is.
     delayed_wills: Arc<Mutex<HashMap<Key, (u64, AbortHandle)>>>,
+    /// QoS 2 packet ids a kept session received and the client has not released
+    /// (PUBREL) yet: a PUBLISH resent after a reconnect is answered, not routed
+    /// again (spec 4.3.3, 4.4). In memory: a broker restart forgets them.
+    unreleased: Arc<Mutex<HashMap<Key, HashSet<u16>>>>,
 }
 
 impl Registry {
@@ -92,6 +96,24 @@ impl Registry {
         if wills.get(&key).is_some_and(|(c, _)| *c == connection) {
             wills.remove(&key);
         }
+    }
+
+    /// Keeps a closing session's unreleased QoS 2 ids for its next connection.
+    pub(crate) fn keep_unreleased(&self, vhost: &Name, client_id: &str, ids: HashSet<u16>) {
+        let key = (vhost.clone(), client_id.to_string());
+        let mut kept = self.unreleased.lock();
+        if ids.is_empty() {
+            kept.remove(&key);
+        } else {
+            kept.insert(key, ids);
+        }
+    }
+
+    /// What `keep_unreleased` kept for `client_id` (nothing for a clean start,
+    /// which also forgets it).
+    pub(crate) fn take_unreleased(&self, vhost: &Name, client_id: &str) -> HashSet<u16> {
+        let key = (vhost.clone(), client_id.to_string());
+        self.unreleased.lock().remove(&key).unwrap_or_default()
     }
 
     /// Forgets `connection` as the holder of `client_id`, unless another took it.

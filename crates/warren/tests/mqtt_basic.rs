@@ -204,6 +204,45 @@ async fn qos2_is_exactly_once_both_ways() {
 }
 
 #[tokio::test]
+async fn a_qos2_publish_resent_after_a_reconnect_is_not_routed_again() {
+    let server = server().await;
+    let (mut sub, _) = Raw::connect(&server, Version::V3_1_1, "q2r-sub", true).await;
+    assert_eq!(sub.subscribe("q2r", QoS::AtLeastOnce).await, vec![1]);
+    let (mut publ, _) = Raw::connect(&server, Version::V3_1_1, "q2r-pub", false).await;
+    publ.publish("q2r", QoS::ExactlyOnce, 7, b"once").await;
+    assert!(matches!(publ.recv().await, Some(Packet::PubRec(a)) if a.packet_id == 7));
+    // The connection drops before the client saw the PUBREC: it comes back to its
+    // session and sends the PUBLISH again, DUP set, then releases it.
+    drop(publ);
+    let (mut publ, _) = Raw::connect(&server, Version::V3_1_1, "q2r-pub", false).await;
+    publ.send(&Packet::Publish(mqtt_codec::Publish {
+        dup: true,
+        qos: QoS::ExactlyOnce,
+        retain: false,
+        topic: "q2r".into(),
+        packet_id: Some(7),
+        properties: Default::default(),
+        payload: bytes::Bytes::from_static(b"once"),
+    }))
+    .await;
+    assert!(matches!(publ.recv().await, Some(Packet::PubRec(a)) if a.packet_id == 7));
+    publ.send(&Packet::PubRel(Ack::new(7))).await;
+    assert!(matches!(publ.recv().await, Some(Packet::PubComp(a)) if a.packet_id == 7));
+    let p = sub.next_publish().await;
+    assert_eq!(&p.payload[..], b"once");
+    sub.send(&Packet::PubAck(Ack::new(p.packet_id.unwrap())))
+        .await;
+    assert!(
+        sub.no_publish_within(Duration::from_millis(300)).await,
+        "the PUBLISH resent after the reconnect was delivered again"
+    );
+    // Released: the same id is a new message now.
+    publ.publish("q2r", QoS::ExactlyOnce, 7, b"next").await;
+    assert!(matches!(publ.recv().await, Some(Packet::PubRec(a)) if a.packet_id == 7));
+    assert_eq!(&sub.next_publish().await.payload[..], b"next");
+}
+
+#[tokio::test]
 async fn keepalive_is_enforced() {
     let server = server().await;
     let mut c = connect_packet(Version::V5, "sleepy", true);
