@@ -349,10 +349,11 @@ where
         registry.will_delayed(&conn.ctx.vhost.name, &client_id, id, task.abort_handle());
         hand_over
     });
-    if conn.session.lifetime != Lifetime::Connection {
+    if let Lifetime::Kept(seconds) = conn.session.lifetime {
         // Kept before the client id is released: a reconnect waits for that.
         let unreleased = conn.inbound_mut().take_unreleased();
-        registry.keep_unreleased(&conn.ctx.vhost.name, &client_id, unreleased);
+        let expiry = seconds.map(|s| Duration::from_secs(u64::from(s)));
+        registry.keep_unreleased(&conn.ctx.vhost.name, &client_id, unreleased, expiry);
     }
     finish(&conn.ctx, registry, &client_id, &mut conn.session).await;
     tracing::info!(connection = id, %peer, reason = %why, "closing MQTT connection ({name}): {why}");
@@ -442,7 +443,7 @@ impl Connection {
                     if std::mem::take(&mut self.released) {
                         // The client's PINGREQs waited behind the PUBLISH too.
                         self.last_read = Instant::now();
-                        if let Err(end) = self.handle_input(rbuf, out).await {
+                        if let Err(end) = Box::pin(self.handle_input(rbuf, out)).await {
                             return end;
                         }
                     }

@@ -34,8 +34,9 @@ pub struct Registry {
     delayed_wills: Arc<Mutex<HashMap<Key, (u64, AbortHandle)>>>,
     /// QoS 2 packet ids a kept session received and the client has not released
     /// (PUBREL) yet: a PUBLISH resent after a reconnect is answered, not routed
-    /// again (spec 4.3.3, 4.4). In memory: a broker restart forgets them.
-    unreleased: Arc<Mutex<HashMap<Key, HashSet<u16>>>>,
+    /// again (spec 4.3.3, 4.4), until the session expires. In memory: a broker
+    /// restart forgets them.
+    unreleased: Arc<Mutex<HashMap<Key, (HashSet<u16>, Option<tokio::time::Instant>)>>>,
 }
 
 impl Registry {
@@ -98,14 +99,25 @@ impl Registry {
         }
     }
 
-    /// Keeps a closing session's unreleased QoS 2 ids for its next connection.
-    pub(crate) fn keep_unreleased(&self, vhost: &Name, client_id: &str, ids: HashSet<u16>) {
+    /// Keeps a closing session's unreleased QoS 2 ids for its next connection, for
+    /// as long as the session lasts (`expiry`: MQTT 5's session expiry interval;
+    /// None: for ever).
+    pub(crate) fn keep_unreleased(
+        &self,
+        vhost: &Name,
+        client_id: &str,
+        ids: HashSet<u16>,
+        expiry: Option<Duration>,
+    ) {
         let key = (vhost.clone(), client_id.to_string());
+        let now = tokio::time::Instant::now();
         let mut kept = self.unreleased.lock();
+        // Sessions that expired without coming back.
+        kept.retain(|_, (_, until)| until.is_none_or(|t| t > now));
         if ids.is_empty() {
             kept.remove(&key);
         } else {
-            kept.insert(key, ids);
+            kept.insert(key, (ids, expiry.map(|e| now + e)));
         }
     }
 
@@ -113,7 +125,11 @@ impl Registry {
     /// which also forgets it).
     pub(crate) fn take_unreleased(&self, vhost: &Name, client_id: &str) -> HashSet<u16> {
         let key = (vhost.clone(), client_id.to_string());
-        self.unreleased.lock().remove(&key).unwrap_or_default()
+        match self.unreleased.lock().remove(&key) {
+            Some((ids, until)) if until.is_none_or(|t| t > tokio::time::Instant::now()) => ids,
+            // The session expired: so did what it remembered.
+            _ => HashSet::new(),
+        }
     }
 
     /// Forgets `connection` as the holder of `client_id`, unless another took it.
@@ -126,5 +142,28 @@ impl Registry {
         {
             holders.remove(&key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreleased_ids_last_as_long_as_their_session() {
+        let registry = Registry::default();
+        let vhost = Name::from("/");
+        let ids: HashSet<u16> = [7, 9].into();
+        registry.keep_unreleased(&vhost, "kept", ids.clone(), None);
+        registry.keep_unreleased(&vhost, "expired", ids.clone(), Some(Duration::ZERO));
+        assert_eq!(registry.take_unreleased(&vhost, "kept"), ids);
+        assert!(
+            registry.take_unreleased(&vhost, "kept").is_empty(),
+            "taken once"
+        );
+        assert!(
+            registry.take_unreleased(&vhost, "expired").is_empty(),
+            "an expired session remembers nothing"
+        );
     }
 }

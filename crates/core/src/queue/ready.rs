@@ -339,8 +339,13 @@ impl Tail {
             }
         }
         let delta = zigzag(seq.wrapping_sub(self.write_seq) as i64);
-        let out = self
-            .writable_segment(RECORD_HEADER_MAX + message.properties.len() + message.body.len());
+        // Only an inline record carries the content; the others are a few varints.
+        let need = if flags & INLINE != 0 {
+            RECORD_HEADER_MAX + message.properties.len() + message.body.len()
+        } else {
+            RECORD_HEADER_MAX
+        };
+        let out = self.writable_segment(need);
         let start = out.len();
         out.put_u8(flags);
         put_varint(out, delta);
@@ -485,8 +490,12 @@ impl Tail {
 
     /// The content of a paged-out message still waiting for the store, if any.
     fn take_pending(&mut self, store_id: u64) -> Option<MessageRef> {
-        let i = self.pending.iter().position(|(id, _)| *id == store_id)?;
-        let (_, message) = self.pending.remove(i)?;
+        // Pending entries are in record order, and every earlier one was taken or
+        // released already: this record's is the front one, or gone.
+        if self.pending.front().is_none_or(|(id, _)| *id != store_id) {
+            return None;
+        }
+        let (_, message) = self.pending.pop_front()?;
         self.pending_bytes -= message.body.len() as u64 + RAM_OVERHEAD;
         Some(message)
     }
@@ -697,6 +706,31 @@ mod tests {
             [false, false, false, false, false, true, true, true, true, true]
         );
         assert_eq!(list.ram_bytes(), 0);
+    }
+
+    #[test]
+    fn records_without_their_content_take_a_few_bytes_whatever_the_body() {
+        let mut list = ReadyList::new(true);
+        for seq in 1..=(HEAD_CAP as u64 + 100) {
+            let m = message("", "q", vec![0; 100_000], None);
+            let paging = seq > HEAD_CAP as u64;
+            let r = entry(seq, m, if paging { Kept::Paged } else { Kept::No }, seq, 0);
+            push(
+                &mut list,
+                r,
+                if paging {
+                    TailContent::Paging
+                } else {
+                    TailContent::Keep
+                },
+            );
+        }
+        assert_eq!(
+            list.tail.segments.len(),
+            1,
+            "100 paged records, one segment"
+        );
+        assert!(list.tail.segments[0].capacity() <= SEGMENT + RECORD_HEADER_MAX);
     }
 
     #[test]
