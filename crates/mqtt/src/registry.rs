@@ -26,6 +26,9 @@ struct Holder {
 
 type Key = (Name, String);
 
+/// A kept session's unreleased QoS 2 ids, and when the session expires.
+type Unreleased = (HashSet<u16>, Option<tokio::time::Instant>);
+
 #[derive(Clone, Default)]
 pub struct Registry {
     holders: Arc<Mutex<HashMap<Key, Holder>>>,
@@ -36,7 +39,7 @@ pub struct Registry {
     /// (PUBREL) yet: a PUBLISH resent after a reconnect is answered, not routed
     /// again (spec 4.3.3, 4.4), until the session expires. In memory: a broker
     /// restart forgets them.
-    unreleased: Arc<Mutex<HashMap<Key, (HashSet<u16>, Option<tokio::time::Instant>)>>>,
+    unreleased: Arc<Mutex<HashMap<Key, Unreleased>>>,
 }
 
 impl Registry {
