@@ -213,6 +213,32 @@ pub fn opt(v: Option<f64>, decimals: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.decimals$}"))
 }
 
+/// The lines both idle-connection reports (AMQP and MQTT) end with: the broker's
+/// memory before and while holding the connections, per `unit`, its idle CPU, and
+/// the load generator's own memory.
+pub fn idle_memory_lines(
+    out: &mut Vec<String>,
+    rss_before: Option<f64>,
+    rss_held: Option<f64>,
+    kb_per: Option<f64>,
+    unit: &str,
+    idle_cpu_pct: Option<f64>,
+    perf_rss_mb: f64,
+) {
+    match (rss_before, rss_held, kb_per) {
+        (Some(a), Some(b), Some(per)) => out.push(format!(
+            "broker memory    RSS {a:.1} MB -> {b:.1} MB = {per:.2} KB per {unit}"
+        )),
+        _ => out.push("broker memory    (pass --broker-pid)".into()),
+    }
+    if let Some(cpu) = idle_cpu_pct {
+        out.push(format!(
+            "broker idle CPU  {cpu:.2}% of a core while holding them"
+        ));
+    }
+    out.push(format!("warren-perf RSS  {perf_rss_mb:.1} MB"));
+}
+
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);

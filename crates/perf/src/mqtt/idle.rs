@@ -145,22 +145,15 @@ impl IdleSummary {
                 self.hold_seconds
             ),
         ];
-        match (
+        report::idle_memory_lines(
+            &mut out,
             self.broker_rss_mb_before,
             self.broker_rss_mb_held,
             self.broker_kb_per_connection,
-        ) {
-            (Some(a), Some(b), Some(per)) => out.push(format!(
-                "broker memory    RSS {a:.1} MB -> {b:.1} MB = {per:.2} KB per client"
-            )),
-            _ => out.push("broker memory    (pass --broker-pid)".into()),
-        }
-        if let Some(cpu) = self.broker_idle_cpu_pct {
-            out.push(format!(
-                "broker idle CPU  {cpu:.2}% of a core while holding them"
-            ));
-        }
-        out.push(format!("warren-perf RSS  {:.1} MB", self.perf_rss_mb));
+            "client",
+            self.broker_idle_cpu_pct,
+            self.perf_rss_mb,
+        );
         for e in &self.errors {
             out.push(format!("error            {e}"));
         }
