@@ -14,7 +14,6 @@ use amqp_codec::{
 use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use warren_core::fast_hash::FastMap;
 use warren_core::{Access, BrokerRef, ConnEvent, ConnectionEntry, Outlet, User, VHostRef};
@@ -115,7 +114,7 @@ pub(crate) async fn run(
                 return;
             }
         };
-    let (outlet, mut inbox) = mpsc::unbounded_channel();
+    let (outlet, mut inbox) = warren_core::mailbox::channel();
     let id = broker.register_connection(ConnectionEntry {
         outlet: outlet.clone(),
         user: negotiated.user.name.clone(),
@@ -265,7 +264,7 @@ impl From<&str> for Ending {
 }
 
 impl Connection {
-    async fn serve(&mut self, inbox: &mut mpsc::UnboundedReceiver<ConnEvent>) -> Ending {
+    async fn serve(&mut self, inbox: &mut warren_core::outlet::Inbox) -> Ending {
         let mut events = Vec::with_capacity(64);
         let tick = if self.heartbeat.is_zero() {
             Duration::from_secs(3600)

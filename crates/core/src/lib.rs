@@ -11,6 +11,7 @@ pub mod exchange;
 pub mod fast_hash;
 mod ids;
 pub mod journal;
+pub mod mailbox;
 pub mod message;
 pub mod metrics;
 pub mod names;

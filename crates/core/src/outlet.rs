@@ -9,7 +9,6 @@ use crate::names::Name;
 use crate::queue::QueueRef;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// Identifies one channel across the broker, for as long as it is open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -64,7 +63,9 @@ pub enum ConnEvent {
     Alarm(Option<String>),
 }
 
-pub type Outlet = mpsc::UnboundedSender<ConnEvent>;
+pub type Outlet = crate::mailbox::Sender<ConnEvent>;
+/// A connection's end of its `Outlet`.
+pub type Inbox = crate::mailbox::Receiver<ConnEvent>;
 
 /// A window of deliveries shared by a channel's consumers.
 ///

@@ -17,9 +17,10 @@ use mqtt_codec::{
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use warren_core::back_pressure::{self, Behind};
+use warren_core::outlet::Inbox;
 use warren_core::{
     Access, BrokerRef, ChannelKey, ConnEvent, ConnectionEntry, ErrorKind, Outlet, User, VHostRef,
 };
@@ -104,7 +105,7 @@ struct Opened {
     conn: Connection,
     rbuf: BytesMut,
     out: BytesMut,
-    inbox: mpsc::UnboundedReceiver<ConnEvent>,
+    inbox: Inbox,
     will: Option<Box<Will>>,
     client_id: String,
     /// Dropped when the connection is gone (a takeover waits for it).
@@ -145,7 +146,7 @@ where
     } = negotiated;
     let version = connect.version;
     let connect = crate::buffers::detach(connect);
-    let (outlet, inbox) = mpsc::unbounded_channel();
+    let (outlet, inbox) = warren_core::mailbox::channel();
     let id = broker.register_connection(ConnectionEntry {
         outlet: outlet.clone(),
         user: user.name.clone(),
@@ -397,7 +398,7 @@ impl Connection {
         stream: &mut S,
         rbuf: &mut BytesMut,
         out: &mut BytesMut,
-        inbox: &mut mpsc::UnboundedReceiver<ConnEvent>,
+        inbox: &mut Inbox,
     ) -> End {
         // Allocated by the first event (recv_many reserves its limit), not up front.
         let mut events = Vec::new();

@@ -12,7 +12,6 @@ use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use warren_core::{BrokerRef, ConnEvent, ConnectionEntry};
 
@@ -55,7 +54,7 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         Some(local) => format!("{peer} -> {local}"),
         None => peer.to_string(),
     };
-    let (outlet, mut inbox) = mpsc::unbounded_channel();
+    let (outlet, mut inbox) = warren_core::mailbox::channel();
     let id = broker.register_connection(ConnectionEntry {
         outlet: outlet.clone(),
         user: connected.user.name.clone(),
@@ -178,7 +177,7 @@ struct Connection<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    async fn serve(&mut self, inbox: &mut mpsc::UnboundedReceiver<ConnEvent>) -> String {
+    async fn serve(&mut self, inbox: &mut warren_core::outlet::Inbox) -> String {
         let mut events = Vec::with_capacity(64);
         // Frames the client sent right behind CONNECT.
         if let Some(reason) = self.handle_input().await {

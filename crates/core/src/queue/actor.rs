@@ -3,7 +3,6 @@
 
 use super::state::QueueState;
 use super::{QueueCmd, QueueRef};
-use tokio::sync::mpsc;
 use warren_store::RecoveredMessage;
 
 /// How many commands one turn takes before delivering (bounds latency under load).
@@ -12,7 +11,7 @@ const BATCH: usize = 256;
 pub(super) fn spawn(
     queue: QueueRef,
     owner: std::sync::Weak<crate::vhost::VHost>,
-    mut mailbox: mpsc::UnboundedReceiver<QueueCmd>,
+    mut mailbox: crate::mailbox::Receiver<QueueCmd>,
     recovered: Vec<RecoveredMessage>,
     settings: Option<super::args::QueueSettings>,
     on_auto_delete: Box<dyn FnOnce(QueueRef) + Send>,

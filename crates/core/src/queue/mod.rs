@@ -26,7 +26,7 @@ use amqp_codec::FieldTable;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use warren_store::{RecoveredMessage, Store};
 
 pub type QueueRef = Arc<QueueHandle>;
@@ -141,7 +141,7 @@ pub struct QueueHandle {
     /// The connection that owns an exclusive queue.
     pub exclusive_owner: Option<u64>,
     pub arguments: FieldTable,
-    mailbox: mpsc::UnboundedSender<QueueCmd>,
+    mailbox: crate::mailbox::Sender<QueueCmd>,
     /// Published messages sent to the mailbox and not yet taken by the actor: the
     /// measure publishers are throttled by.
     backlog: AtomicU64,
@@ -208,7 +208,7 @@ impl QueueHandle {
             recovered,
             resolved,
         } = start;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = crate::mailbox::channel();
         // Exclusive queues never outlive their connection, so never their broker.
         let persistent = spec.durable && spec.exclusive_owner.is_none();
         let next_position = recovered.last().map_or(1, |m| m.seq + 1);
@@ -250,7 +250,7 @@ impl QueueHandle {
     /// A handle whose mailbox goes nowhere, for testing `QueueState` directly.
     #[cfg(test)]
     pub(crate) fn detached(name: &str, auto_delete: bool) -> QueueRef {
-        let (tx, _rx) = mpsc::unbounded_channel();
+        let (tx, _rx) = crate::mailbox::channel();
         Arc::new(QueueHandle {
             id: 1,
             name: Name::from(name),
@@ -398,7 +398,7 @@ impl QueueHandle {
         self.backlog
             .fetch_add(messages.len() as u64, Ordering::Relaxed);
         // If the queue is gone, its messages went with it, and that is their outcome.
-        if let Err(mpsc::error::SendError(QueueCmd::Publish {
+        if let Err(crate::mailbox::SendError(QueueCmd::Publish {
             messages,
             confirm: Some(to),
             ..

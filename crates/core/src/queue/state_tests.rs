@@ -23,7 +23,7 @@ fn message(body: &str) -> MessageRef {
 }
 
 struct TestConsumer {
-    rx: mpsc::UnboundedReceiver<ConnEvent>,
+    rx: crate::mailbox::Receiver<ConnEvent>,
     channel: ChannelKey,
 }
 
@@ -56,7 +56,7 @@ fn consumer(
     prefetch: u32,
     credit: Option<ChannelCreditRef>,
 ) -> TestConsumer {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = crate::mailbox::channel();
     state
         .add_consumer(Consumer {
             tag: Name::from(tag),
@@ -191,7 +191,7 @@ fn a_shared_window_limits_all_consumers_of_the_channel() {
 fn exclusive_consumers_exclude_others() {
     let mut state = QueueState::new(QueueHandle::detached("q", false), Weak::new());
     let _a = consumer(&mut state, 1, "a", 0, None);
-    let (tx, _rx) = mpsc::unbounded_channel();
+    let (tx, _rx) = crate::mailbox::channel();
     let refused = state.add_consumer(Consumer {
         tag: Name::from("x"),
         channel: ChannelKey(2),
@@ -223,7 +223,7 @@ fn auto_delete_after_the_last_consumer_goes() {
 #[test]
 fn a_full_transit_window_keeps_messages_in_the_queue() {
     let mut state = QueueState::new(QueueHandle::detached("q", false), Weak::new());
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = crate::mailbox::channel();
     let transit = Arc::new(ChannelCredit::with_limit(2));
     state
         .add_consumer(Consumer {

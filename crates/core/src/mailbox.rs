@@ -1,0 +1,305 @@
+//! A small unbounded many-to-one channel for the broker's actors: each connection's
+//! inbox (`Outlet`) and each queue's command mailbox.
+//!
+//! Why not tokio's unbounded channel: it allocates its first block of 32 slots and a
+//! cache-padded control block up front, ~1.5 KB for a connection's events and ~3 KB
+//! for a queue's commands, whether anything is ever sent or not. A broker holding
+//! 100,000 idle connections or queues pays that for nothing. Here an idle channel is
+//! one small allocation (a mutex around an empty deque), the deque grows with a
+//! burst and is let go once drained. The mutex is held only to push or to take a
+//! batch, and senders batch their work (a publish flush, a turn's deliveries), so it
+//! is taken once per batch, not once per message.
+
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
+
+/// A drained deque keeps at most this many slots; a larger one (after a burst) is
+/// freed.
+const KEEP_CAPACITY: usize = 64;
+
+struct State<T> {
+    queue: VecDeque<T>,
+    /// The receiver, waiting for something to arrive.
+    waker: Option<Waker>,
+    senders: usize,
+    /// False once the receiver closed or dropped: sends fail.
+    open: bool,
+}
+
+struct Shared<T> {
+    state: Mutex<State<T>>,
+}
+
+/// The sending side; clones send to the same receiver.
+pub struct Sender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// The receiving side.
+pub struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+}
+
+/// A send to a closed channel; the value comes back.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing queued now.
+    Empty,
+    /// Nothing queued, and no sender left.
+    Disconnected,
+}
+
+pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            queue: VecDeque::new(),
+            waker: None,
+            senders: 1,
+            open: true,
+        }),
+    });
+    (
+        Sender {
+            shared: shared.clone(),
+        },
+        Receiver { shared },
+    )
+}
+
+impl<T> Sender<T> {
+    /// Queues `value` for the receiver; fails (handing it back) once the receiver is
+    /// gone or closed.
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        let waker = {
+            let mut state = self.shared.state.lock();
+            if !state.open {
+                return Err(SendError(value));
+            }
+            state.queue.push_back(value);
+            state.waker.take()
+        };
+        // Woken outside the lock, so the receiver does not wake into a held mutex.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Whether the receiver is gone (or closed).
+    pub fn is_closed(&self) -> bool {
+        !self.shared.state.lock().open
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.shared.state.lock().senders += 1;
+        Sender {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let waker = {
+            let mut state = self.shared.state.lock();
+            state.senders -= 1;
+            if state.senders > 0 {
+                return;
+            }
+            state.waker.take()
+        };
+        // The last sender: a waiting receiver learns that nothing more will come.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender").finish_non_exhaustive()
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Waits until something is queued, then moves up to `limit` values into `buf`
+    /// and returns how many; 0 means every sender is gone and nothing is left.
+    /// Cancel-safe: values are taken only when it returns.
+    pub async fn recv_many(&mut self, buf: &mut Vec<T>, limit: usize) -> usize {
+        let limit = limit.max(1);
+        poll_fn(|cx| {
+            let mut state = self.shared.state.lock();
+            if !state.queue.is_empty() {
+                let n = state.queue.len().min(limit);
+                buf.extend(state.queue.drain(..n));
+                if state.queue.is_empty() && state.queue.capacity() > KEEP_CAPACITY {
+                    state.queue = VecDeque::new();
+                }
+                return Poll::Ready(n);
+            }
+            if state.senders == 0 {
+                return Poll::Ready(0);
+            }
+            match &state.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => state.waker = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Takes one value if any is queued.
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        let mut state = self.shared.state.lock();
+        match state.queue.pop_front() {
+            Some(value) => Ok(value),
+            None if state.senders == 0 || !state.open => Err(TryRecvError::Disconnected),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Refuses further sends; what is queued can still be taken with `try_recv`.
+    pub fn close(&mut self) {
+        self.shared.state.lock().open = false;
+    }
+
+    /// Values queued now.
+    pub fn len(&self) -> usize {
+        self.shared.state.lock().queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let dropped = {
+            let mut state = self.shared.state.lock();
+            state.open = false;
+            state.waker = None;
+            std::mem::take(&mut state.queue)
+        };
+        // Dropped outside the lock: a value's drop may send on another channel.
+        drop(dropped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn values_arrive_in_order_in_batches_of_at_most_the_limit() {
+        let (tx, mut rx) = channel();
+        for i in 0..10 {
+            tx.send(i).unwrap();
+        }
+        let mut buf = Vec::new();
+        assert_eq!(rx.recv_many(&mut buf, 4).await, 4);
+        assert_eq!(rx.recv_many(&mut buf, 100).await, 6);
+        assert_eq!(buf, (0..10).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_wakes_for_a_send_from_another_task() {
+        let (tx, mut rx) = channel();
+        let sender = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            tx.send("late").unwrap();
+            tx
+        });
+        let mut buf = Vec::new();
+        assert_eq!(rx.recv_many(&mut buf, 8).await, 1);
+        assert_eq!(buf, vec!["late"]);
+        drop(sender.await.unwrap());
+        assert_eq!(rx.recv_many(&mut buf, 8).await, 0, "all senders gone");
+    }
+
+    #[tokio::test]
+    async fn the_receiver_sees_the_end_only_when_the_last_clone_is_dropped() {
+        let (tx, mut rx) = channel::<u8>();
+        let tx2 = tx.clone();
+        drop(tx);
+        let mut buf = Vec::new();
+        let waiting = tokio::time::timeout(Duration::from_millis(30), rx.recv_many(&mut buf, 1));
+        assert!(waiting.await.is_err(), "one sender is left");
+        tx2.send(7).unwrap();
+        drop(tx2);
+        assert_eq!(
+            rx.recv_many(&mut buf, 8).await,
+            1,
+            "queued values come first"
+        );
+        assert_eq!(rx.recv_many(&mut buf, 8).await, 0);
+    }
+
+    #[test]
+    fn sends_fail_once_the_receiver_closes_or_is_dropped() {
+        let (tx, mut rx) = channel();
+        tx.send(1).unwrap();
+        rx.close();
+        assert_eq!(tx.send(2), Err(SendError(2)));
+        assert!(tx.is_closed());
+        assert_eq!(
+            rx.try_recv(),
+            Ok(1),
+            "what was queued before the close stays"
+        );
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        let (tx, rx) = channel();
+        drop(rx);
+        assert_eq!(tx.send("x"), Err(SendError("x")));
+    }
+
+    #[tokio::test]
+    async fn a_drained_burst_gives_its_memory_back() {
+        let (tx, mut rx) = channel();
+        for i in 0..10_000 {
+            tx.send(i).unwrap();
+        }
+        let mut buf = Vec::new();
+        while rx.recv_many(&mut buf, 1024).await == 1024 {}
+        assert_eq!(buf.len(), 10_000);
+        assert_eq!(rx.shared.state.lock().queue.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn many_senders_on_many_threads_lose_nothing() {
+        let (tx, mut rx) = channel();
+        let mut threads = Vec::new();
+        for t in 0..4u64 {
+            let tx = tx.clone();
+            threads.push(std::thread::spawn(move || {
+                for i in 0..10_000u64 {
+                    tx.send(t * 1_000_000 + i).unwrap();
+                }
+            }));
+        }
+        drop(tx);
+        let mut buf = Vec::new();
+        while rx.recv_many(&mut buf, 512).await > 0 {}
+        assert_eq!(buf.len(), 40_000);
+        for t in 0..4u64 {
+            let mine: Vec<u64> = buf.iter().copied().filter(|v| v / 1_000_000 == t).collect();
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "each sender's order kept"
+            );
+        }
+        for th in threads {
+            th.join().unwrap();
+        }
+    }
+}
