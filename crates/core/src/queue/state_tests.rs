@@ -7,7 +7,6 @@ use crate::names::Name;
 use crate::outlet::{ChannelCredit, ChannelCreditRef, ChannelKey, ConnEvent};
 use bytes::Bytes;
 use std::sync::{Arc, Weak};
-use tokio::sync::mpsc;
 
 fn message(body: &str) -> MessageRef {
     Arc::new(Message {
