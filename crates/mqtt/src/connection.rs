@@ -15,6 +15,7 @@ use mqtt_codec::{
     SubAck, Subscribe, UnsubAck, Unsubscribe, Version, Will,
 };
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -37,7 +38,7 @@ pub(crate) struct Ctx {
     pub user: User,
     pub id: u64,
     pub outlet: Outlet,
-    pub config: MqttConfig,
+    pub config: Arc<MqttConfig>,
     pub version: Version,
     /// The key publisher confirmations come back under.
     pub publish_key: ChannelKey,
@@ -74,7 +75,7 @@ pub(crate) async fn run<S>(
     peer: SocketAddr,
     local: SocketAddr,
     broker: BrokerRef,
-    config: MqttConfig,
+    config: Arc<MqttConfig>,
     registry: Registry,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -122,7 +123,7 @@ async fn open<S>(
     peer: SocketAddr,
     local: SocketAddr,
     broker: BrokerRef,
-    config: MqttConfig,
+    config: Arc<MqttConfig>,
     registry: &Registry,
 ) -> Option<Opened>
 where
@@ -256,12 +257,11 @@ where
         released: false,
         behind: None,
     };
-    conn.inbound = Some(Inbound::new(&conn.ctx));
     // A resumed session goes on with the QoS 2 publishes its last connection left
     // unreleased (even one with no subscriptions, which CONNACK calls absent, as
     // RabbitMQ does); a clean start begins with none.
     let unreleased = registry.take_unreleased(&conn.ctx.vhost.name, &client_id);
-    if !connect.clean_start {
+    if !connect.clean_start && !unreleased.is_empty() {
         conn.inbound_mut().resume_unreleased(unreleased);
     }
     if version.is_v5() {
@@ -352,7 +352,11 @@ where
     });
     if let Lifetime::Kept(seconds) = conn.session.lifetime {
         // Kept before the client id is released: a reconnect waits for that.
-        let unreleased = conn.inbound_mut().take_unreleased();
+        let unreleased = conn
+            .inbound
+            .as_mut()
+            .map(|inbound| inbound.take_unreleased())
+            .unwrap_or_default();
         let expiry = seconds.map(|s| Duration::from_secs(u64::from(s)));
         registry.keep_unreleased(&conn.ctx.vhost.name, &client_id, unreleased, expiry);
     }
@@ -376,7 +380,9 @@ async fn finish(ctx: &Ctx, registry: &Registry, client_id: &str, session: &mut S
 struct Connection {
     ctx: Ctx,
     session: Session,
-    inbound: Option<Inbound>,
+    /// Made by the client's first PUBLISH (or what needs its state): a subscriber
+    /// that never publishes does not carry a publisher's ~500 bytes.
+    inbound: Option<Box<Inbound>>,
     outbound: Outbound,
     /// The client's topic aliases (MQTT 5).
     aliases: std::collections::HashMap<u16, String>,
@@ -417,6 +423,11 @@ impl Connection {
                 out.clear();
             }
             let deadline = self.last_read + self.keep_alive;
+            let wake = if self.behind.is_some() {
+                Some(Instant::now() + back_pressure::POLL)
+            } else {
+                (!self.keep_alive.is_zero() && !self.gate.held).then_some(deadline)
+            };
             crate::buffers::before_read(rbuf, last_read);
             tokio::select! {
                 read = stream.read_buf(rbuf), if !self.gate.held && self.behind.is_none() => match read {
@@ -440,7 +451,9 @@ impl Connection {
                         }
                     }
                     let version = self.ctx.version;
-                    self.inbound_mut().write_acks(out, version);
+                    if let Some(inbound) = self.inbound.as_mut() {
+                        inbound.write_acks(out, version);
+                    }
                     if std::mem::take(&mut self.released) {
                         // The client's PINGREQs waited behind the PUBLISH too.
                         self.last_read = Instant::now();
@@ -449,16 +462,19 @@ impl Connection {
                         }
                     }
                 }
-                _ = tokio::time::sleep(back_pressure::POLL), if self.behind.is_some() => {
+                // One timer, not two: each is ~100 bytes in the task of every idle
+                // connection. Paused, it polls what the client waits for; otherwise
+                // (and not while blocked: the client's packets wait unread) it is
+                // the keepalive deadline.
+                _ = tokio::time::sleep_until(wake.unwrap_or(deadline)), if wake.is_some() => {
+                    if self.behind.is_none() {
+                        return End::Closed(Fatal::new(reason::KEEP_ALIVE_TIMEOUT, "keepalive timeout"));
+                    }
                     if !self.behind.as_ref().is_some_and(Behind::still_behind) {
                         self.behind = None;
                         // The client's PINGREQs waited unread too.
                         self.last_read = Instant::now();
                     }
-                }
-                // Not while blocked: the client's packets wait unread.
-                _ = tokio::time::sleep_until(deadline), if !self.keep_alive.is_zero() && !self.gate.held && self.behind.is_none() => {
-                    return End::Closed(Fatal::new(reason::KEEP_ALIVE_TIMEOUT, "keepalive timeout"));
                 }
             }
         }
@@ -493,7 +509,7 @@ impl Connection {
     }
 
     fn inbound_mut(&mut self) -> &mut Inbound {
-        self.inbound.as_mut().expect("inbound is set after CONNECT")
+        inbound_of(&mut self.inbound, &self.ctx)
     }
 
     /// Handles every complete packet in the read buffer, then hands the publishes to
@@ -519,11 +535,12 @@ impl Connection {
                 Err(fatal) => break Err(End::Closed(fatal)),
             }
         };
-        let inbound = self.inbound.as_mut().expect("inbound");
-        if let Some(behind) = inbound.flush(&self.ctx) {
-            self.behind = Some(behind);
+        if let Some(inbound) = self.inbound.as_mut() {
+            if let Some(behind) = inbound.flush(&self.ctx) {
+                self.behind = Some(behind);
+            }
+            inbound.write_acks(out, version);
         }
-        inbound.write_acks(out, version);
         result
     }
 
@@ -548,7 +565,7 @@ impl Connection {
                     ));
                 }
                 let retain = p.retain.then(|| p.topic.clone());
-                let inbound = self.inbound.as_mut().expect("inbound");
+                let inbound = inbound_of(&mut self.inbound, &self.ctx);
                 let routed = inbound.publish(&self.ctx, p)?;
                 if let (Some(topic), Some(message)) = (retain, routed) {
                     Box::pin(crate::retained::store(&self.ctx, &topic, &message)).await;
@@ -691,7 +708,9 @@ impl Connection {
     fn refresh_publisher_mark(&mut self) {
         let mark = crate::subscription_options::marks_publisher(&self.session)
             .then(|| self.session.client_id.clone());
-        self.inbound_mut().mark_publisher = mark;
+        if mark.is_some() || self.inbound.is_some() {
+            self.inbound_mut().mark_publisher = mark;
+        }
     }
 
     async fn unsubscribe(&mut self, u: Unsubscribe, out: &mut BytesMut) -> Result<(), Fatal> {
@@ -765,7 +784,7 @@ impl Connection {
             properties: will.properties,
             payload: will.payload,
         };
-        let inbound = self.inbound.as_mut().expect("inbound");
+        let inbound = inbound_of(&mut self.inbound, &self.ctx);
         if let Err(e) = inbound.publish(&self.ctx, publish) {
             tracing::info!(
                 connection = self.ctx.id,
@@ -776,6 +795,11 @@ impl Connection {
         // The connection is gone: nothing to pause.
         let _ = inbound.flush(&self.ctx);
     }
+}
+
+/// A connection's publisher state, made when first needed.
+fn inbound_of<'a>(slot: &'a mut Option<Box<Inbound>>, ctx: &Ctx) -> &'a mut Inbound {
+    slot.get_or_insert_with(|| Box::new(Inbound::new(ctx)))
 }
 
 /// The length of a filter as a binding key (`/` and `.` are one byte each).

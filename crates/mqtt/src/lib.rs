@@ -89,6 +89,8 @@ pub async fn serve_with(
     registry: Registry,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Shared: every connection reads it, none needs a copy of its strings.
+    let config = std::sync::Arc::new(config);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {

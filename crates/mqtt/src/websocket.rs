@@ -29,6 +29,7 @@ pub async fn serve_websocket(
     };
     // Where the connection lines say it arrived, should the socket not tell.
     let listening = listener.local_addr().ok();
+    let config = std::sync::Arc::new(config);
     warren_websocket::serve(listener, endpoint, shutdown, move |ws| {
         let (broker, config, registry) = (broker.clone(), config.clone(), registry.clone());
         async move {
