@@ -265,7 +265,7 @@ impl From<&str> for Ending {
 
 impl Connection {
     async fn serve(&mut self, inbox: &mut warren_core::outlet::Inbox) -> Ending {
-        let mut events = Vec::with_capacity(64);
+        let mut events = Vec::new();
         let tick = if self.heartbeat.is_zero() {
             Duration::from_secs(3600)
         } else {
@@ -324,7 +324,7 @@ impl Connection {
                     if n == 0 {
                         return "broker stopped".into();
                     }
-                    for event in events.drain(..) {
+                    for event in std::mem::take(&mut events) {
                         self.handle_event(event);
                     }
                     self.flush_confirms();

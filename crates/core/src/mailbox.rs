@@ -5,8 +5,8 @@
 //! cache-padded control block up front, ~1.5 KB for a connection's events and ~3 KB
 //! for a queue's commands, whether anything is ever sent or not. A broker holding
 //! 100,000 idle connections or queues pays that for nothing. Here an idle channel is
-//! one small allocation (a mutex around an empty deque), the deque grows with a
-//! burst and is let go once drained. The mutex is held only to push or to take a
+//! one small allocation (a mutex around an empty deque); the deque grows with what
+//! arrives and is let go once drained. The mutex is held only to push or to take a
 //! batch, and senders batch their work (a publish flush, a turn's deliveries), so it
 //! is taken once per batch, not once per message.
 
@@ -15,10 +15,6 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
-
-/// A drained deque keeps at most this many slots; a larger one (after a burst) is
-/// freed.
-const KEEP_CAPACITY: usize = 64;
 
 struct State<T> {
     queue: VecDeque<T>,
@@ -140,7 +136,9 @@ impl<T> Receiver<T> {
             if !state.queue.is_empty() {
                 let n = state.queue.len().min(limit);
                 buf.extend(state.queue.drain(..n));
-                if state.queue.is_empty() && state.queue.capacity() > KEEP_CAPACITY {
+                if state.queue.is_empty() {
+                    // Freed once drained: most receivers (idle connections and queues)
+                    // wait far longer than a new allocation takes.
                     state.queue = VecDeque::new();
                 }
                 return Poll::Ready(n);

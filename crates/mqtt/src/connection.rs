@@ -406,7 +406,7 @@ impl Connection {
         out: &mut BytesMut,
         inbox: &mut Inbox,
     ) -> End {
-        // Allocated by the first event (recv_many reserves its limit), not up front.
+        // Each batch of events is taken whole, so an idle connection holds no buffer.
         let mut events = Vec::new();
         let mut last_read = 0;
         // Packets the client sent right behind CONNECT. handle_input is boxed (one
@@ -445,7 +445,7 @@ impl Connection {
                     if n == 0 {
                         return End::Closed(Fatal::new(reason::SERVER_SHUTTING_DOWN, "broker stopped"));
                     }
-                    for event in events.drain(..) {
+                    for event in std::mem::take(&mut events) {
                         if let Err(fatal) = self.handle_event(event, out) {
                             return End::Closed(fatal);
                         }

@@ -178,7 +178,7 @@ struct Connection<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn serve(&mut self, inbox: &mut warren_core::outlet::Inbox) -> String {
-        let mut events = Vec::with_capacity(64);
+        let mut events = Vec::new();
         // Frames the client sent right behind CONNECT.
         if let Some(reason) = self.handle_input().await {
             return reason;
@@ -213,7 +213,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     if n == 0 {
                         return "broker stopped".into();
                     }
-                    for event in events.drain(..) {
+                    for event in std::mem::take(&mut events) {
                         self.handle_event(event);
                     }
                     if std::mem::take(&mut self.released) {

@@ -62,7 +62,9 @@ pub(super) fn spawn(
             }
             let full_turn = commands.len() == BATCH;
             let mut stop = false;
-            for cmd in commands.drain(..) {
+            // Taken whole: the batch's storage goes with this turn instead of staying
+            // with a queue that may now idle for hours.
+            for cmd in std::mem::take(&mut commands) {
                 match &cmd {
                     QueueCmd::Publish { messages, .. } => {
                         queue.took_published(messages.len());

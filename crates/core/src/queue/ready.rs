@@ -93,7 +93,9 @@ pub(super) struct ReadyList {
     head: VecDeque<Ready>,
     /// What the head's entries cost (`Ready::ram_cost`).
     head_ram: u64,
-    tail: Tail,
+    /// Made when the head first overflows and dropped once empty again: a queue
+    /// without a backlog does not carry a tail's ~250 bytes.
+    tail: Option<Box<Tail>>,
     /// Whether the tail may be used (not for priority queues).
     compact: bool,
 }
@@ -103,13 +105,24 @@ impl ReadyList {
         ReadyList {
             head: VecDeque::new(),
             head_ram: 0,
-            tail: Tail::default(),
+            tail: None,
             compact,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.head.len() + self.tail.len
+        self.head.len() + self.tail_len()
+    }
+
+    fn tail_len(&self) -> usize {
+        self.tail.as_ref().map_or(0, |t| t.len)
+    }
+
+    /// Lets an emptied tail go.
+    fn drop_tail_if_empty(&mut self) {
+        if self.tail.as_ref().is_some_and(|t| t.len == 0) {
+            self.tail = None;
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -118,12 +131,16 @@ impl ReadyList {
 
     /// What the ready messages in memory cost, head and tail.
     pub fn ram_bytes(&self) -> u64 {
-        self.head_ram + self.tail.resident + self.tail.pending_bytes
+        self.head_ram
+            + self
+                .tail
+                .as_ref()
+                .map_or(0, |t| t.resident + t.pending_bytes)
     }
 
     /// The part of `ram_bytes` in the tail waiting for the store to hold it.
     pub fn tail_paging_bytes(&self) -> u64 {
-        self.tail.pending_bytes
+        self.tail.as_ref().map_or(0, |t| t.pending_bytes)
     }
 
     pub fn front(&self) -> Option<&Ready> {
@@ -147,13 +164,13 @@ impl ReadyList {
     }
 
     pub fn pop_front(&mut self) -> Option<Ready> {
-        if self.head.is_empty() && self.tail.len > 0 {
+        if self.head.is_empty() && self.tail_len() > 0 {
             // Not expected (refills keep the head from running dry), but cheap.
             self.refill();
         }
         let r = self.head.pop_front()?;
         self.head_ram -= r.ram_cost();
-        if self.head.len() < REFILL_BELOW && self.tail.len > 0 {
+        if self.head.len() < REFILL_BELOW && self.tail_len() > 0 {
             self.refill();
         }
         Some(r)
@@ -168,7 +185,7 @@ impl ReadyList {
             && entry.message.is_some()
             && !entry.redelivered
             && entry.rank == 255
-            && (self.tail.len > 0 || self.head.len() >= HEAD_CAP)
+            && (self.tail_len() > 0 || self.head.len() >= HEAD_CAP)
             && self
                 .head
                 .back()
@@ -177,7 +194,9 @@ impl ReadyList {
 
     /// Appends `entry` to the tail (see `takes_in_tail`).
     pub fn push_tail(&mut self, entry: Ready, content: TailContent) {
-        self.tail.push(entry, content);
+        self.tail
+            .get_or_insert_with(Box::default)
+            .push(entry, content);
     }
 
     /// Puts an entry into the head where its order says; returns its index.
@@ -225,15 +244,19 @@ impl ReadyList {
 
     /// Lets the tail drop the content of paged-out messages the store now holds.
     pub fn release_tail_paged(&mut self, holds: impl Fn(u64) -> bool) {
-        self.tail.release_pending(holds);
+        if let Some(tail) = self.tail.as_mut() {
+            tail.release_pending(holds);
+        }
     }
 
     /// Takes every position out (a purge): (where it is kept, position).
     pub fn drain_positions(&mut self) -> Vec<(Kept, u64)> {
         let mut out: Vec<(Kept, u64)> = self.head.drain(..).map(|r| (r.kept, r.seq)).collect();
         self.head_ram = 0;
-        while let Some(r) = self.tail.pop(false) {
-            out.push((r.kept, r.seq));
+        if let Some(mut tail) = self.tail.take() {
+            while let Some(r) = tail.pop(false) {
+                out.push((r.kept, r.seq));
+            }
         }
         out
     }
@@ -241,11 +264,12 @@ impl ReadyList {
     /// Moves the tail's oldest records into the head, up to `HEAD_CAP` entries.
     fn refill(&mut self) {
         while self.head.len() < HEAD_CAP {
-            let Some(entry) = self.tail.pop(true) else {
+            let Some(entry) = self.tail.as_mut().and_then(|t| t.pop(true)) else {
                 break;
             };
             self.insert_head(entry);
         }
+        self.drop_tail_if_empty();
     }
 }
 
@@ -628,7 +652,7 @@ mod tests {
             );
         }
         assert_eq!(list.len() as u64, n);
-        assert!(list.tail.len > 0, "the backlog went to the tail");
+        assert!(list.tail_len() > 0, "the backlog went to the tail");
         for seq in 1..=n {
             let r = list.pop_front().expect("an entry");
             assert_eq!(r.seq, seq);
@@ -668,7 +692,8 @@ mod tests {
             let m = message("", "work", vec![7; 128], None);
             push(&mut list, entry(seq, m, Kept::No, 0, 0), TailContent::Keep);
         }
-        let tail_per_message = list.tail.resident / list.tail.len as u64;
+        let tail = list.tail.as_ref().expect("a tail");
+        let tail_per_message = tail.resident / tail.len as u64;
         assert!(tail_per_message <= 140, "{tail_per_message} B per message");
     }
 
@@ -726,11 +751,14 @@ mod tests {
             );
         }
         assert_eq!(
-            list.tail.segments.len(),
+            list.tail.as_ref().expect("a tail").segments.len(),
             1,
             "100 paged records, one segment"
         );
-        assert!(list.tail.segments[0].capacity() <= SEGMENT + RECORD_HEADER_MAX);
+        assert!(
+            list.tail.as_ref().expect("a tail").segments[0].capacity()
+                <= SEGMENT + RECORD_HEADER_MAX
+        );
     }
 
     #[test]
@@ -764,7 +792,8 @@ mod tests {
                 TailContent::Keep,
             );
         }
-        assert_eq!(list.tail.len, 0);
+        assert_eq!(list.tail_len(), 0);
+        assert!(list.tail.is_none(), "a priority queue makes no tail");
     }
 
     #[test]
@@ -798,6 +827,10 @@ mod tests {
         }
         assert_eq!(next_out, next_in);
         assert_eq!(list.ram_bytes(), 0);
+        assert!(
+            list.tail.is_none(),
+            "the drained tail's segments are let go"
+        );
     }
 
     #[test]

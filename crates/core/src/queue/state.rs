@@ -813,6 +813,9 @@ impl QueueState {
                 self.queue.name, self.queue.vhost
             )));
         }
+        // Most queues have one consumer: room for exactly that, not the four a first
+        // push makes.
+        self.consumers.reserve_exact(1);
         self.consumers.push(consumer);
         self.had_consumers = true;
         self.used();
