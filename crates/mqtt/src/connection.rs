@@ -263,6 +263,8 @@ where
     if !connect.clean_start {
         conn.inbound_mut().resume_unreleased(unreleased);
     }
+    // A resumed session's no-local subscriptions need its publishes marked.
+    conn.refresh_publisher_mark();
     if version.is_v5() {
         let maximum = connect.properties.topic_alias_maximum.unwrap_or(0);
         conn.outbound.allow_topic_aliases(maximum);
@@ -637,16 +639,18 @@ impl Connection {
                 continue;
             }
             let existed = self.session.subscriptions.contains_key(filter);
-            match self.session.subscribe(&self.ctx, filter, options.qos).await {
+            let delivery_options = crate::subscription_options::Options {
+                no_local: options.no_local,
+                retain_as_published: options.retain_as_published,
+                identifier,
+            };
+            let subscribed = self
+                .session
+                .subscribe(&self.ctx, filter, options.qos, delivery_options)
+                .await;
+            match subscribed {
                 Ok(qos) => {
                     codes.push(qos as u8);
-                    if let Some(sub) = self.session.subscriptions.get_mut(filter) {
-                        sub.options = crate::subscription_options::Options {
-                            no_local: options.no_local,
-                            retain_as_published: options.retain_as_published,
-                            identifier,
-                        };
-                    }
                     let wanted = match options.retain_handling {
                         0 => true,
                         1 => !existed,

@@ -78,7 +78,7 @@ impl Outbound {
         let granted = if d.no_ack {
             QoS::AtMostOnce
         } else {
-            shared_qos.unwrap_or_else(|| session.max_qos())
+            shared_qos.unwrap_or_else(|| session.max_qos(&msg.routing_key))
         };
         let qos = info.qos.min(granted);
         let packet_id = (qos != QoS::AtMostOnce).then(|| self.next_id());

@@ -7,12 +7,19 @@
 //! (auto-delete), unless a member's session outlives its connection, in which
 //! case it is durable and stays. A member's unacknowledged messages go back to
 //! the queue, for the others, when it leaves.
+//!
+//! A member whose session is kept is recorded by a binding of the group's queue
+//! that names it (`stored_subscription::member_args`), and its session has its
+//! QoS 1 queue even with no other subscription, so that the session's expiry
+//! (`x-expires`) and presence are where they are for every session. A resumed
+//! session rejoins its groups; a clean start or an expired session leaves them.
 
 use crate::connection::Ctx;
 use crate::session::{Lifetime, Session};
+use crate::stored_subscription::{member_args, member_of};
 use amqp_codec::FieldTable;
 use mqtt_codec::QoS;
-use warren_core::vhost::{BindingSpec, DestName, QueueDeclare};
+use warren_core::vhost::{Dest, QueueDeclare};
 use warren_core::{Consumer, CoreResult, Name, QueueRef};
 
 pub(crate) struct SharedSubscription {
@@ -20,6 +27,8 @@ pub(crate) struct SharedSubscription {
     pub qos: QoS,
     /// The consumer tag its deliveries carry.
     pub tag: Name,
+    /// The binding that records a kept session's membership (key, arguments).
+    member_binding: Option<(String, FieldTable)>,
 }
 
 /// The queue of a group's subscription to `filter`.
@@ -61,19 +70,34 @@ impl Session {
             })
             .await?;
         let queue = declared.queue;
-        ctx.vhost
-            .bind(
-                &ctx.access,
-                ctx.id,
-                BindingSpec {
-                    source: Name::from(ctx.config.exchange.as_str()),
-                    destination: DestName::Queue(queue.name.clone()),
-                    routing_key: crate::mapping::to_amqp(filter),
-                    arguments: FieldTable::new(),
-                },
-                false,
-            )
+        let key = crate::mapping::to_amqp(filter);
+        self.bind(ctx, &queue.name, &key, FieldTable::new(), false)
             .await?;
+        let member_binding = if kept {
+            // The session's own queue marks it as present, and expires it.
+            self.ensure_queue(ctx, 1).await?;
+            self.consume(ctx, 1).await?;
+            let args = member_args(&self.client_id, group, qos);
+            self.bind(ctx, &queue.name, &key, args.clone(), false)
+                .await?;
+            Some((key, args))
+        } else {
+            None
+        };
+        self.join(ctx, queue, shared_filter, qos, member_binding)
+            .await?;
+        Ok(qos)
+    }
+
+    /// Starts consuming from a group's queue as a member.
+    async fn join(
+        &mut self,
+        ctx: &Ctx,
+        queue: QueueRef,
+        shared_filter: &str,
+        qos: QoS,
+        member_binding: Option<(String, FieldTable)>,
+    ) -> CoreResult<()> {
         let tag = consumer_tag(shared_filter);
         let at_most_once = qos == QoS::AtMostOnce;
         queue
@@ -94,23 +118,68 @@ impl Session {
             .await?;
         self.shared.insert(
             shared_filter.to_string(),
-            SharedSubscription { queue, qos, tag },
+            SharedSubscription {
+                queue,
+                qos,
+                tag,
+                member_binding,
+            },
         );
-        Ok(qos)
+        Ok(())
     }
 
     /// Leaves a group; false when not a member. What it had unacknowledged goes
     /// back to the queue for the others.
-    pub async fn unsubscribe_shared(
-        &mut self,
-        _ctx: &Ctx,
-        shared_filter: &str,
-    ) -> CoreResult<bool> {
+    pub async fn unsubscribe_shared(&mut self, ctx: &Ctx, shared_filter: &str) -> CoreResult<bool> {
         let Some(sub) = self.shared.remove(shared_filter) else {
             return Ok(false);
         };
         sub.queue.cancel(self.key, sub.tag.clone()).await;
+        if let Some((key, args)) = sub.member_binding {
+            self.bind(ctx, &sub.queue.name, &key, args, true).await?;
+        }
         Ok(true)
+    }
+
+    /// The bindings that record this client as a kept member: (queue, key,
+    /// arguments, group, QoS).
+    fn memberships(&self, ctx: &Ctx) -> Vec<(QueueRef, String, FieldTable, String, QoS)> {
+        let Some(exchange) = ctx.vhost.exchange(&ctx.config.exchange) else {
+            return Vec::new();
+        };
+        exchange
+            .bindings()
+            .into_iter()
+            .filter_map(|(key, args, dest)| {
+                let Dest::Queue(queue) = dest else {
+                    return None;
+                };
+                let (client, group, qos) = member_of(&args)?;
+                if client != self.client_id {
+                    return None;
+                }
+                let group = group.to_string();
+                Some((queue, key, args, group, qos))
+            })
+            .collect()
+    }
+
+    /// A resumed session rejoins the groups it was a member of.
+    pub(crate) async fn resume_shared(&mut self, ctx: &Ctx) -> CoreResult<()> {
+        for (queue, key, args, group, qos) in self.memberships(ctx) {
+            let shared_filter = format!("$share/{group}/{}", crate::mapping::to_mqtt(&key));
+            self.join(ctx, queue, &shared_filter, qos, Some((key, args)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A session that starts afresh is no longer a member of the groups an earlier
+    /// one joined.
+    pub(crate) async fn forget_shared(&mut self, ctx: &Ctx) {
+        for (queue, key, args, _, _) in self.memberships(ctx) {
+            let _ = self.bind(ctx, &queue.name, &key, args, true).await;
+        }
     }
 
     /// The QoS of the shared subscription a delivery with `tag` came from.
