@@ -256,15 +256,19 @@ where
         behind: None,
     };
     conn.inbound = Some(Inbound::new(&conn.ctx));
-    // A resumed session goes on with the QoS 2 publishes its last connection left
-    // unreleased (even one with no subscriptions, which CONNACK calls absent, as
-    // RabbitMQ does); a clean start begins with none.
-    let unreleased = registry.take_unreleased(&conn.ctx.vhost.name, &client_id);
-    if !connect.clean_start {
-        conn.inbound_mut().resume_unreleased(unreleased);
-    }
     // A resumed session's no-local subscriptions need its publishes marked.
     conn.refresh_publisher_mark();
+    // A resumed session goes on with the QoS 2 exchanges its last connection left
+    // half done (even one with no subscriptions, which CONNACK calls absent, as
+    // RabbitMQ does): the client's publishes it has not released, and the
+    // deliveries it did not complete, whose PUBREL goes again right after CONNACK.
+    // A clean start begins with none.
+    let unreleased = registry.take_unreleased(&conn.ctx.vhost.name, &client_id);
+    if !connect.clean_start {
+        conn.outbound
+            .resume_released(&unreleased.released, &mut out);
+        conn.inbound_mut().resume_unreleased(unreleased.received);
+    }
     if version.is_v5() {
         let maximum = connect.properties.topic_alias_maximum.unwrap_or(0);
         conn.outbound.allow_topic_aliases(maximum);
@@ -353,7 +357,10 @@ where
     });
     if let Lifetime::Kept(seconds) = conn.session.lifetime {
         // Kept before the client id is released: a reconnect waits for that.
-        let unreleased = conn.inbound_mut().take_unreleased();
+        let unreleased = crate::registry::PacketIds {
+            received: conn.inbound_mut().take_unreleased(),
+            released: conn.outbound.take_released(),
+        };
         let expiry = seconds.map(|s| Duration::from_secs(u64::from(s)));
         registry.keep_unreleased(&conn.ctx.vhost.name, &client_id, unreleased, expiry);
     }

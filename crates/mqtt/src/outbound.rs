@@ -3,7 +3,9 @@
 //! the client's MQTT 5 receive maximum). A delivery is acknowledged to its queue on
 //! PUBACK (QoS 1) or PUBREC (QoS 2, after which the packet id stays taken until
 //! PUBCOMP); a message delivered at QoS 0 from an acknowledging queue is settled
-//! at once.
+//! at once. A kept session's QoS 2 deliveries that were PUBREC'd but not
+//! PUBCOMP'd carry over to its next connection, which sends their PUBREL again
+//! (spec 4.4): the message itself is not sent again.
 
 use crate::mapping;
 use crate::server_aliases::ServerAliases;
@@ -14,7 +16,8 @@ use std::collections::HashMap;
 use warren_core::{Delivery, QueueRef, Settle};
 
 struct InFlight {
-    queue: QueueRef,
+    /// None for a PUBREL carried over from the session's previous connection.
+    queue: Option<QueueRef>,
     seq: u64,
     qos: QoS,
     /// QoS 2: PUBREC came, the queue has its ack, PUBCOMP is awaited.
@@ -117,7 +120,7 @@ impl Outbound {
                 self.in_flight.insert(
                     id,
                     InFlight {
-                        queue,
+                        queue: Some(queue),
                         seq: d.seq,
                         qos,
                         released: false,
@@ -137,7 +140,9 @@ impl Outbound {
             .is_some_and(|f| f.qos == QoS::AtLeastOnce)
         {
             let f = self.in_flight.remove(&packet_id).expect("present");
-            session.settle(&f.queue, f.seq, Settle::Ack);
+            if let Some(queue) = &f.queue {
+                session.settle(queue, f.seq, Settle::Ack);
+            }
         }
     }
 
@@ -146,7 +151,9 @@ impl Outbound {
         if let Some(f) = self.in_flight.get_mut(&packet_id) {
             if f.qos == QoS::ExactlyOnce && !f.released {
                 f.released = true;
-                session.settle(&f.queue, f.seq, Settle::Ack);
+                if let Some(queue) = &f.queue {
+                    session.settle(queue, f.seq, Settle::Ack);
+                }
             }
         }
         let mut rel = Ack::new(packet_id);
@@ -160,6 +167,39 @@ impl Outbound {
     pub fn completed(&mut self, packet_id: u16) {
         if self.in_flight.get(&packet_id).is_some_and(|f| f.released) {
             self.in_flight.remove(&packet_id);
+        }
+    }
+
+    /// The packet ids whose PUBREL is sent and PUBCOMP awaited, oldest first, for
+    /// the session's next connection.
+    pub fn take_released(&mut self) -> Vec<u16> {
+        let mut ids: Vec<u16> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.released)
+            .map(|(&id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        for id in &ids {
+            self.in_flight.remove(id);
+        }
+        ids
+    }
+
+    /// Goes on with the QoS 2 exchanges the previous connection of the session left
+    /// at PUBREL: sends PUBREL again, and keeps the ids taken until PUBCOMP.
+    pub fn resume_released(&mut self, ids: &[u16], out: &mut BytesMut) {
+        for &id in ids {
+            self.in_flight.insert(
+                id,
+                InFlight {
+                    queue: None,
+                    seq: 0,
+                    qos: QoS::ExactlyOnce,
+                    released: true,
+                },
+            );
+            encode(out, &Packet::PubRel(Ack::new(id)), self.version);
         }
     }
 }

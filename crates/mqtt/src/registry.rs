@@ -26,8 +26,24 @@ struct Holder {
 
 type Key = (Name, String);
 
-/// A kept session's unreleased QoS 2 ids, and when the session expires.
-type Unreleased = (HashSet<u16>, Option<tokio::time::Instant>);
+/// The QoS 2 packet ids a kept session carries to its next connection (spec 4.4).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PacketIds {
+    /// Publishes the client sent and has not released (PUBREL) yet.
+    pub received: HashSet<u16>,
+    /// Deliveries the client received (PUBREC) whose PUBREL the server sent and
+    /// whose PUBCOMP never came: the next connection sends PUBREL again.
+    pub released: Vec<u16>,
+}
+
+impl PacketIds {
+    fn is_empty(&self) -> bool {
+        self.received.is_empty() && self.released.is_empty()
+    }
+}
+
+/// A kept session's packet ids, and when the session expires.
+type Unreleased = (PacketIds, Option<tokio::time::Instant>);
 
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -35,10 +51,10 @@ pub struct Registry {
     /// Wills waiting out their delay (MQTT 5), by client id: a new connection with
     /// the id cancels its will. The connection id tells whose entry it is.
     delayed_wills: Arc<Mutex<HashMap<Key, (u64, AbortHandle)>>>,
-    /// QoS 2 packet ids a kept session received and the client has not released
-    /// (PUBREL) yet: a PUBLISH resent after a reconnect is answered, not routed
-    /// again (spec 4.3.3, 4.4), until the session expires. In memory: a broker
-    /// restart forgets them.
+    /// QoS 2 packet ids of kept sessions, both ways (`PacketIds`): a PUBLISH
+    /// resent after a reconnect is answered, not routed again, and a PUBREL the
+    /// client did not complete is sent again (spec 4.3.3, 4.4), until the session
+    /// expires. In memory: a broker restart forgets them.
     unreleased: Arc<Mutex<HashMap<Key, Unreleased>>>,
 }
 
@@ -102,14 +118,14 @@ impl Registry {
         }
     }
 
-    /// Keeps a closing session's unreleased QoS 2 ids for its next connection, for
+    /// Keeps a closing session's QoS 2 packet ids for its next connection, for
     /// as long as the session lasts (`expiry`: MQTT 5's session expiry interval;
     /// None: for ever).
     pub(crate) fn keep_unreleased(
         &self,
         vhost: &Name,
         client_id: &str,
-        ids: HashSet<u16>,
+        ids: PacketIds,
         expiry: Option<Duration>,
     ) {
         let key = (vhost.clone(), client_id.to_string());
@@ -126,12 +142,12 @@ impl Registry {
 
     /// What `keep_unreleased` kept for `client_id` (nothing for a clean start,
     /// which also forgets it).
-    pub(crate) fn take_unreleased(&self, vhost: &Name, client_id: &str) -> HashSet<u16> {
+    pub(crate) fn take_unreleased(&self, vhost: &Name, client_id: &str) -> PacketIds {
         let key = (vhost.clone(), client_id.to_string());
         match self.unreleased.lock().remove(&key) {
             Some((ids, until)) if until.is_none_or(|t| t > tokio::time::Instant::now()) => ids,
             // The session expired: so did what it remembered.
-            _ => HashSet::new(),
+            _ => PacketIds::default(),
         }
     }
 
@@ -156,7 +172,10 @@ mod tests {
     fn unreleased_ids_last_as_long_as_their_session() {
         let registry = Registry::default();
         let vhost = Name::from("/");
-        let ids: HashSet<u16> = [7, 9].into();
+        let ids = PacketIds {
+            received: [7, 9].into(),
+            released: vec![3],
+        };
         registry.keep_unreleased(&vhost, "kept", ids.clone(), None);
         registry.keep_unreleased(&vhost, "expired", ids.clone(), Some(Duration::ZERO));
         assert_eq!(registry.take_unreleased(&vhost, "kept"), ids);
@@ -164,6 +183,8 @@ mod tests {
             registry.take_unreleased(&vhost, "kept").is_empty(),
             "taken once"
         );
+        registry.keep_unreleased(&vhost, "nothing", PacketIds::default(), None);
+        assert!(registry.take_unreleased(&vhost, "nothing").is_empty());
         assert!(
             registry.take_unreleased(&vhost, "expired").is_empty(),
             "an expired session remembers nothing"

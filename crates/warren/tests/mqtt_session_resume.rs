@@ -1,6 +1,7 @@
 //! A session resumed without subscribing again (clean session 0 / clean start 0)
 //! is the session the client left: the QoS it was granted, its MQTT 5 subscription
-//! options, and its shared subscriptions. A durable session is all that after a
+//! options, its shared subscriptions, and its QoS 2 exchanges half done (spec 4.4:
+//! PUBREL sent again, not the PUBLISH). A durable session is all that after a
 //! broker restart too. Over real TCP with a raw client on Warren's codec, which
 //! shows the flags and packet ids a library client hides.
 
@@ -126,6 +127,37 @@ async fn a_delivery_not_yet_received_comes_again_as_a_dup_publish_at_qos2() {
     assert_eq!(&again.payload[..], b"again");
     assert!(again.dup, "DUP set on the resent PUBLISH");
     assert_eq!(again.qos, QoS::ExactlyOnce);
+}
+
+#[tokio::test]
+async fn a_pubrel_not_completed_is_sent_again_and_the_message_is_not() {
+    let server = server().await;
+    let (mut sub, _) = Raw::connect(&server, Version::V3_1_1, "q2-rel", false).await;
+    assert_eq!(sub.subscribe("resume/rel", QoS::ExactlyOnce).await, vec![2]);
+    publish_qos2(&server, "resume/rel", b"once").await;
+    let p = sub.next_publish().await;
+    let id = p.packet_id.expect("packet id");
+    sub.send(&Packet::PubRec(Ack::new(id))).await;
+    let rel = next_matching(&mut sub, |p| match p {
+        Packet::PubRel(a) => Some(a.packet_id),
+        _ => None,
+    })
+    .await;
+    assert_eq!(rel, id);
+    // Lost before the PUBCOMP: the client has the message and waits for PUBREL.
+    drop(sub);
+    let (mut sub, present) = Raw::connect(&server, Version::V3_1_1, "q2-rel", false).await;
+    assert!(present);
+    match sub.recv().await {
+        Some(Packet::PubRel(a)) => assert_eq!((a.packet_id, a.reason), (id, 0)),
+        other => panic!("expected the PUBREL again, got {other:?}"),
+    }
+    sub.send(&Packet::PubComp(Ack::new(id))).await;
+    assert!(sub.no_publish_within(QUIET).await, "the message came twice");
+    // The id is free again, and the session goes on.
+    publish_qos2(&server, "resume/rel", b"next").await;
+    let p = sub.next_publish().await;
+    assert_eq!((&p.payload[..], p.dup), (&b"next"[..], false));
 }
 
 #[tokio::test]
