@@ -153,7 +153,14 @@ where
     });
     let (gone_tx, gone_rx) = watch::channel(());
     registry
-        .claim(&vhost.name, &client_id, id, outlet.clone(), gone_rx)
+        .claim(
+            &vhost.name,
+            &client_id,
+            id,
+            outlet.clone(),
+            gone_rx,
+            connect.clean_start,
+        )
         .await;
     let ctx = Ctx {
         broker: broker.clone(),
@@ -345,14 +352,24 @@ where
             conn.ctx.vhost.name.clone(),
             client_id.clone(),
         );
+        let (now, mut hurried) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            tokio::time::sleep(will_delay).await;
+            tokio::select! {
+                _ = tokio::time::sleep(will_delay) => {}
+                // A new session took the client id: this one is over.
+                Ok(()) = &mut hurried => {}
+            }
             if let Ok(mut conn) = connection.await {
                 conn.publish_will(will).await;
             }
             wills.will_done(&vhost, &client, id);
         });
-        registry.will_delayed(&conn.ctx.vhost.name, &client_id, id, task.abort_handle());
+        let waiting = crate::registry::DelayedWill {
+            connection: id,
+            task: task.abort_handle(),
+            now,
+        };
+        registry.will_delayed(&conn.ctx.vhost.name, &client_id, waiting);
         hand_over
     });
     if let Lifetime::Kept(seconds) = conn.session.lifetime {

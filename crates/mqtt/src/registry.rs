@@ -26,6 +26,16 @@ struct Holder {
 
 type Key = (Name, String);
 
+/// A will waiting out its delay.
+pub(crate) struct DelayedWill {
+    /// The connection it is the will of.
+    pub connection: u64,
+    /// Cancels it.
+    pub task: AbortHandle,
+    /// Sends it now instead of after the delay.
+    pub now: tokio::sync::oneshot::Sender<()>,
+}
+
 /// The QoS 2 packet ids a kept session carries to its next connection (spec 4.4).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct PacketIds {
@@ -49,8 +59,8 @@ type Unreleased = (PacketIds, Option<tokio::time::Instant>);
 pub struct Registry {
     holders: Arc<Mutex<HashMap<Key, Holder>>>,
     /// Wills waiting out their delay (MQTT 5), by client id: a new connection with
-    /// the id cancels its will. The connection id tells whose entry it is.
-    delayed_wills: Arc<Mutex<HashMap<Key, (u64, AbortHandle)>>>,
+    /// the id cancels its will, or sends it at once when it starts a new session.
+    delayed_wills: Arc<Mutex<HashMap<Key, DelayedWill>>>,
     /// QoS 2 packet ids of kept sessions, both ways (`PacketIds`): a PUBLISH
     /// resent after a reconnect is answered, not routed again, and a PUBREL the
     /// client did not complete is sent again (spec 4.3.3, 4.4), until the session
@@ -60,7 +70,8 @@ pub struct Registry {
 
 impl Registry {
     /// Makes `connection` the holder of `client_id`, closing the previous holder and
-    /// waiting (a bounded time) for it to end.
+    /// waiting (a bounded time) for it to end. `clean_start`: the connection starts
+    /// a new session, so the one before it ends here.
     pub(crate) async fn claim(
         &self,
         vhost: &Name,
@@ -68,6 +79,7 @@ impl Registry {
         connection: u64,
         outlet: Outlet,
         gone: watch::Receiver<()>,
+        clean_start: bool,
     ) {
         let key = (vhost.clone(), client_id.to_string());
         let previous = self.holders.lock().insert(
@@ -88,24 +100,23 @@ impl Registry {
             })
             .await;
         }
-        // After the previous holder is gone: the will it left waiting is cancelled
-        // by this connection to the session.
-        if let Some((_, will)) = self.delayed_wills.lock().remove(&key) {
-            will.abort();
+        // After the previous holder is gone, the will it left waiting: a connection
+        // that continues the session cancels it; one that starts a new session ends
+        // the old one, and a session's end sends its will (spec 3.1.2.5, 3.1.3.2.2).
+        if let Some(will) = self.delayed_wills.lock().remove(&key) {
+            if clean_start {
+                let _ = will.now.send(());
+            } else {
+                will.task.abort();
+            }
         }
     }
 
-    /// Remembers the delayed will of `connection`, for a reconnect to cancel.
-    pub(crate) fn will_delayed(
-        &self,
-        vhost: &Name,
-        client_id: &str,
-        connection: u64,
-        will: AbortHandle,
-    ) {
+    /// Remembers a delayed will, for a reconnect to cancel or hurry.
+    pub(crate) fn will_delayed(&self, vhost: &Name, client_id: &str, will: DelayedWill) {
         let key = (vhost.clone(), client_id.to_string());
-        if let Some((_, older)) = self.delayed_wills.lock().insert(key, (connection, will)) {
-            older.abort();
+        if let Some(older) = self.delayed_wills.lock().insert(key, will) {
+            older.task.abort();
         }
     }
 
@@ -113,7 +124,7 @@ impl Registry {
     pub(crate) fn will_done(&self, vhost: &Name, client_id: &str, connection: u64) {
         let mut wills = self.delayed_wills.lock();
         let key = (vhost.clone(), client_id.to_string());
-        if wills.get(&key).is_some_and(|(c, _)| *c == connection) {
+        if wills.get(&key).is_some_and(|w| w.connection == connection) {
             wills.remove(&key);
         }
     }
