@@ -160,6 +160,48 @@ async fn a_stomp_send_whose_receipt_came_survives_sigkill() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[tokio::test]
+async fn a_stomp_transaction_whose_commit_receipt_came_survives_sigkill() {
+    let dir = data_dir("stomp-tx");
+    let mut broker = Broker::start(&dir);
+    let mut client = Stomp::connect(broker.stomp).await;
+    client
+        .send_receipted(Frame::new("BEGIN").with("transaction", "tx"), "begun")
+        .await;
+    for n in 0..MESSAGES {
+        let mut frame = Frame::new("SEND")
+            .with("destination", "/queue/sigkill-stomp-tx")
+            .with("persistent", "true")
+            .with("transaction", "tx");
+        frame.body = Bytes::from(payload(n));
+        client.send(&frame).await;
+    }
+    client
+        .send_receipted(Frame::new("COMMIT").with("transaction", "tx"), "committed")
+        .await;
+    broker.kill();
+    drop(client);
+
+    let broker = Broker::start(&dir);
+    let mut client = Stomp::connect(broker.stomp).await;
+    client
+        .subscribe(
+            "s",
+            "/queue/sigkill-stomp-tx",
+            &[("ack", "client-individual")],
+        )
+        .await;
+    let mut got = Vec::new();
+    for _ in 0..MESSAGES {
+        let message = client.message().await;
+        got.push(stomp_client::body(&message).to_string());
+    }
+    let expected: Vec<String> = (0..MESSAGES).map(payload).collect();
+    assert_eq!(got, expected, "every committed message, in order");
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A bare MQTT 3.1.1 connection on an address (the broker is not in this process).
 struct Mqtt {
     stream: TcpStream,
