@@ -42,13 +42,10 @@ pub(crate) struct Subscription {
     /// MQTT 5 options that act on deliveries (kept with the binding, so a resumed
     /// session has them too: `stored_subscription`).
     pub options: crate::subscription_options::Options,
-}
-
-impl Subscription {
-    /// The arguments of its binding, which keep its QoS and options.
-    fn binding_args(&self) -> FieldTable {
-        crate::stored_subscription::binding_args(self.index, self.qos, &self.options)
-    }
+    /// The arguments its binding has (which keep the QoS and options): as found
+    /// on a resumed session's binding, so it is that binding that goes, even
+    /// when a definitions import wrote the numbers in another integer type.
+    binding: FieldTable,
 }
 
 pub(crate) struct Session {
@@ -140,6 +137,7 @@ impl Session {
                             qos,
                             index,
                             options,
+                            binding: args.clone(),
                         },
                     );
                 }
@@ -224,18 +222,19 @@ impl Session {
         let index = (qos != QoS::AtMostOnce) as usize;
         let queue = self.ensure_queue(ctx, index).await?;
         let key = crate::mapping::to_amqp(filter);
+        let args = crate::stored_subscription::binding_args(index, qos, &options);
         let subscription = Subscription {
             qos,
             index,
             options,
+            binding: args.clone(),
         };
-        let args = subscription.binding_args();
         self.bind(ctx, &queue.name, &key, args.clone(), false)
             .await?;
         if let Some(old) = self.subscriptions.get(filter) {
-            let old_args = old.binding_args();
-            if old.index != index || old_args != args {
+            if old.index != index || old.binding != args {
                 if let Some(from) = self.queues[old.index].clone() {
+                    let old_args = old.binding.clone();
                     self.bind(ctx, &from.name, &key, old_args, true).await?;
                 }
             }
@@ -257,8 +256,7 @@ impl Session {
         };
         if let Some(queue) = self.queues[sub.index].clone() {
             let key = crate::mapping::to_amqp(filter);
-            self.bind(ctx, &queue.name, &key, sub.binding_args(), true)
-                .await?;
+            self.bind(ctx, &queue.name, &key, sub.binding, true).await?;
         }
         Ok(true)
     }

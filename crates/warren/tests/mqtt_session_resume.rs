@@ -257,3 +257,40 @@ async fn a_durable_session_keeps_qos_options_and_groups_across_a_restart() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_resumed_subscription_can_be_changed_and_removed() {
+    let server = server().await;
+    let (mut sub, _) = connect_kept_v5(&server, "change-kept", true).await;
+    let q2 = SubOptions {
+        qos: QoS::ExactlyOnce,
+        ..SubOptions::default()
+    };
+    subscribe_with(&mut sub, "resume/change", q2, Some(1)).await;
+    drop(sub);
+    let (mut sub, _) = connect_kept_v5(&server, "change-kept", false).await;
+    // The same filter with another identifier and QoS replaces the subscription.
+    let q1 = SubOptions {
+        qos: QoS::AtLeastOnce,
+        ..SubOptions::default()
+    };
+    subscribe_with(&mut sub, "resume/change", q1, Some(2)).await;
+    publish_qos2(&server, "resume/change", b"changed").await;
+    let p = sub.next_publish().await;
+    assert_eq!(p.qos, QoS::AtLeastOnce);
+    assert_eq!(p.properties.subscription_identifiers, vec![2]);
+    sub.send(&Packet::PubAck(Ack::new(p.packet_id.expect("id"))))
+        .await;
+    sub.send(&Packet::Unsubscribe(mqtt_codec::Unsubscribe {
+        packet_id: 2,
+        properties: Properties::default(),
+        filters: vec!["resume/change".into()],
+    }))
+    .await;
+    next_matching(&mut sub, |p| matches!(p, Packet::UnsubAck(_)).then_some(())).await;
+    publish_qos2(&server, "resume/change", b"gone").await;
+    assert!(
+        sub.no_publish_within(QUIET).await,
+        "a binding of the subscription was left behind"
+    );
+}
