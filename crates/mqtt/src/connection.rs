@@ -40,6 +40,8 @@ pub(crate) struct Ctx {
     pub version: Version,
     /// The key publisher confirmations come back under.
     pub publish_key: ChannelKey,
+    /// What connections share: client ids, kept sessions' state.
+    pub registry: Registry,
 }
 
 /// An error that ends the connection: the MQTT 5 reason code for the DISCONNECT.
@@ -172,6 +174,7 @@ where
         publish_key: ChannelKey(broker.next_channel_id()),
         config,
         version,
+        registry: registry.clone(),
     };
     let lifetime = match (version.is_v5(), connect.properties.session_expiry_interval) {
         (true, None | Some(0)) => Lifetime::Connection,

@@ -66,6 +66,12 @@ pub struct Registry {
     /// client did not complete is sent again (spec 4.3.3, 4.4), until the session
     /// expires. In memory: a broker restart forgets them.
     unreleased: Arc<Mutex<HashMap<Key, Unreleased>>>,
+    /// Per vhost, the client ids that may have a kept session's membership of a
+    /// shared group (`shared.rs`): only their connections look for memberships
+    /// among all the exchange's bindings. Filled from those bindings the first
+    /// time a vhost is looked at (after a restart they are all there is to go
+    /// by), then as clients join groups.
+    members: Arc<Mutex<HashMap<Name, HashSet<String>>>>,
 }
 
 impl Registry {
@@ -162,6 +168,38 @@ impl Registry {
         }
     }
 
+    /// Whether `client_id` may be a kept member of a shared group in `vhost`;
+    /// `scan` lists the members from the bindings, the first time.
+    pub(crate) fn may_be_member(
+        &self,
+        vhost: &Name,
+        client_id: &str,
+        scan: impl FnOnce() -> HashSet<String>,
+    ) -> bool {
+        let mut members = self.members.lock();
+        members
+            .entry(vhost.clone())
+            .or_insert_with(scan)
+            .contains(client_id)
+    }
+
+    /// Records that `client_id` is (or no longer is) a kept member of some group.
+    pub(crate) fn set_member(
+        &self,
+        vhost: &Name,
+        client_id: &str,
+        member: bool,
+        scan: impl FnOnce() -> HashSet<String>,
+    ) {
+        let mut members = self.members.lock();
+        let known = members.entry(vhost.clone()).or_insert_with(scan);
+        if member {
+            known.insert(client_id.to_string());
+        } else {
+            known.remove(client_id);
+        }
+    }
+
     /// Forgets `connection` as the holder of `client_id`, unless another took it.
     pub(crate) fn release(&self, vhost: &Name, client_id: &str, connection: u64) {
         let mut holders = self.holders.lock();
@@ -178,6 +216,24 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_members_are_scanned_for_once_per_vhost() {
+        let registry = Registry::default();
+        let vhost = Name::from("/");
+        let scans = std::cell::Cell::new(0);
+        let scan = || {
+            scans.set(scans.get() + 1);
+            HashSet::from(["old".to_string()])
+        };
+        assert!(registry.may_be_member(&vhost, "old", scan));
+        assert!(!registry.may_be_member(&vhost, "new", scan));
+        registry.set_member(&vhost, "new", true, scan);
+        assert!(registry.may_be_member(&vhost, "new", scan));
+        registry.set_member(&vhost, "old", false, scan);
+        assert!(!registry.may_be_member(&vhost, "old", scan));
+        assert_eq!(scans.get(), 1);
+    }
 
     #[test]
     fn unreleased_ids_last_as_long_as_their_session() {

@@ -19,6 +19,7 @@ use crate::session::{Lifetime, Session};
 use crate::stored_subscription::{member_args, member_of};
 use amqp_codec::FieldTable;
 use mqtt_codec::QoS;
+use std::collections::HashSet;
 use warren_core::vhost::{Dest, QueueDeclare};
 use warren_core::{Consumer, CoreResult, Name, QueueRef};
 
@@ -77,6 +78,9 @@ impl Session {
             // The session's own queue marks it as present, and expires it.
             self.ensure_queue(ctx, 1).await?;
             self.consume(ctx, 1).await?;
+            let scan = || all_members(ctx);
+            let vhost = &ctx.vhost.name;
+            ctx.registry.set_member(vhost, &self.client_id, true, scan);
             let args = member_args(&self.client_id, group, qos);
             self.bind(ctx, &queue.name, &key, args.clone(), false)
                 .await?;
@@ -144,6 +148,14 @@ impl Session {
     /// The bindings that record this client as a kept member: (queue, key,
     /// arguments, group, QoS).
     fn memberships(&self, ctx: &Ctx) -> Vec<(QueueRef, String, FieldTable, String, QoS)> {
+        let scan = || all_members(ctx);
+        if !ctx
+            .registry
+            .may_be_member(&ctx.vhost.name, &self.client_id, scan)
+        {
+            // The common case: no need to look through every binding.
+            return Vec::new();
+        }
         let Some(exchange) = ctx.vhost.exchange(&ctx.config.exchange) else {
             return Vec::new();
         };
@@ -177,9 +189,16 @@ impl Session {
     /// A session that starts afresh is no longer a member of the groups an earlier
     /// one joined.
     pub(crate) async fn forget_shared(&mut self, ctx: &Ctx) {
-        for (queue, key, args, _, _) in self.memberships(ctx) {
+        let memberships = self.memberships(ctx);
+        if memberships.is_empty() {
+            return;
+        }
+        for (queue, key, args, _, _) in memberships {
             let _ = self.bind(ctx, &queue.name, &key, args, true).await;
         }
+        let scan = || all_members(ctx);
+        let vhost = &ctx.vhost.name;
+        ctx.registry.set_member(vhost, &self.client_id, false, scan);
     }
 
     /// The QoS of the shared subscription a delivery with `tag` came from.
@@ -195,4 +214,16 @@ impl Session {
         }
         self.shared.clear();
     }
+}
+
+/// The client ids the exchange's bindings name as kept members of shared groups.
+fn all_members(ctx: &Ctx) -> HashSet<String> {
+    let Some(exchange) = ctx.vhost.exchange(&ctx.config.exchange) else {
+        return HashSet::new();
+    };
+    exchange
+        .bindings()
+        .iter()
+        .filter_map(|(_, args, _)| member_of(args).map(|(client, _, _)| client.to_string()))
+        .collect()
 }
