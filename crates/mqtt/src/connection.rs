@@ -640,9 +640,27 @@ impl Connection {
                     codes.push(failure(reason::TOPIC_FILTER_INVALID));
                     continue;
                 }
+                if options.no_local {
+                    // Spec 3.8.3.1 (MQTT-3.8.3-4).
+                    return Err(Fatal::new(
+                        reason::PROTOCOL_ERROR,
+                        "no-local is not allowed on a shared subscription",
+                    ));
+                }
+                let shared_options = crate::subscription_options::Options {
+                    no_local: false,
+                    retain_as_published: options.retain_as_published,
+                    identifier,
+                };
                 let joined = self
                     .session
-                    .subscribe_shared(&self.ctx, filter, group, inner, options.qos)
+                    .subscribe_shared(
+                        &self.ctx,
+                        filter,
+                        (group, inner),
+                        options.qos,
+                        shared_options,
+                    )
                     .await;
                 codes.push(match joined {
                     Ok(qos) => qos as u8,

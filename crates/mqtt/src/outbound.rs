@@ -69,8 +69,8 @@ impl Outbound {
             }
         }
         let Some(queue) = d.queue.clone() else { return };
-        let shared_qos = session.shared_qos(&d.consumer_tag);
-        if session.queue_index(&d.consumer_tag).is_none() && shared_qos.is_none() {
+        let shared = session.shared_by_tag(&d.consumer_tag);
+        if session.queue_index(&d.consumer_tag).is_none() && shared.is_none() {
             if !d.no_ack {
                 session.settle(&queue, d.seq, Settle::Requeue);
             }
@@ -81,7 +81,7 @@ impl Outbound {
         let granted = if d.no_ack {
             QoS::AtMostOnce
         } else {
-            shared_qos.unwrap_or_else(|| session.max_qos(&msg.routing_key))
+            shared.map_or_else(|| session.max_qos(&msg.routing_key), |s| s.qos)
         };
         let qos = info.qos.min(granted);
         let packet_id = (qos != QoS::AtMostOnce).then(|| self.next_id());
@@ -94,7 +94,13 @@ impl Outbound {
             properties: info.properties,
             payload: msg.body.clone(),
         };
-        if !crate::subscription_options::apply(session, &msg.properties, &mut publish) {
+        if let Some(shared) = shared {
+            crate::subscription_options::apply_shared(
+                &shared.options,
+                &msg.properties,
+                &mut publish,
+            );
+        } else if !crate::subscription_options::apply(session, &msg.properties, &mut publish) {
             // The client's own message, and only no-local subscriptions match it.
             if !d.no_ack {
                 session.settle(&queue, d.seq, Settle::Ack);

@@ -17,15 +17,29 @@
 use crate::connection::Ctx;
 use crate::session::{Lifetime, Session};
 use crate::stored_subscription::{member_args, member_of};
+use crate::subscription_options::Options;
 use amqp_codec::FieldTable;
 use mqtt_codec::QoS;
 use std::collections::HashSet;
 use warren_core::vhost::{Dest, QueueDeclare};
 use warren_core::{Consumer, CoreResult, Name, QueueRef};
 
+/// A kept member's binding, as found among the exchange's bindings.
+struct Membership {
+    queue: QueueRef,
+    key: String,
+    args: FieldTable,
+    group: String,
+    qos: QoS,
+    options: Options,
+}
+
 pub(crate) struct SharedSubscription {
     pub queue: QueueRef,
     pub qos: QoS,
+    /// Its MQTT 5 subscription identifier and retain-as-published (no-local is
+    /// refused on a shared subscription, spec 3.8.3.1).
+    pub options: Options,
     /// The consumer tag its deliveries carry.
     pub tag: Name,
     /// The binding that records a kept session's membership (key, arguments).
@@ -47,9 +61,9 @@ impl Session {
         &mut self,
         ctx: &Ctx,
         shared_filter: &str,
-        group: &str,
-        filter: &str,
+        (group, filter): (&str, &str),
         qos: QoS,
+        options: Options,
     ) -> CoreResult<QoS> {
         if self.shared.contains_key(shared_filter) {
             // Already a member (perhaps at another QoS): join again afresh.
@@ -81,14 +95,14 @@ impl Session {
             let scan = || all_members(ctx);
             let vhost = &ctx.vhost.name;
             ctx.registry.set_member(vhost, &self.client_id, true, scan);
-            let args = member_args(&self.client_id, group, qos);
+            let args = member_args(&self.client_id, group, qos, &options);
             self.bind(ctx, &queue.name, &key, args.clone(), false)
                 .await?;
             Some((key, args))
         } else {
             None
         };
-        self.join(ctx, queue, shared_filter, qos, member_binding)
+        self.join(ctx, queue, shared_filter, (qos, options), member_binding)
             .await?;
         Ok(qos)
     }
@@ -99,7 +113,7 @@ impl Session {
         ctx: &Ctx,
         queue: QueueRef,
         shared_filter: &str,
-        qos: QoS,
+        (qos, options): (QoS, Options),
         member_binding: Option<(String, FieldTable)>,
     ) -> CoreResult<()> {
         let tag = consumer_tag(shared_filter);
@@ -125,6 +139,7 @@ impl Session {
             SharedSubscription {
                 queue,
                 qos,
+                options,
                 tag,
                 member_binding,
             },
@@ -145,9 +160,8 @@ impl Session {
         Ok(true)
     }
 
-    /// The bindings that record this client as a kept member: (queue, key,
-    /// arguments, group, QoS).
-    fn memberships(&self, ctx: &Ctx) -> Vec<(QueueRef, String, FieldTable, String, QoS)> {
+    /// The bindings that record this client as a kept member.
+    fn memberships(&self, ctx: &Ctx) -> Vec<Membership> {
         let scan = || all_members(ctx);
         if !ctx
             .registry
@@ -166,21 +180,29 @@ impl Session {
                 let Dest::Queue(queue) = dest else {
                     return None;
                 };
-                let (client, group, qos) = member_of(&args)?;
-                if client != self.client_id {
+                let member = member_of(&args)?;
+                if member.client_id != self.client_id {
                     return None;
                 }
-                let group = group.to_string();
-                Some((queue, key, args, group, qos))
+                let (group, qos, options) = (member.group.to_string(), member.qos, member.options);
+                Some(Membership {
+                    queue,
+                    key,
+                    args,
+                    group,
+                    qos,
+                    options,
+                })
             })
             .collect()
     }
 
     /// A resumed session rejoins the groups it was a member of.
     pub(crate) async fn resume_shared(&mut self, ctx: &Ctx) -> CoreResult<()> {
-        for (queue, key, args, group, qos) in self.memberships(ctx) {
-            let shared_filter = format!("$share/{group}/{}", crate::mapping::to_mqtt(&key));
-            self.join(ctx, queue, &shared_filter, qos, Some((key, args)))
+        for m in self.memberships(ctx) {
+            let shared_filter = format!("$share/{}/{}", m.group, crate::mapping::to_mqtt(&m.key));
+            let binding = Some((m.key, m.args));
+            self.join(ctx, m.queue, &shared_filter, (m.qos, m.options), binding)
                 .await?;
         }
         Ok(())
@@ -193,17 +215,17 @@ impl Session {
         if memberships.is_empty() {
             return;
         }
-        for (queue, key, args, _, _) in memberships {
-            let _ = self.bind(ctx, &queue.name, &key, args, true).await;
+        for m in memberships {
+            let _ = self.bind(ctx, &m.queue.name, &m.key, m.args, true).await;
         }
         let scan = || all_members(ctx);
         let vhost = &ctx.vhost.name;
         ctx.registry.set_member(vhost, &self.client_id, false, scan);
     }
 
-    /// The QoS of the shared subscription a delivery with `tag` came from.
-    pub fn shared_qos(&self, tag: &Name) -> Option<QoS> {
-        self.shared.values().find(|s| s.tag == *tag).map(|s| s.qos)
+    /// The shared subscription a delivery with `tag` came from.
+    pub fn shared_by_tag(&self, tag: &Name) -> Option<&SharedSubscription> {
+        self.shared.values().find(|s| s.tag == *tag)
     }
 
     /// The connection is going: its consumers leave the shared queues, and what
@@ -224,6 +246,6 @@ fn all_members(ctx: &Ctx) -> HashSet<String> {
     exchange
         .bindings()
         .iter()
-        .filter_map(|(_, args, _)| member_of(args).map(|(client, _, _)| client.to_string()))
+        .filter_map(|(_, args, _)| member_of(args).map(|m| m.client_id.to_string()))
         .collect()
 }

@@ -39,6 +39,11 @@ pub(crate) fn binding_args(index: usize, qos: QoS, options: &Options) -> FieldTa
     if qos == implied_qos(index) && *options == Options::default() {
         return args;
     }
+    args.insert(OPTIONS_ARG, FieldValue::Table(options_table(qos, options)));
+    args
+}
+
+fn options_table(qos: QoS, options: &Options) -> FieldTable {
     let mut table = FieldTable::new();
     table.insert("qos", FieldValue::U8(qos as u8));
     if let Some(id) = options.identifier {
@@ -49,24 +54,19 @@ pub(crate) fn binding_args(index: usize, qos: QoS, options: &Options) -> FieldTa
         "retain-as-published",
         FieldValue::Bool(options.retain_as_published),
     );
-    args.insert(OPTIONS_ARG, FieldValue::Table(table));
-    args
+    table
 }
 
-/// The QoS and options a binding of queue `index` stands for. Arguments it does not
-/// understand (written by hand, say) fall back to what the queue implies.
-pub(crate) fn from_binding_args(index: usize, args: &FieldTable) -> (QoS, Options) {
+/// The QoS (if it is one) and options of `x-mqtt-subscription-opts` in `args`.
+fn read_options(args: &FieldTable) -> Option<(Option<QoS>, Options)> {
     let Some(FieldValue::Table(table)) = args.get(OPTIONS_ARG) else {
-        return (implied_qos(index), Options::default());
+        return None;
     };
     let qos = table
         .get("qos")
         .and_then(FieldValue::as_i64)
         .and_then(|q| u8::try_from(q).ok())
-        .and_then(QoS::from_u8)
-        // The queue decides between 0 and "1 or 2".
-        .filter(|q| (*q != QoS::AtMostOnce) == (index == 1))
-        .unwrap_or(implied_qos(index));
+        .and_then(QoS::from_u8);
     let flag = |name: &str| table.get(name).and_then(FieldValue::as_bool) == Some(true);
     let options = Options {
         no_local: flag("no-local"),
@@ -77,34 +77,51 @@ pub(crate) fn from_binding_args(index: usize, args: &FieldTable) -> (QoS, Option
             .and_then(|id| u32::try_from(id).ok())
             .filter(|&id| id > 0),
     };
+    Some((qos, options))
+}
+
+/// The QoS and options a binding of queue `index` stands for. Arguments it does not
+/// understand (written by hand, say) fall back to what the queue implies.
+pub(crate) fn from_binding_args(index: usize, args: &FieldTable) -> (QoS, Options) {
+    let Some((qos, options)) = read_options(args) else {
+        return (implied_qos(index), Options::default());
+    };
+    let qos = qos
+        // The queue decides between 0 and "1 or 2".
+        .filter(|q| (*q != QoS::AtMostOnce) == (index == 1))
+        .unwrap_or(implied_qos(index));
     (qos, options)
 }
 
 /// A kept member's binding of its group's queue.
-pub(crate) fn member_args(client_id: &str, group: &str, qos: QoS) -> FieldTable {
+pub(crate) fn member_args(client_id: &str, group: &str, qos: QoS, options: &Options) -> FieldTable {
     let mut args = FieldTable::new();
     args.insert(MEMBER_ARG, FieldValue::long_string(client_id.to_string()));
     args.insert(GROUP_ARG, FieldValue::long_string(group.to_string()));
-    let mut table = FieldTable::new();
-    table.insert("qos", FieldValue::U8(qos as u8));
-    args.insert(OPTIONS_ARG, FieldValue::Table(table));
+    args.insert(OPTIONS_ARG, FieldValue::Table(options_table(qos, options)));
     args
 }
 
-/// A member binding's client id, group and QoS.
-pub(crate) fn member_of(args: &FieldTable) -> Option<(&str, &str, QoS)> {
-    let client = args.get(MEMBER_ARG)?.as_str()?;
+/// What a kept member's binding records.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Member<'a> {
+    pub client_id: &'a str,
+    pub group: &'a str,
+    pub qos: QoS,
+    pub options: Options,
+}
+
+/// A member binding's client id, group, QoS and options.
+pub(crate) fn member_of(args: &FieldTable) -> Option<Member<'_>> {
+    let client_id = args.get(MEMBER_ARG)?.as_str()?;
     let group = args.get(GROUP_ARG)?.as_str()?;
-    let qos = match args.get(OPTIONS_ARG) {
-        Some(FieldValue::Table(t)) => t
-            .get("qos")
-            .and_then(FieldValue::as_i64)
-            .and_then(|q| u8::try_from(q).ok())
-            .and_then(QoS::from_u8)
-            .unwrap_or(QoS::AtLeastOnce),
-        _ => QoS::AtLeastOnce,
-    };
-    Some((client, group, qos))
+    let (qos, options) = read_options(args).unwrap_or_default();
+    Some(Member {
+        client_id,
+        group,
+        qos: qos.unwrap_or(QoS::AtLeastOnce),
+        options,
+    })
 }
 
 #[cfg(test)]
@@ -147,9 +164,20 @@ mod tests {
     }
 
     #[test]
-    fn member_bindings_name_client_group_and_qos() {
-        let args = member_args("c-1", "g-1", QoS::ExactlyOnce);
-        assert_eq!(member_of(&args), Some(("c-1", "g-1", QoS::ExactlyOnce)));
+    fn member_bindings_name_client_group_qos_and_options() {
+        let options = Options {
+            no_local: false,
+            retain_as_published: true,
+            identifier: Some(3),
+        };
+        let args = member_args("c-1", "g-1", QoS::ExactlyOnce, &options);
+        let expected = Member {
+            client_id: "c-1",
+            group: "g-1",
+            qos: QoS::ExactlyOnce,
+            options,
+        };
+        assert_eq!(member_of(&args), Some(expected));
         assert_eq!(member_of(&FieldTable::new()), None);
     }
 }

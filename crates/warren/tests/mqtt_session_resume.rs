@@ -198,7 +198,7 @@ async fn a_shared_subscription_survives_a_reconnect() {
         qos: QoS::ExactlyOnce,
         ..SubOptions::default()
     };
-    subscribe_with(&mut member, "$share/grp/resume/shared", qos2, None).await;
+    subscribe_with(&mut member, "$share/grp/resume/shared", qos2, Some(4)).await;
     drop(member);
     let (mut member, present) = connect_kept_v5(&server, "shared-kept", false).await;
     assert!(
@@ -209,6 +209,7 @@ async fn a_shared_subscription_survives_a_reconnect() {
     let p = member.next_publish().await;
     assert_eq!(&p.payload[..], b"for the group");
     assert_eq!(p.qos, QoS::ExactlyOnce);
+    assert_eq!(p.properties.subscription_identifiers, vec![4]);
     // A clean start leaves the group: nothing comes to the new session.
     drop(member);
     let (mut fresh, present) = connect_kept_v5(&server, "shared-kept", true).await;
