@@ -42,6 +42,8 @@ pub(crate) struct Ctx {
     pub version: Version,
     /// The key publisher confirmations come back under.
     pub publish_key: ChannelKey,
+    /// What connections share: client ids, kept sessions' state.
+    pub registry: Registry,
 }
 
 /// An error that ends the connection: the MQTT 5 reason code for the DISCONNECT.
@@ -155,7 +157,14 @@ where
     });
     let (gone_tx, gone_rx) = watch::channel(());
     registry
-        .claim(&vhost.name, &client_id, id, outlet.clone(), gone_rx)
+        .claim(
+            &vhost.name,
+            &client_id,
+            id,
+            outlet.clone(),
+            gone_rx,
+            connect.clean_start,
+        )
         .await;
     let ctx = Ctx {
         broker: broker.clone(),
@@ -167,6 +176,7 @@ where
         publish_key: ChannelKey(broker.next_channel_id()),
         config,
         version,
+        registry: registry.clone(),
     };
     let lifetime = match (version.is_v5(), connect.properties.session_expiry_interval) {
         (true, None | Some(0)) => Lifetime::Connection,
@@ -257,12 +267,20 @@ where
         released: false,
         behind: None,
     };
-    // A resumed session goes on with the QoS 2 publishes its last connection left
-    // unreleased (even one with no subscriptions, which CONNACK calls absent, as
-    // RabbitMQ does); a clean start begins with none.
+    // A resumed session's no-local subscriptions need its publishes marked.
+    conn.refresh_publisher_mark();
+    // A resumed session goes on with the QoS 2 exchanges its last connection left
+    // half done (even one with no subscriptions, which CONNACK calls absent, as
+    // RabbitMQ does): the client's publishes it has not released, and the
+    // deliveries it did not complete, whose PUBREL goes again right after CONNACK.
+    // A clean start begins with none.
     let unreleased = registry.take_unreleased(&conn.ctx.vhost.name, &client_id);
-    if !connect.clean_start && !unreleased.is_empty() {
-        conn.inbound_mut().resume_unreleased(unreleased);
+    if !connect.clean_start {
+        conn.outbound
+            .resume_released(&unreleased.released, &mut out);
+        if !unreleased.received.is_empty() {
+            conn.inbound_mut().resume_unreleased(unreleased.received);
+        }
     }
     if version.is_v5() {
         let maximum = connect.properties.topic_alias_maximum.unwrap_or(0);
@@ -340,23 +358,36 @@ where
             conn.ctx.vhost.name.clone(),
             client_id.clone(),
         );
+        let (now, mut hurried) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            tokio::time::sleep(will_delay).await;
+            tokio::select! {
+                _ = tokio::time::sleep(will_delay) => {}
+                // A new session took the client id: this one is over.
+                Ok(()) = &mut hurried => {}
+            }
             if let Ok(mut conn) = connection.await {
                 conn.publish_will(will).await;
             }
             wills.will_done(&vhost, &client, id);
         });
-        registry.will_delayed(&conn.ctx.vhost.name, &client_id, id, task.abort_handle());
+        let waiting = crate::registry::DelayedWill {
+            connection: id,
+            task: task.abort_handle(),
+            now,
+        };
+        registry.will_delayed(&conn.ctx.vhost.name, &client_id, waiting);
         hand_over
     });
     if let Lifetime::Kept(seconds) = conn.session.lifetime {
         // Kept before the client id is released: a reconnect waits for that.
-        let unreleased = conn
-            .inbound
-            .as_mut()
-            .map(|inbound| inbound.take_unreleased())
-            .unwrap_or_default();
+        let unreleased = crate::registry::PacketIds {
+            received: conn
+                .inbound
+                .as_mut()
+                .map(|inbound| inbound.take_unreleased())
+                .unwrap_or_default(),
+            released: conn.outbound.take_released(),
+        };
         let expiry = seconds.map(|s| Duration::from_secs(u64::from(s)));
         registry.keep_unreleased(&conn.ctx.vhost.name, &client_id, unreleased, expiry);
     }
@@ -629,9 +660,27 @@ impl Connection {
                     codes.push(failure(reason::TOPIC_FILTER_INVALID));
                     continue;
                 }
+                if options.no_local {
+                    // Spec 3.8.3.1 (MQTT-3.8.3-4).
+                    return Err(Fatal::new(
+                        reason::PROTOCOL_ERROR,
+                        "no-local is not allowed on a shared subscription",
+                    ));
+                }
+                let shared_options = crate::subscription_options::Options {
+                    no_local: false,
+                    retain_as_published: options.retain_as_published,
+                    identifier,
+                };
                 let joined = self
                     .session
-                    .subscribe_shared(&self.ctx, filter, group, inner, options.qos)
+                    .subscribe_shared(
+                        &self.ctx,
+                        filter,
+                        (group, inner),
+                        options.qos,
+                        shared_options,
+                    )
                     .await;
                 codes.push(match joined {
                     Ok(qos) => qos as u8,
@@ -655,16 +704,18 @@ impl Connection {
                 continue;
             }
             let existed = self.session.subscriptions.contains_key(filter);
-            match self.session.subscribe(&self.ctx, filter, options.qos).await {
+            let delivery_options = crate::subscription_options::Options {
+                no_local: options.no_local,
+                retain_as_published: options.retain_as_published,
+                identifier,
+            };
+            let subscribed = self
+                .session
+                .subscribe(&self.ctx, filter, options.qos, delivery_options)
+                .await;
+            match subscribed {
                 Ok(qos) => {
                     codes.push(qos as u8);
-                    if let Some(sub) = self.session.subscriptions.get_mut(filter) {
-                        sub.options = crate::subscription_options::Options {
-                            no_local: options.no_local,
-                            retain_as_published: options.retain_as_published,
-                            identifier,
-                        };
-                    }
                     let wanted = match options.retain_handling {
                         0 => true,
                         1 => !existed,

@@ -20,6 +20,7 @@ mod retained;
 mod server_aliases;
 mod session;
 mod shared;
+mod stored_subscription;
 pub mod subscription_options;
 mod websocket;
 mod will_delay;

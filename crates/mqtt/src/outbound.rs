@@ -3,7 +3,9 @@
 //! the client's MQTT 5 receive maximum). A delivery is acknowledged to its queue on
 //! PUBACK (QoS 1) or PUBREC (QoS 2, after which the packet id stays taken until
 //! PUBCOMP); a message delivered at QoS 0 from an acknowledging queue is settled
-//! at once.
+//! at once. A kept session's QoS 2 deliveries that were PUBREC'd but not
+//! PUBCOMP'd carry over to its next connection, which sends their PUBREL again
+//! (spec 4.4): the message itself is not sent again.
 
 use crate::mapping;
 use crate::server_aliases::ServerAliases;
@@ -14,7 +16,8 @@ use std::collections::HashMap;
 use warren_core::{Delivery, QueueRef, Settle};
 
 struct InFlight {
-    queue: QueueRef,
+    /// None for a PUBREL carried over from the session's previous connection.
+    queue: Option<QueueRef>,
     seq: u64,
     qos: QoS,
     /// QoS 2: PUBREC came, the queue has its ack, PUBCOMP is awaited.
@@ -66,8 +69,8 @@ impl Outbound {
             }
         }
         let Some(queue) = d.queue.clone() else { return };
-        let shared_qos = session.shared_qos(&d.consumer_tag);
-        if session.queue_index(&d.consumer_tag).is_none() && shared_qos.is_none() {
+        let shared = session.shared_by_tag(&d.consumer_tag);
+        if session.queue_index(&d.consumer_tag).is_none() && shared.is_none() {
             if !d.no_ack {
                 session.settle(&queue, d.seq, Settle::Requeue);
             }
@@ -78,7 +81,7 @@ impl Outbound {
         let granted = if d.no_ack {
             QoS::AtMostOnce
         } else {
-            shared_qos.unwrap_or_else(|| session.max_qos())
+            shared.map_or_else(|| session.max_qos(&msg.routing_key), |s| s.qos)
         };
         let qos = info.qos.min(granted);
         let packet_id = (qos != QoS::AtMostOnce).then(|| self.next_id());
@@ -91,7 +94,13 @@ impl Outbound {
             properties: info.properties,
             payload: msg.body.clone(),
         };
-        if !crate::subscription_options::apply(session, &msg.properties, &mut publish) {
+        if let Some(shared) = shared {
+            crate::subscription_options::apply_shared(
+                &shared.options,
+                &msg.properties,
+                &mut publish,
+            );
+        } else if !crate::subscription_options::apply(session, &msg.properties, &mut publish) {
             // The client's own message, and only no-local subscriptions match it.
             if !d.no_ack {
                 session.settle(&queue, d.seq, Settle::Ack);
@@ -117,7 +126,7 @@ impl Outbound {
                 self.in_flight.insert(
                     id,
                     InFlight {
-                        queue,
+                        queue: Some(queue),
                         seq: d.seq,
                         qos,
                         released: false,
@@ -137,7 +146,9 @@ impl Outbound {
             .is_some_and(|f| f.qos == QoS::AtLeastOnce)
         {
             let f = self.in_flight.remove(&packet_id).expect("present");
-            session.settle(&f.queue, f.seq, Settle::Ack);
+            if let Some(queue) = &f.queue {
+                session.settle(queue, f.seq, Settle::Ack);
+            }
         }
     }
 
@@ -146,7 +157,9 @@ impl Outbound {
         if let Some(f) = self.in_flight.get_mut(&packet_id) {
             if f.qos == QoS::ExactlyOnce && !f.released {
                 f.released = true;
-                session.settle(&f.queue, f.seq, Settle::Ack);
+                if let Some(queue) = &f.queue {
+                    session.settle(queue, f.seq, Settle::Ack);
+                }
             }
         }
         let mut rel = Ack::new(packet_id);
@@ -160,6 +173,39 @@ impl Outbound {
     pub fn completed(&mut self, packet_id: u16) {
         if self.in_flight.get(&packet_id).is_some_and(|f| f.released) {
             self.in_flight.remove(&packet_id);
+        }
+    }
+
+    /// The packet ids whose PUBREL is sent and PUBCOMP awaited, oldest first, for
+    /// the session's next connection.
+    pub fn take_released(&mut self) -> Vec<u16> {
+        let mut ids: Vec<u16> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.released)
+            .map(|(&id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        for id in &ids {
+            self.in_flight.remove(id);
+        }
+        ids
+    }
+
+    /// Goes on with the QoS 2 exchanges the previous connection of the session left
+    /// at PUBREL: sends PUBREL again, and keeps the ids taken until PUBCOMP.
+    pub fn resume_released(&mut self, ids: &[u16], out: &mut BytesMut) {
+        for &id in ids {
+            self.in_flight.insert(
+                id,
+                InFlight {
+                    queue: None,
+                    seq: 0,
+                    qos: QoS::ExactlyOnce,
+                    released: true,
+                },
+            );
+            encode(out, &Packet::PubRel(Ack::new(id)), self.version);
         }
     }
 }

@@ -26,25 +26,58 @@ struct Holder {
 
 type Key = (Name, String);
 
-/// A kept session's unreleased QoS 2 ids, and when the session expires.
-type Unreleased = (HashSet<u16>, Option<tokio::time::Instant>);
+/// A will waiting out its delay.
+pub(crate) struct DelayedWill {
+    /// The connection it is the will of.
+    pub connection: u64,
+    /// Cancels it.
+    pub task: AbortHandle,
+    /// Sends it now instead of after the delay.
+    pub now: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The QoS 2 packet ids a kept session carries to its next connection (spec 4.4).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PacketIds {
+    /// Publishes the client sent and has not released (PUBREL) yet.
+    pub received: HashSet<u16>,
+    /// Deliveries the client received (PUBREC) whose PUBREL the server sent and
+    /// whose PUBCOMP never came: the next connection sends PUBREL again.
+    pub released: Vec<u16>,
+}
+
+impl PacketIds {
+    fn is_empty(&self) -> bool {
+        self.received.is_empty() && self.released.is_empty()
+    }
+}
+
+/// A kept session's packet ids, and when the session expires.
+type Unreleased = (PacketIds, Option<tokio::time::Instant>);
 
 #[derive(Clone, Default)]
 pub struct Registry {
     holders: Arc<Mutex<HashMap<Key, Holder>>>,
     /// Wills waiting out their delay (MQTT 5), by client id: a new connection with
-    /// the id cancels its will. The connection id tells whose entry it is.
-    delayed_wills: Arc<Mutex<HashMap<Key, (u64, AbortHandle)>>>,
-    /// QoS 2 packet ids a kept session received and the client has not released
-    /// (PUBREL) yet: a PUBLISH resent after a reconnect is answered, not routed
-    /// again (spec 4.3.3, 4.4), until the session expires. In memory: a broker
-    /// restart forgets them.
+    /// the id cancels its will, or sends it at once when it starts a new session.
+    delayed_wills: Arc<Mutex<HashMap<Key, DelayedWill>>>,
+    /// QoS 2 packet ids of kept sessions, both ways (`PacketIds`): a PUBLISH
+    /// resent after a reconnect is answered, not routed again, and a PUBREL the
+    /// client did not complete is sent again (spec 4.3.3, 4.4), until the session
+    /// expires. In memory: a broker restart forgets them.
     unreleased: Arc<Mutex<HashMap<Key, Unreleased>>>,
+    /// Per vhost, the client ids that may have a kept session's membership of a
+    /// shared group (`shared.rs`): only their connections look for memberships
+    /// among all the exchange's bindings. Filled from those bindings the first
+    /// time a vhost is looked at (after a restart they are all there is to go
+    /// by), then as clients join groups.
+    members: Arc<Mutex<HashMap<Name, HashSet<String>>>>,
 }
 
 impl Registry {
     /// Makes `connection` the holder of `client_id`, closing the previous holder and
-    /// waiting (a bounded time) for it to end.
+    /// waiting (a bounded time) for it to end. `clean_start`: the connection starts
+    /// a new session, so the one before it ends here.
     pub(crate) async fn claim(
         &self,
         vhost: &Name,
@@ -52,6 +85,7 @@ impl Registry {
         connection: u64,
         outlet: Outlet,
         gone: watch::Receiver<()>,
+        clean_start: bool,
     ) {
         let key = (vhost.clone(), client_id.to_string());
         let previous = self.holders.lock().insert(
@@ -72,24 +106,23 @@ impl Registry {
             })
             .await;
         }
-        // After the previous holder is gone: the will it left waiting is cancelled
-        // by this connection to the session.
-        if let Some((_, will)) = self.delayed_wills.lock().remove(&key) {
-            will.abort();
+        // After the previous holder is gone, the will it left waiting: a connection
+        // that continues the session cancels it; one that starts a new session ends
+        // the old one, and a session's end sends its will (spec 3.1.2.5, 3.1.3.2.2).
+        if let Some(will) = self.delayed_wills.lock().remove(&key) {
+            if clean_start {
+                let _ = will.now.send(());
+            } else {
+                will.task.abort();
+            }
         }
     }
 
-    /// Remembers the delayed will of `connection`, for a reconnect to cancel.
-    pub(crate) fn will_delayed(
-        &self,
-        vhost: &Name,
-        client_id: &str,
-        connection: u64,
-        will: AbortHandle,
-    ) {
+    /// Remembers a delayed will, for a reconnect to cancel or hurry.
+    pub(crate) fn will_delayed(&self, vhost: &Name, client_id: &str, will: DelayedWill) {
         let key = (vhost.clone(), client_id.to_string());
-        if let Some((_, older)) = self.delayed_wills.lock().insert(key, (connection, will)) {
-            older.abort();
+        if let Some(older) = self.delayed_wills.lock().insert(key, will) {
+            older.task.abort();
         }
     }
 
@@ -97,19 +130,19 @@ impl Registry {
     pub(crate) fn will_done(&self, vhost: &Name, client_id: &str, connection: u64) {
         let mut wills = self.delayed_wills.lock();
         let key = (vhost.clone(), client_id.to_string());
-        if wills.get(&key).is_some_and(|(c, _)| *c == connection) {
+        if wills.get(&key).is_some_and(|w| w.connection == connection) {
             wills.remove(&key);
         }
     }
 
-    /// Keeps a closing session's unreleased QoS 2 ids for its next connection, for
+    /// Keeps a closing session's QoS 2 packet ids for its next connection, for
     /// as long as the session lasts (`expiry`: MQTT 5's session expiry interval;
     /// None: for ever).
     pub(crate) fn keep_unreleased(
         &self,
         vhost: &Name,
         client_id: &str,
-        ids: HashSet<u16>,
+        ids: PacketIds,
         expiry: Option<Duration>,
     ) {
         let key = (vhost.clone(), client_id.to_string());
@@ -126,12 +159,44 @@ impl Registry {
 
     /// What `keep_unreleased` kept for `client_id` (nothing for a clean start,
     /// which also forgets it).
-    pub(crate) fn take_unreleased(&self, vhost: &Name, client_id: &str) -> HashSet<u16> {
+    pub(crate) fn take_unreleased(&self, vhost: &Name, client_id: &str) -> PacketIds {
         let key = (vhost.clone(), client_id.to_string());
         match self.unreleased.lock().remove(&key) {
             Some((ids, until)) if until.is_none_or(|t| t > tokio::time::Instant::now()) => ids,
             // The session expired: so did what it remembered.
-            _ => HashSet::new(),
+            _ => PacketIds::default(),
+        }
+    }
+
+    /// Whether `client_id` may be a kept member of a shared group in `vhost`;
+    /// `scan` lists the members from the bindings, the first time.
+    pub(crate) fn may_be_member(
+        &self,
+        vhost: &Name,
+        client_id: &str,
+        scan: impl FnOnce() -> HashSet<String>,
+    ) -> bool {
+        let mut members = self.members.lock();
+        members
+            .entry(vhost.clone())
+            .or_insert_with(scan)
+            .contains(client_id)
+    }
+
+    /// Records that `client_id` is (or no longer is) a kept member of some group.
+    pub(crate) fn set_member(
+        &self,
+        vhost: &Name,
+        client_id: &str,
+        member: bool,
+        scan: impl FnOnce() -> HashSet<String>,
+    ) {
+        let mut members = self.members.lock();
+        let known = members.entry(vhost.clone()).or_insert_with(scan);
+        if member {
+            known.insert(client_id.to_string());
+        } else {
+            known.remove(client_id);
         }
     }
 
@@ -153,10 +218,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shared_members_are_scanned_for_once_per_vhost() {
+        let registry = Registry::default();
+        let vhost = Name::from("/");
+        let scans = std::cell::Cell::new(0);
+        let scan = || {
+            scans.set(scans.get() + 1);
+            HashSet::from(["old".to_string()])
+        };
+        assert!(registry.may_be_member(&vhost, "old", scan));
+        assert!(!registry.may_be_member(&vhost, "new", scan));
+        registry.set_member(&vhost, "new", true, scan);
+        assert!(registry.may_be_member(&vhost, "new", scan));
+        registry.set_member(&vhost, "old", false, scan);
+        assert!(!registry.may_be_member(&vhost, "old", scan));
+        assert_eq!(scans.get(), 1);
+    }
+
+    #[test]
     fn unreleased_ids_last_as_long_as_their_session() {
         let registry = Registry::default();
         let vhost = Name::from("/");
-        let ids: HashSet<u16> = [7, 9].into();
+        let ids = PacketIds {
+            received: [7, 9].into(),
+            released: vec![3],
+        };
         registry.keep_unreleased(&vhost, "kept", ids.clone(), None);
         registry.keep_unreleased(&vhost, "expired", ids.clone(), Some(Duration::ZERO));
         assert_eq!(registry.take_unreleased(&vhost, "kept"), ids);
@@ -164,6 +250,8 @@ mod tests {
             registry.take_unreleased(&vhost, "kept").is_empty(),
             "taken once"
         );
+        registry.keep_unreleased(&vhost, "nothing", PacketIds::default(), None);
+        assert!(registry.take_unreleased(&vhost, "nothing").is_empty());
         assert!(
             registry.take_unreleased(&vhost, "expired").is_empty(),
             "an expired session remembers nothing"

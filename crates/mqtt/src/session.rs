@@ -39,8 +39,13 @@ pub(crate) struct Subscription {
     pub qos: QoS,
     /// Which queue holds it.
     pub index: usize,
-    /// MQTT 5 options that act on deliveries (not kept across reconnects).
+    /// MQTT 5 options that act on deliveries (kept with the binding, so a resumed
+    /// session has them too: `stored_subscription`).
     pub options: crate::subscription_options::Options,
+    /// The arguments its binding has (which keep the QoS and options): as found
+    /// on a resumed session's binding, so it is that binding that goes, even
+    /// when a definitions import wrote the numbers in another integer type.
+    binding: FieldTable,
 }
 
 pub(crate) struct Session {
@@ -103,33 +108,36 @@ impl Session {
                     self.consume(ctx, index).await?;
                 }
             }
+            self.resume_shared(ctx).await?;
+        } else {
+            // A clean start, or a session that expired: its group memberships go.
+            self.forget_shared(ctx).await;
         }
         Ok(present)
     }
 
-    /// The subscriptions of a resumed session: its queues' bindings.
+    /// The subscriptions of a resumed session: its queues' bindings, with the QoS
+    /// and options their arguments keep.
     fn recover_subscriptions(&mut self, ctx: &Ctx) {
         let Some(exchange) = ctx.vhost.exchange(&ctx.config.exchange) else {
             return;
         };
-        for (key, _, dest) in exchange.bindings() {
+        for (key, args, dest) in exchange.bindings() {
             let Dest::Queue(q) = dest else { continue };
             for index in 0..2 {
                 if self.queues[index]
                     .as_ref()
                     .is_some_and(|mine| mine.id() == q.id())
                 {
-                    let qos = if index == 0 {
-                        QoS::AtMostOnce
-                    } else {
-                        QoS::AtLeastOnce
-                    };
+                    let (qos, options) =
+                        crate::stored_subscription::from_binding_args(index, &args);
                     self.subscriptions.insert(
                         crate::mapping::to_mqtt(&key),
                         Subscription {
                             qos,
                             index,
-                            options: Default::default(),
+                            options,
+                            binding: args.clone(),
                         },
                     );
                 }
@@ -138,7 +146,7 @@ impl Session {
     }
 
     /// Declares the queue for `index` if the session has none yet.
-    async fn ensure_queue(&mut self, ctx: &Ctx, index: usize) -> CoreResult<QueueRef> {
+    pub(crate) async fn ensure_queue(&mut self, ctx: &Ctx, index: usize) -> CoreResult<QueueRef> {
         if let Some(q) = &self.queues[index] {
             if !q.is_deleted() {
                 return Ok(q.clone());
@@ -174,7 +182,7 @@ impl Session {
         Ok(declared.queue)
     }
 
-    async fn consume(&mut self, ctx: &Ctx, index: usize) -> CoreResult<()> {
+    pub(crate) async fn consume(&mut self, ctx: &Ctx, index: usize) -> CoreResult<()> {
         if self.consuming[index] {
             return Ok(());
         }
@@ -201,29 +209,38 @@ impl Session {
         Ok(())
     }
 
-    /// Subscribes (or changes the QoS of a subscription): binds the filter to the
-    /// queue for its QoS and unbinds it from the other. Returns the granted QoS.
-    pub async fn subscribe(&mut self, ctx: &Ctx, filter: &str, qos: QoS) -> CoreResult<QoS> {
+    /// Subscribes (or changes the QoS or options of a subscription): binds the filter
+    /// to the queue for its QoS, with arguments that keep the QoS and options, and
+    /// removes the binding it had before. Returns the granted QoS.
+    pub async fn subscribe(
+        &mut self,
+        ctx: &Ctx,
+        filter: &str,
+        qos: QoS,
+        options: crate::subscription_options::Options,
+    ) -> CoreResult<QoS> {
         let index = (qos != QoS::AtMostOnce) as usize;
         let queue = self.ensure_queue(ctx, index).await?;
         let key = crate::mapping::to_amqp(filter);
-        self.bind(ctx, &queue.name, &key, false).await?;
+        let args = crate::stored_subscription::binding_args(index, qos, &options);
+        let subscription = Subscription {
+            qos,
+            index,
+            options,
+            binding: args.clone(),
+        };
+        self.bind(ctx, &queue.name, &key, args.clone(), false)
+            .await?;
         if let Some(old) = self.subscriptions.get(filter) {
-            if old.index != index {
-                if let Some(other) = self.queues[old.index].clone() {
-                    self.bind(ctx, &other.name, &key, true).await?;
+            if old.index != index || old.binding != args {
+                if let Some(from) = self.queues[old.index].clone() {
+                    let old_args = old.binding.clone();
+                    self.bind(ctx, &from.name, &key, old_args, true).await?;
                 }
             }
         }
         self.consume(ctx, index).await?;
-        self.subscriptions.insert(
-            filter.to_string(),
-            Subscription {
-                qos,
-                index,
-                options: Default::default(),
-            },
-        );
+        self.subscriptions.insert(filter.to_string(), subscription);
         Ok(qos)
     }
 
@@ -239,12 +256,19 @@ impl Session {
         };
         if let Some(queue) = self.queues[sub.index].clone() {
             let key = crate::mapping::to_amqp(filter);
-            self.bind(ctx, &queue.name, &key, true).await?;
+            self.bind(ctx, &queue.name, &key, sub.binding, true).await?;
         }
         Ok(true)
     }
 
-    async fn bind(&self, ctx: &Ctx, queue: &Name, key: &str, unbind: bool) -> CoreResult<()> {
+    pub(crate) async fn bind(
+        &self,
+        ctx: &Ctx,
+        queue: &Name,
+        key: &str,
+        arguments: FieldTable,
+        unbind: bool,
+    ) -> CoreResult<()> {
         ctx.vhost
             .bind(
                 &ctx.access,
@@ -253,20 +277,30 @@ impl Session {
                     source: Name::from(ctx.config.exchange.as_str()),
                     destination: DestName::Queue(queue.clone()),
                     routing_key: key.to_string(),
-                    arguments: FieldTable::new(),
+                    arguments,
                 },
                 unbind,
             )
             .await
     }
 
-    /// The highest QoS among the subscriptions of the QoS 1 queue: the most a message
-    /// from it is delivered with.
-    pub fn max_qos(&self) -> QoS {
-        self.subscriptions
+    /// The most a message from the QoS 1 queue with `routing_key` is delivered with:
+    /// the highest QoS of the subscriptions there whose filters match it (spec
+    /// 3.3.4; a QoS 2 subscription does not raise a QoS 1 one's messages).
+    pub fn max_qos(&self, routing_key: &str) -> QoS {
+        let qos2 = self
+            .subscriptions
             .values()
-            .filter(|s| s.index == 1)
-            .map(|s| s.qos)
+            .any(|s| s.qos == QoS::ExactlyOnce);
+        if !qos2 {
+            // Nothing to tell apart: no matching needed.
+            return QoS::AtLeastOnce;
+        }
+        let topic = crate::mapping::to_mqtt(routing_key);
+        self.subscriptions
+            .iter()
+            .filter(|(filter, s)| s.index == 1 && mqtt_codec::topic::matches(filter, &topic))
+            .map(|(_, s)| s.qos)
             .max()
             .unwrap_or(QoS::AtLeastOnce)
     }

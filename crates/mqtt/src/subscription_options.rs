@@ -102,3 +102,15 @@ pub(crate) fn apply(session: &Session, raw_properties: &[u8], publish: &mut Publ
     }
     true
 }
+
+/// The options of a shared subscription applied to a delivery from its queue:
+/// its own identifier only (the delivery is the group's copy, whatever else of
+/// the client's matches), and retain-as-published.
+pub(crate) fn apply_shared(options: &Options, raw_properties: &[u8], publish: &mut Publish) {
+    publish.properties.subscription_identifiers = options.identifier.into_iter().collect();
+    if options.retain_as_published {
+        let props = BasicProperties::decode(raw_properties).unwrap_or_default();
+        let headers = props.headers.unwrap_or_default();
+        publish.retain = headers.get(PUBLISHED_RETAIN_HEADER).is_some();
+    }
+}

@@ -1,7 +1,9 @@
 //! MQTT 5's Will Delay Interval (spec 3.1.3.2.2): the will of a connection that
 //! ends without a clean DISCONNECT is published after the delay, or when the
 //! session ends if that is sooner, and not at all if the client id connects again
-//! before then.
+//! before then to go on with the session (clean start 0). A connection with
+//! clean start 1 ends the session, and so sends the will at once (spec 3.1.2.5;
+//! `Registry::claim`).
 
 use crate::session::Lifetime;
 use mqtt_codec::Will;

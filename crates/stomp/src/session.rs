@@ -174,7 +174,12 @@ impl Session {
                 for f in held {
                     self.apply(&f).await?;
                 }
-                self.flush();
+                // As for a SEND: a receipt says the persistent messages are stored.
+                if receipt.is_some() {
+                    self.flush_and_store().await?;
+                } else {
+                    self.flush();
+                }
                 Flow::Continue
             }
             "ABORT" => {

@@ -164,6 +164,26 @@ def test_a_persistent_session_receives_while_away():
         close(pub)
 
 
+def test_a_resumed_session_delivers_at_the_qos_2_it_was_granted():
+    cid = f"paho-keep2-{uuid.uuid4().hex[:8]}"
+    topic = f"away2/{uuid.uuid4().hex[:8]}"
+    sub = client(mqtt.MQTTv311, cid, clean=False)
+    subscribe(sub, topic, 2)
+    close(sub)
+    pub = client(mqtt.MQTTv311)
+    try:
+        # Back without subscribing again: still QoS 2.
+        sub = client(mqtt.MQTTv311, cid, clean=False)
+        assert sub.session_present
+        pub.publish(topic, b"exactly once", qos=2).wait_for_publish(WAIT)
+        msg = sub.inbox.get(timeout=WAIT)
+        assert (msg.payload, msg.qos) == (b"exactly once", 2)
+        close(sub)
+        close(client(mqtt.MQTTv311, cid, clean=True))
+    finally:
+        close(pub)
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_wrong_password_is_refused(version):
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="refused", protocol=version)

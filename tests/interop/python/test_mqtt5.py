@@ -18,7 +18,7 @@ from amqp_helpers import WAIT
 from test_mqtt import MQTT_HOST, MQTT_PORT
 
 
-def client(connect_properties=None, client_id=None):
+def client(connect_properties=None, client_id=None, clean_start=True):
     c = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id or f"paho5-{uuid.uuid4().hex[:10]}",
@@ -29,11 +29,13 @@ def client(connect_properties=None, client_id=None):
     c.connected = queue.Queue()
     c.disconnected = queue.Queue()
     c.on_message = lambda _c, _u, msg: c.inbox.put(msg)
-    c.on_connect = lambda _c, _u, flags, rc, props: c.connected.put(rc)
+    c.on_connect = lambda _c, _u, flags, rc, props: c.connected.put((rc, flags.session_present))
     c.on_disconnect = lambda _c, _u, flags, rc, props: c.disconnected.put(rc)
-    c.connect(MQTT_HOST, MQTT_PORT, keepalive=30, properties=connect_properties)
+    c.connect(
+        MQTT_HOST, MQTT_PORT, keepalive=30, clean_start=clean_start, properties=connect_properties
+    )
     c.loop_start()
-    rc = c.connected.get(timeout=WAIT)
+    rc, c.session_present = c.connected.get(timeout=WAIT)
     assert not rc.is_failure, rc
     return c
 
@@ -232,6 +234,12 @@ def test_a_will_with_a_delay_waits_for_it():
         close(client(client_id=cid))  # a clean start ends the kept session
 
 
+def kept_session():
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 60
+    return props
+
+
 def test_reconnecting_within_the_will_delay_cancels_the_will():
     will_topic = f"will/{uuid.uuid4().hex[:8]}"
     watcher = client()
@@ -239,11 +247,59 @@ def test_reconnecting_within_the_will_delay_cancels_the_will():
     try:
         subscribe(watcher, will_topic, SubscribeOptions(qos=1))
         drop(client_with_will(cid, will_topic, delay=1))
-        back = client(client_id=cid)
+        # Clean start 0: the session goes on, so its will is not sent.
+        back = client(connect_properties=kept_session(), client_id=cid, clean_start=False)
         assert no_message(watcher, wait=2)
         close(back)
     finally:
         close(watcher)
+        close(client(client_id=cid))  # a clean start ends the kept session
+
+
+def test_a_new_session_with_the_id_sends_the_delayed_will_at_once():
+    will_topic = f"will/{uuid.uuid4().hex[:8]}"
+    watcher = client()
+    cid = f"paho5-will-{uuid.uuid4().hex[:8]}"
+    try:
+        subscribe(watcher, will_topic, SubscribeOptions(qos=1))
+        drop(client_with_will(cid, will_topic, delay=30))
+        started = time.monotonic()
+        # Clean start 1 ends the old session (spec 3.1.2.5): its will goes now.
+        back = client(client_id=cid)
+        assert watcher.inbox.get(timeout=WAIT).payload == b"gone"
+        assert time.monotonic() - started < 10, "the will waited for its delay"
+        close(back)
+    finally:
+        close(watcher)
+
+
+def test_a_resumed_session_keeps_its_subscription_options_and_groups():
+    base = f"resume/{uuid.uuid4().hex[:8]}"
+    group = f"g{uuid.uuid4().hex[:6]}"
+    cid = f"paho5-resume-{uuid.uuid4().hex[:8]}"
+    c = client(connect_properties=kept_session(), client_id=cid)
+    subscribe(c, f"{base}/own/#", SubscribeOptions(qos=2, noLocal=True), identifier=5)
+    subscribe(c, f"$share/{group}/{base}/shared", SubscribeOptions(qos=1))
+    close(c)
+    pub = client()
+    c = client(connect_properties=kept_session(), client_id=cid, clean_start=False)
+    try:
+        assert c.session_present
+        # Not subscribed again: no-local still holds, ...
+        c.publish(f"{base}/own/x", b"mine", qos=1).wait_for_publish(WAIT)
+        assert no_message(c)
+        # ... the QoS is the QoS 2 granted, with the subscription identifier, ...
+        pub.publish(f"{base}/own/x", b"theirs", qos=2).wait_for_publish(WAIT)
+        msg = c.inbox.get(timeout=WAIT)
+        assert (msg.payload, msg.qos) == (b"theirs", 2)
+        assert msg.properties.SubscriptionIdentifier == [5]
+        # ... and the client is still a member of its group.
+        pub.publish(f"{base}/shared", b"group", qos=1).wait_for_publish(WAIT)
+        assert c.inbox.get(timeout=WAIT).payload == b"group"
+    finally:
+        close(pub)
+        close(c)
+        close(client(client_id=cid))  # a clean start ends the kept session
 
 
 def test_a_shared_subscription_hands_each_message_to_one_member():
