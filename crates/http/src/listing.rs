@@ -19,6 +19,11 @@ pub trait Listed {
         ""
     }
     fn to_json(&self) -> Value;
+    /// Orders items that share a vhost and a name (the bindings of one source),
+    /// so that sorted pages neither overlap nor skip items.
+    fn tiebreak(&self, _other: &Self) -> Ordering {
+        Ordering::Equal
+    }
     /// Appends the item's JSON to `out`. Items of big listings override it to
     /// serialise without building a `Value`.
     fn write_json(&self, out: &mut Vec<u8>) {
@@ -71,7 +76,9 @@ pub fn list_fast<T: Listed>(mut items: Vec<T>, params: &Params) -> ApiResult<Lis
         None | Some("name") => {
             let descending = sort.is_some() && reverse;
             let order = |a: &T, b: &T| {
-                let o = (a.vhost(), a.name()).cmp(&(b.vhost(), b.name()));
+                let o = (a.vhost(), a.name())
+                    .cmp(&(b.vhost(), b.name()))
+                    .then_with(|| a.tiebreak(b));
                 if descending {
                     o.reverse()
                 } else {
@@ -91,7 +98,8 @@ pub fn list_fast<T: Listed>(mut items: Vec<T>, params: &Params) -> ApiResult<Lis
             // messages), and only the page's window needs sorting.
             let order = |a: &(Option<Value>, T), b: &(Option<Value>, T)| {
                 let o = compare(a.0.as_ref(), b.0.as_ref())
-                    .then_with(|| (a.1.vhost(), a.1.name()).cmp(&(b.1.vhost(), b.1.name())));
+                    .then_with(|| (a.1.vhost(), a.1.name()).cmp(&(b.1.vhost(), b.1.name())))
+                    .then_with(|| a.1.tiebreak(&b.1));
                 if reverse {
                     o.reverse()
                 } else {

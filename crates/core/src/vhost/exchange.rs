@@ -225,6 +225,11 @@ impl Exchange {
     pub fn bindings(&self) -> Vec<(String, FieldTable, Dest)> {
         self.router.read().bindings()
     }
+
+    /// Whether some binding of this exchange leads to `dest` (an index lookup).
+    pub fn has_destination(&self, dest: &Dest) -> bool {
+        self.router.read().has_destination(dest)
+    }
 }
 
 impl PartialEq for Exchange {
