@@ -264,19 +264,26 @@ async fn vhosts_are_created_and_deleted() {
     );
     assert_eq!(api.get_ok("/api/vhosts/staging").await["tracing"], true);
     assert!(api.server.broker().vhost("staging").unwrap().tracing());
-    // Nobody has permissions on a new vhost: guest needs them to declare there.
-    api.put("/api/queues/staging/q", json!({}))
-        .await
-        .assert_error(401, "not_authorised");
-    api.put(
-        "/api/permissions/staging/guest",
-        json!({"configure": ".*", "write": ".*", "read": ".*"}),
-    )
-    .await;
+    // As RabbitMQ's API, the user who created the vhost gets every permission
+    // there (checked against RabbitMQ 3.10.8); nobody else gets any.
+    assert_eq!(
+        api.get_ok("/api/vhosts/staging/permissions").await,
+        json!([{"user": "guest", "vhost": "staging", "configure": ".*", "write": ".*", "read": ".*"}])
+    );
     assert_eq!(
         api.put("/api/queues/staging/q", json!({})).await.status,
         201
     );
+    api.add_user("other-admin", &["administrator"]).await;
+    let reply = api
+        .raw(
+            "PUT",
+            "/api/queues/staging/q2",
+            Some(b"{}".to_vec()),
+            Some(("other-admin", "pw")),
+        )
+        .await;
+    reply.assert_error(401, "not_authorised");
     let _amqp = t(lapin::Connection::connect(
         &format!(
             "amqp://guest:guest@127.0.0.1:{}/staging",

@@ -30,7 +30,8 @@ pub(crate) struct BindingItem {
     pub source: Name,
     pub destination: Name,
     pub to_queue: bool,
-    pub routing_key: String,
+    /// A `Name` so that the default exchange's bindings share their queue's name.
+    pub routing_key: Name,
     pub arguments: FieldTable,
 }
 
@@ -144,9 +145,10 @@ fn args_hash(args: &FieldTable) -> String {
 /// implicit ones, then every other exchange's. Listings order them (`list_fast`
 /// with `tiebreak`), selecting only the page they show, so nothing is sorted here.
 pub(crate) fn vhost_bindings(v: &VHostRef) -> Vec<BindingItem> {
+    let default = Name::from("");
     let mut out = Vec::new();
     for q in v.queues() {
-        out.push(default_binding(v, &q.name));
+        out.push(default_binding(v, &default, &q.name));
     }
     for e in v.exchanges().iter().filter(|e| !e.is_default()) {
         push_exchange_bindings(v, e, &mut out);
@@ -165,31 +167,42 @@ pub(crate) fn explicit_bindings_sorted(v: &VHostRef) -> Vec<BindingItem> {
     out
 }
 
-/// The default exchange's implicit binding of a queue, keyed by its name.
-fn default_binding(v: &VHostRef, queue: &Name) -> BindingItem {
+/// The default exchange's implicit binding of a queue, keyed by its name: three
+/// reference counts, no allocation (`default` is the default exchange's name).
+fn default_binding(v: &VHostRef, default: &Name, queue: &Name) -> BindingItem {
     BindingItem {
         vhost: v.name.clone(),
-        source: Name::from(""),
+        source: default.clone(),
         destination: queue.clone(),
         to_queue: true,
-        routing_key: queue.to_string(),
+        routing_key: queue.clone(),
         arguments: FieldTable::new(),
     }
 }
 
 fn push_exchange_bindings(v: &VHostRef, e: &ExchangeRef, out: &mut Vec<BindingItem>) {
-    out.extend(
-        e.bindings()
-            .into_iter()
-            .map(|(routing_key, arguments, dest)| BindingItem {
+    push_bindings_where(v, e, out, |_| true);
+}
+
+/// The exchange's bindings whose destination `keep` accepts; only those are copied.
+fn push_bindings_where(
+    v: &VHostRef,
+    e: &ExchangeRef,
+    out: &mut Vec<BindingItem>,
+    keep: impl Fn(&Dest) -> bool,
+) {
+    e.for_each_binding(|routing_key, arguments, dest| {
+        if keep(dest) {
+            out.push(BindingItem {
                 vhost: v.name.clone(),
                 source: e.name.clone(),
                 destination: dest.name().clone(),
                 to_queue: matches!(dest, Dest::Queue(_)),
-                routing_key,
-                arguments,
-            }),
-    );
+                routing_key: Name::from(routing_key),
+                arguments: arguments.clone(),
+            });
+        }
+    });
 }
 
 /// The bindings that lead to one destination: only exchanges that hold one are
@@ -197,24 +210,12 @@ fn push_exchange_bindings(v: &VHostRef, e: &ExchangeRef, out: &mut Vec<BindingIt
 fn bindings_to(v: &VHostRef, dest: &Dest) -> Vec<BindingItem> {
     let mut out = Vec::new();
     if let Dest::Queue(q) = dest {
-        out.push(default_binding(v, &q.name));
+        out.push(default_binding(v, &Name::from(""), &q.name));
     }
-    let name = dest.name();
-    let to_queue = matches!(dest, Dest::Queue(_));
     for e in v.exchanges().iter().filter(|e| !e.is_default()) {
-        if !e.has_destination(dest) {
-            continue;
+        if e.has_destination(dest) {
+            push_bindings_where(v, e, &mut out, |d| d == dest);
         }
-        let start = out.len();
-        push_exchange_bindings(v, e, &mut out);
-        let mut kept = start;
-        for i in start..out.len() {
-            if out[i].to_queue == to_queue && out[i].destination == *name {
-                out.swap(kept, i);
-                kept += 1;
-            }
-        }
-        out.truncate(kept);
     }
     out
 }
@@ -259,7 +260,12 @@ pub async fn exchange_source(
     let exchange = v.exchange(name).ok_or_else(ApiError::not_found)?;
     let mut items = Vec::new();
     if exchange.is_default() {
-        items.extend(v.queues().iter().map(|q| default_binding(&v, &q.name)));
+        let default = exchange.name.clone();
+        items.extend(
+            v.queues()
+                .iter()
+                .map(|q| default_binding(&v, &default, &q.name)),
+        );
     } else {
         push_exchange_bindings(&v, &exchange, &mut items);
     }
@@ -336,6 +342,7 @@ fn between_items(v: &VHostRef, source: &Name, dest: &DestName) -> Vec<BindingIte
     };
     let mut items = bindings_to(v, &dest);
     items.retain(|b| b.source == *source);
+    items.sort_by(|a, b| a.tiebreak(b));
     items
 }
 
@@ -382,7 +389,7 @@ pub async fn create(
         source: source.clone(),
         destination: dest_name.clone(),
         to_queue: matches!(dest, DestName::Queue(_)),
-        routing_key: c.routing_key.clone(),
+        routing_key: Name::from(c.routing_key.as_str()),
         arguments: arguments.clone(),
     };
     let owner = match &dest {
@@ -455,7 +462,7 @@ pub async fn remove(
     let spec = BindingSpec {
         source: item.source.clone(),
         destination: dest,
-        routing_key: item.routing_key.clone(),
+        routing_key: item.routing_key.to_string(),
         arguments: item.arguments,
     };
     v.bind(

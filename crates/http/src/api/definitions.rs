@@ -78,7 +78,7 @@ fn export_vhost(v: &VHostRef, with_vhost: bool, out: &mut Exported) {
             "source": &*b.source,
             "destination": &*b.destination,
             "destination_type": if b.to_queue { "queue" } else { "exchange" },
-            "routing_key": b.routing_key,
+            "routing_key": &*b.routing_key,
             "arguments": table_to_json(&b.arguments),
         })));
     }
