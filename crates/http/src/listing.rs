@@ -76,9 +76,7 @@ pub fn list_fast<T: Listed>(mut items: Vec<T>, params: &Params) -> ApiResult<Lis
         None | Some("name") => {
             let descending = sort.is_some() && reverse;
             let order = |a: &T, b: &T| {
-                let o = (a.vhost(), a.name())
-                    .cmp(&(b.vhost(), b.name()))
-                    .then_with(|| a.tiebreak(b));
+                let o = by_vhost_and_name(a, b).then_with(|| a.tiebreak(b));
                 if descending {
                     o.reverse()
                 } else {
@@ -98,7 +96,7 @@ pub fn list_fast<T: Listed>(mut items: Vec<T>, params: &Params) -> ApiResult<Lis
             // messages), and only the page's window needs sorting.
             let order = |a: &(Option<Value>, T), b: &(Option<Value>, T)| {
                 let o = compare(a.0.as_ref(), b.0.as_ref())
-                    .then_with(|| (a.1.vhost(), a.1.name()).cmp(&(b.1.vhost(), b.1.name())))
+                    .then_with(|| by_vhost_and_name(&a.1, &b.1))
                     .then_with(|| a.1.tiebreak(&b.1));
                 if reverse {
                     o.reverse()
@@ -305,6 +303,21 @@ pub fn list<T: Listed>(mut items: Vec<T>, params: &Params) -> ApiResult<Value> {
         "page_size": p.page_size,
         "total_count": total,
     }))
+}
+
+/// Listing order. Most items of a big listing share their vhost's name, and the
+/// bindings of one source its name, as one allocation: equal pointers answer
+/// without comparing bytes (a page of 200,000 bindings makes a million of these).
+fn by_vhost_and_name<T: Listed>(a: &T, b: &T) -> Ordering {
+    same_or_cmp(a.vhost(), b.vhost()).then_with(|| same_or_cmp(a.name(), b.name()))
+}
+
+fn same_or_cmp(a: &str, b: &str) -> Ordering {
+    if std::ptr::eq(a, b) {
+        Ordering::Equal
+    } else {
+        a.cmp(b)
+    }
 }
 
 /// Puts the items of `window` in their sorted places (the rest in no useful order):
