@@ -58,12 +58,7 @@ pub fn list_fast<T: Listed>(mut items: Vec<T>, params: &Params) -> ApiResult<Lis
     let paging = paging(params)?;
     let sort = params.get("sort").filter(|s| !s.is_empty());
     let reverse = flag(params, "sort_reverse");
-    let columns: Option<Vec<String>> = params.get("columns").map(|c| {
-        c.split(',')
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .collect()
-    });
+    let columns = columns(params);
     let total = items.len();
     if let Some(filter) = paging.as_ref().and_then(|p| p.filter.as_ref()) {
         items.retain(|i| filter.matches(i.name()));
@@ -108,7 +103,24 @@ pub fn list_fast<T: Listed>(mut items: Vec<T>, params: &Params) -> ApiResult<Lis
             items = keyed.into_iter().map(|(_, i)| i).collect();
         }
     }
-    let shown = &items[window];
+    write_listing(
+        &items[window],
+        paging.as_ref(),
+        filtered,
+        total,
+        columns.as_deref(),
+    )
+}
+
+/// The reply for the items `shown`: a JSON array, or with `paging` RabbitMQ's
+/// paged object (`filtered` and `total` being the counts before paging).
+fn write_listing<T: Listed>(
+    shown: &[T],
+    paging: Option<&Paging>,
+    filtered: usize,
+    total: usize,
+    columns: Option<&[String]>,
+) -> ApiResult<Listing> {
     let mut out = Vec::with_capacity(64 + shown.len() * 700);
     let write_items = |out: &mut Vec<u8>| {
         out.push(b'[');
@@ -116,7 +128,7 @@ pub fn list_fast<T: Listed>(mut items: Vec<T>, params: &Params) -> ApiResult<Lis
             if n > 0 {
                 out.push(b',');
             }
-            match &columns {
+            match columns {
                 Some(columns) => {
                     let _ = serde_json::to_writer(&mut *out, &select(&item.to_json(), columns));
                 }
@@ -156,6 +168,53 @@ pub fn list_fast<T: Listed>(mut items: Vec<T>, params: &Params) -> ApiResult<Lis
         .as_bytes(),
     );
     Ok(Listing(out))
+}
+
+/// `list_fast` for items that come in groups already in listing order (a
+/// group's items order only among themselves), counted before they are made: a
+/// page in that order (no `name` filter, no `sort`) makes only the groups it
+/// reaches, so page 1 of 200,000 bindings copies the first source's, not all.
+/// Any other request makes every group and goes to `list_fast`.
+pub fn list_grouped<T: Listed, G>(
+    groups: Vec<(usize, G)>,
+    make: impl Fn(&G) -> Vec<T>,
+    params: &Params,
+) -> ApiResult<Listing> {
+    let unset = |key: &str| params.get(key).is_none_or(|v| v.is_empty());
+    let paging = match paging(params)? {
+        Some(p) if unset("name") && unset("sort") => p,
+        _ => return list_fast(groups.iter().flat_map(|(_, g)| make(g)).collect(), params),
+    };
+    let columns = columns(params);
+    let total: usize = groups.iter().map(|(len, _)| len).sum();
+    let window = page_window(&paging, total);
+    let mut shown = Vec::new();
+    let mut start = 0;
+    for (len, group) in &groups {
+        let range = start..start + len;
+        start = range.end;
+        if range.end <= window.start || range.start >= window.end {
+            continue;
+        }
+        let mut items = make(group);
+        // The group may have changed since it was counted: take what is there.
+        let from = window.start.saturating_sub(range.start).min(items.len());
+        let to = (window.end - range.start).min(items.len());
+        sort_window(&mut items, from..to, |a, b| {
+            by_vhost_and_name(a, b).then_with(|| a.tiebreak(b))
+        });
+        shown.extend(items.drain(from..to));
+    }
+    write_listing(&shown, Some(&paging), total, total, columns.as_deref())
+}
+
+fn columns(params: &Params) -> Option<Vec<String>> {
+    params.get("columns").map(|c| {
+        c.split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
 }
 
 pub type Params = HashMap<String, String>;

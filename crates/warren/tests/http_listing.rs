@@ -182,6 +182,15 @@ async fn bindings_come_in_one_order_and_page_without_overlap() {
         paged.extend(binding_ends(&reply["items"]));
     }
     assert_eq!(paged, expected);
+    let reply = api.get_ok("/api/bindings/%2F?page=2&page_size=4").await;
+    assert_eq!(binding_ends(&reply["items"]), expected[4..].to_vec());
+    assert_eq!(
+        (&reply["page_count"], &reply["item_count"]),
+        (&json!(2), &json!(3))
+    );
+    api.get("/api/bindings?page=4&page_size=3")
+        .await
+        .assert_error(400, "page_out_of_range");
     let mut reversed = Vec::new();
     for page in 1..=3 {
         let reply = api

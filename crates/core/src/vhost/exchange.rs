@@ -233,6 +233,10 @@ impl Exchange {
         self.router.read().for_each_binding(f)
     }
 
+    pub fn binding_count(&self) -> usize {
+        self.router.read().len()
+    }
+
     /// Whether some binding of this exchange leads to `dest` (an index lookup).
     pub fn has_destination(&self, dest: &Dest) -> bool {
         self.router.read().has_destination(dest)

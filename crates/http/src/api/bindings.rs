@@ -9,7 +9,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, P, Q};
 use crate::json::{json_to_table, table_to_json, Json};
-use crate::listing::{list_fast, Listed, Listing};
+use crate::listing::{list_fast, list_grouped, Listed, Listing};
 use crate::ApiState;
 use amqp_codec::FieldTable;
 use axum::extract::State;
@@ -141,21 +141,6 @@ fn args_hash(args: &FieldTable) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h.to_be_bytes())
 }
 
-/// Every binding of a vhost, in no particular order: the default exchange's
-/// implicit ones, then every other exchange's. Listings order them (`list_fast`
-/// with `tiebreak`), selecting only the page they show, so nothing is sorted here.
-pub(crate) fn vhost_bindings(v: &VHostRef) -> Vec<BindingItem> {
-    let default = Name::from("");
-    let mut out = Vec::new();
-    for q in v.queues() {
-        out.push(default_binding(v, &default, &q.name));
-    }
-    for e in v.exchanges().iter().filter(|e| !e.is_default()) {
-        push_exchange_bindings(v, e, &mut out);
-    }
-    out
-}
-
 /// The vhost's bindings in listing order, the default exchange's left out (for
 /// definitions, which never hold them).
 pub(crate) fn explicit_bindings_sorted(v: &VHostRef) -> Vec<BindingItem> {
@@ -220,10 +205,57 @@ fn bindings_to(v: &VHostRef, dest: &Dest) -> Vec<BindingItem> {
     out
 }
 
-fn all(state: &ApiState, caller: &Caller, vhost: Option<&str>) -> ApiResult<Vec<BindingItem>> {
+/// One source's bindings in a vhost, to be made only if a page reaches them.
+enum Source {
+    Default(VHostRef),
+    Exchange(VHostRef, ExchangeRef),
+}
+
+/// Every source of the vhosts a listing covers, in listing order (vhost, then
+/// source name: the default exchange's `""` first), each with its count.
+fn sources(
+    state: &ApiState,
+    caller: &Caller,
+    vhost: Option<&str>,
+) -> ApiResult<Vec<(usize, Source)>> {
     let mut vhosts = super::vhosts_for(state, caller, vhost)?;
     vhosts.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(vhosts.iter().flat_map(vhost_bindings).collect())
+    let mut out = Vec::new();
+    for v in vhosts {
+        let mut exchanges = v.exchanges();
+        exchanges.retain(|e| !e.is_default());
+        exchanges.sort_by(|a, b| a.name.cmp(&b.name));
+        out.push((v.queue_count(), Source::Default(v.clone())));
+        for e in exchanges {
+            out.push((e.binding_count(), Source::Exchange(v.clone(), e)));
+        }
+    }
+    Ok(out)
+}
+
+fn source_bindings(source: &Source) -> Vec<BindingItem> {
+    let mut out = Vec::new();
+    match source {
+        Source::Default(v) => {
+            let default = Name::from("");
+            out.extend(
+                v.queues()
+                    .iter()
+                    .map(|q| default_binding(v, &default, &q.name)),
+            );
+        }
+        Source::Exchange(v, e) => push_exchange_bindings(v, e, &mut out),
+    }
+    out
+}
+
+fn all_sources_reply(
+    state: &ApiState,
+    caller: &Caller,
+    vhost: Option<&str>,
+    params: &crate::listing::Params,
+) -> ApiResult<Listing> {
+    list_grouped(sources(state, caller, vhost)?, source_bindings, params)
 }
 
 /// Listings of bindings come by vhost and source, then as `tiebreak` orders
@@ -237,7 +269,7 @@ pub async fn list_all(
     Extension(caller): Extension<Caller>,
     Q(params): Q,
 ) -> ApiResult<Listing> {
-    reply(all(&state, &caller, None)?, &params)
+    all_sources_reply(&state, &caller, None, &params)
 }
 
 pub async fn list_vhost(
@@ -246,7 +278,7 @@ pub async fn list_vhost(
     P(vhost): P<String>,
     Q(params): Q,
 ) -> ApiResult<Listing> {
-    reply(all(&state, &caller, Some(&vhost))?, &params)
+    all_sources_reply(&state, &caller, Some(&vhost), &params)
 }
 
 pub async fn exchange_source(
