@@ -100,9 +100,9 @@ impl RateBook {
         if let Some(at) = samples.at {
             let secs = now.duration_since(at).as_secs_f64().max(0.001);
             for (id, now) in &current {
-                let Some(before) = samples.last.get(id) else {
-                    continue;
-                };
+                // A queue the last sample did not see was declared since, with
+                // every counter at 0: what it did in its first interval counts.
+                let before = samples.last.get(id).copied().unwrap_or_default();
                 let per_sec = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
                 let delta = |a: u32, b: u32| (a as f64 - b as f64) / secs;
                 let r = Rates {

@@ -359,3 +359,55 @@ async fn bad_bodies_are_400s_with_a_reason() {
         .await
         .assert_error(400, "bad_request");
 }
+
+/// Rates are RabbitMQ's `basic` mode: the change between two samples 5 s apart.
+/// Messages published before the second sample show as a positive rate on their
+/// queue, on their vhost (whose rates the sampler adds up) and in the overview,
+/// and only in their own vhost.
+#[tokio::test]
+async fn message_rates_show_on_the_queue_its_vhost_and_the_overview() {
+    let api = with_queues(&["rated"]).await;
+    api.put("/api/vhosts/quiet", json!({})).await;
+    for _ in 0..20 {
+        let body = json!({"routing_key": "rated", "payload": "x", "payload_encoding": "string", "properties": {}});
+        let reply = api
+            .post("/api/exchanges/%2F/amq.default/publish", body)
+            .await;
+        assert_eq!(reply.json()["routed"], true);
+    }
+    let rate = |v: &serde_json::Value, path: &[&str]| {
+        path.iter()
+            .fold(v, |v, k| &v[k])
+            .as_f64()
+            .unwrap_or_default()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let queue = api.get_ok("/api/queues/%2F/rated").await;
+        let vhost = api.get_ok("/api/vhosts/%2F").await;
+        let overview = api.get_ok("/api/overview").await;
+        let rates = [
+            rate(&queue, &["message_stats", "publish_details", "rate"]),
+            rate(&queue, &["messages_ready_details", "rate"]),
+            rate(&vhost, &["messages_ready_details", "rate"]),
+            rate(&vhost, &["messages_details", "rate"]),
+            rate(&overview, &["message_stats", "publish_details", "rate"]),
+            rate(
+                &overview,
+                &["queue_totals", "messages_ready_details", "rate"],
+            ),
+        ];
+        if rates.iter().all(|r| *r > 0.0) {
+            // 20 messages over one 5 s interval.
+            assert!(rates.iter().all(|r| *r <= 20.0), "{rates:?}");
+            let quiet = api.get_ok("/api/vhosts/quiet").await;
+            assert_eq!(rate(&quiet, &["messages_ready_details", "rate"]), 0.0);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rates never showed: {rates:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
