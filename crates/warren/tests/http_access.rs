@@ -163,6 +163,39 @@ async fn permissions_decide_what_a_user_may_do() {
         reason,
         "access to queue 'other-q' in vhost '/' refused for user 'carol'"
     );
+    // Over AMQP, the same user and permissions made through the API decide.
+    let url = api.amqp_url().replace("guest:guest", "carol:pw");
+    let conn = t(lapin::Connection::connect(
+        &url,
+        lapin::ConnectionProperties::default(),
+    ))
+    .await
+    .expect("carol connects");
+    let declare = |name: &'static str| {
+        let conn = &conn;
+        async move {
+            let ch = t(conn.create_channel()).await.expect("channel");
+            t(ch.queue_declare(name.into(), Default::default(), Default::default())).await
+        }
+    };
+    declare("carol-amqp")
+        .await
+        .expect("configure allows carol-*");
+    let err = declare("other-amqp")
+        .await
+        .expect_err("configure refuses other-*");
+    match err.kind() {
+        lapin::ErrorKind::ProtocolError(e) => assert_eq!(
+            (e.get_id(), e.get_message().as_str()),
+            (
+                403,
+                "ACCESS_REFUSED - access to queue 'other-amqp' in vhost '/' refused for user 'carol'"
+            )
+        ),
+        other => panic!("expected a channel close, got {other:?}"),
+    }
+    let _ = t(conn.close(200, "bye".into())).await;
+
     // Not an administrator: no users, no permissions.
     let reply = api
         .raw("GET", "/api/users", None, Some(("carol", "pw")))
@@ -173,6 +206,22 @@ async fn permissions_decide_what_a_user_may_do() {
     );
 
     assert_eq!(api.delete("/api/permissions/%2F/carol").await.status, 204);
+    let refused = t(lapin::Connection::connect(
+        &url,
+        lapin::ConnectionProperties::default(),
+    ))
+    .await
+    .expect_err("no permissions, no vhost");
+    match refused.kind() {
+        lapin::ErrorKind::ProtocolError(e) => assert_eq!(
+            (e.get_id(), e.get_message().as_str()),
+            (
+                530,
+                "NOT_ALLOWED - access to vhost '/' refused for user 'carol'"
+            )
+        ),
+        other => panic!("expected a connection close, got {other:?}"),
+    }
     api.delete("/api/permissions/%2F/carol")
         .await
         .assert_error(404, "Object Not Found");
