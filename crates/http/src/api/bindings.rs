@@ -46,7 +46,7 @@ impl Listed for BindingItem {
         serde_json::to_value(self.view()).unwrap_or_default()
     }
     /// Within a source: exchanges before queues, then by destination, key and
-    /// arguments (the order `vhost_bindings` gives).
+    /// arguments.
     fn tiebreak(&self, other: &Self) -> std::cmp::Ordering {
         (self.to_queue, &self.destination, &self.routing_key)
             .cmp(&(other.to_queue, &other.destination, &other.routing_key))
