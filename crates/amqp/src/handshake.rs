@@ -142,10 +142,9 @@ pub async fn handshake(
         }
     };
     if user.loopback_only && !peer.ip().to_canonical().is_loopback() {
-        return Err(refuse(format!(
-            "User '{}' can only connect via localhost",
-            user.name
-        )));
+        // RabbitMQ logs why and tells the client only that the login was refused.
+        tracing::warn!(%peer, "User '{}' can only connect via localhost", user.name);
+        return Err(refuse(refused()));
     }
 
     let tune = Method::ConnectionTune(ConnectionTune {

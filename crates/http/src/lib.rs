@@ -58,11 +58,16 @@ pub fn router(state: ApiState) -> Router {
         state.broker.clone(),
         state.node.clone(),
     ));
-    api::routes(state.clone())
-        .layer(axum::middleware::from_fn_with_state(
+    // Credentials are checked only on paths that exist and methods they take
+    // (`route_layer`, and the fallbacks added after it): as RabbitMQ, an unknown
+    // path is a 404 and a wrong method a 405 with or without a login.
+    api::routes()
+        .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .merge(console::routes())
         .with_state(state)

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use warren_core::names::Name;
 use warren_core::queue::QueueStatsSnapshot;
 use warren_core::BrokerRef;
 
@@ -26,11 +27,26 @@ pub struct Rates {
     pub unacked: f64,
 }
 
+impl Rates {
+    fn add(&mut self, r: &Rates) {
+        self.publish += r.publish;
+        self.deliver_get += r.deliver_get;
+        self.ack += r.ack;
+        self.redeliver += r.redeliver;
+        self.messages += r.messages;
+        self.ready += r.ready;
+        self.unacked += r.unacked;
+    }
+}
+
 #[derive(Default)]
 struct Samples {
     at: Option<Instant>,
     last: HashMap<u64, QueueStatsSnapshot>,
     rates: HashMap<u64, Rates>,
+    /// Each vhost's queues' rates added up at sampling time, so that listing
+    /// vhosts does not look up every queue's rates.
+    vhosts: HashMap<Name, Rates>,
     totals: Rates,
 }
 
@@ -56,24 +72,37 @@ impl RateBook {
         self.samples.read().totals
     }
 
+    /// The rates of vhost `name`'s queues added up (0 before two samples).
+    pub fn vhost(&self, name: &str) -> Rates {
+        self.samples
+            .read()
+            .vhosts
+            .get(name)
+            .copied()
+            .unwrap_or_default()
+    }
+
     /// Takes one sample of every queue's counters.
     pub fn sample(&self, broker: &BrokerRef) {
         let now = Instant::now();
         let mut current = HashMap::new();
+        let mut vhost_of = HashMap::new();
         for vhost in broker.live_vhosts() {
             for queue in vhost.queues() {
                 current.insert(queue.id(), queue.stats.snapshot());
+                vhost_of.insert(queue.id(), vhost.name.clone());
             }
         }
         let mut samples = self.samples.write();
         let mut rates = HashMap::with_capacity(current.len());
+        let mut vhosts: HashMap<Name, Rates> = HashMap::new();
         let mut totals = Rates::default();
         if let Some(at) = samples.at {
             let secs = now.duration_since(at).as_secs_f64().max(0.001);
             for (id, now) in &current {
-                let Some(before) = samples.last.get(id) else {
-                    continue;
-                };
+                // A queue the last sample did not see was declared since, with
+                // every counter at 0: what it did in its first interval counts.
+                let before = samples.last.get(id).copied().unwrap_or_default();
                 let per_sec = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
                 let delta = |a: u32, b: u32| (a as f64 - b as f64) / secs;
                 let r = Rates {
@@ -85,13 +114,10 @@ impl RateBook {
                     ready: delta(now.ready, before.ready),
                     unacked: delta(now.unacked, before.unacked),
                 };
-                totals.publish += r.publish;
-                totals.deliver_get += r.deliver_get;
-                totals.ack += r.ack;
-                totals.redeliver += r.redeliver;
-                totals.messages += r.messages;
-                totals.ready += r.ready;
-                totals.unacked += r.unacked;
+                totals.add(&r);
+                if let Some(vhost) = vhost_of.get(id) {
+                    vhosts.entry(vhost.clone()).or_default().add(&r);
+                }
                 rates.insert(*id, r);
             }
         }
@@ -99,6 +125,7 @@ impl RateBook {
             at: Some(now),
             last: current,
             rates,
+            vhosts,
             totals,
         };
     }

@@ -844,3 +844,42 @@ async fn topic_permissions_restrict_routing_keys_on_topic_exchanges() {
         .unwrap();
     assert!(core.topic_permissions().iter().all(|p| p.user != user));
 }
+
+/// A local address that is not loopback (the one the machine would send from), if
+/// it has one: connecting a UDP socket picks it without sending anything.
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+/// `guest` is in `loopback_users`: from any other address its login is refused
+/// with RabbitMQ's generic text (checked against RabbitMQ 3.10.8 with pika over
+/// the machine's own non-loopback address), while another user logs in there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guest_may_connect_from_loopback_only() {
+    let Some(ip) = non_loopback_address() else {
+        eprintln!("guest_may_connect_from_loopback_only: no non-loopback address here");
+        return;
+    };
+    let config = warren::Config {
+        bind: vec![ip],
+        ..warren::Config::for_tests()
+    };
+    let server = t(warren::start(config)).await.expect("warren starts");
+    let addr = server.amqp_addrs()[0];
+    assert_eq!(addr.ip(), ip);
+    let url = |user: &str, password: &str| format!("amqp://{user}:{password}@{addr}/%2F");
+    assert_connection_error(
+        connect_url(&url("guest", "guest")).await,
+        403,
+        "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. \
+         For details see the broker logfile.",
+    );
+    user_with(server.broker(), "remote", Some((".*", ".*", ".*"))).await;
+    let conn = connect_url(&url("remote", "pw"))
+        .await
+        .expect("a user not in loopback_users connects from anywhere");
+    assert_connection_usable(&conn).await;
+}

@@ -163,6 +163,39 @@ async fn permissions_decide_what_a_user_may_do() {
         reason,
         "access to queue 'other-q' in vhost '/' refused for user 'carol'"
     );
+    // Over AMQP, the same user and permissions made through the API decide.
+    let url = api.amqp_url().replace("guest:guest", "carol:pw");
+    let conn = t(lapin::Connection::connect(
+        &url,
+        lapin::ConnectionProperties::default(),
+    ))
+    .await
+    .expect("carol connects");
+    let declare = |name: &'static str| {
+        let conn = &conn;
+        async move {
+            let ch = t(conn.create_channel()).await.expect("channel");
+            t(ch.queue_declare(name.into(), Default::default(), Default::default())).await
+        }
+    };
+    declare("carol-amqp")
+        .await
+        .expect("configure allows carol-*");
+    let err = declare("other-amqp")
+        .await
+        .expect_err("configure refuses other-*");
+    match err.kind() {
+        lapin::ErrorKind::ProtocolError(e) => assert_eq!(
+            (e.get_id(), e.get_message().as_str()),
+            (
+                403,
+                "ACCESS_REFUSED - access to queue 'other-amqp' in vhost '/' refused for user 'carol'"
+            )
+        ),
+        other => panic!("expected a channel close, got {other:?}"),
+    }
+    let _ = t(conn.close(200, "bye".into())).await;
+
     // Not an administrator: no users, no permissions.
     let reply = api
         .raw("GET", "/api/users", None, Some(("carol", "pw")))
@@ -173,6 +206,22 @@ async fn permissions_decide_what_a_user_may_do() {
     );
 
     assert_eq!(api.delete("/api/permissions/%2F/carol").await.status, 204);
+    let refused = t(lapin::Connection::connect(
+        &url,
+        lapin::ConnectionProperties::default(),
+    ))
+    .await
+    .expect_err("no permissions, no vhost");
+    match refused.kind() {
+        lapin::ErrorKind::ProtocolError(e) => assert_eq!(
+            (e.get_id(), e.get_message().as_str()),
+            (
+                530,
+                "NOT_ALLOWED - access to vhost '/' refused for user 'carol'"
+            )
+        ),
+        other => panic!("expected a connection close, got {other:?}"),
+    }
     api.delete("/api/permissions/%2F/carol")
         .await
         .assert_error(404, "Object Not Found");
@@ -264,19 +313,26 @@ async fn vhosts_are_created_and_deleted() {
     );
     assert_eq!(api.get_ok("/api/vhosts/staging").await["tracing"], true);
     assert!(api.server.broker().vhost("staging").unwrap().tracing());
-    // Nobody has permissions on a new vhost: guest needs them to declare there.
-    api.put("/api/queues/staging/q", json!({}))
-        .await
-        .assert_error(401, "not_authorised");
-    api.put(
-        "/api/permissions/staging/guest",
-        json!({"configure": ".*", "write": ".*", "read": ".*"}),
-    )
-    .await;
+    // As RabbitMQ's API, the user who created the vhost gets every permission
+    // there (checked against RabbitMQ 3.10.8); nobody else gets any.
+    assert_eq!(
+        api.get_ok("/api/vhosts/staging/permissions").await,
+        json!([{"user": "guest", "vhost": "staging", "configure": ".*", "write": ".*", "read": ".*"}])
+    );
     assert_eq!(
         api.put("/api/queues/staging/q", json!({})).await.status,
         201
     );
+    api.add_user("other-admin", &["administrator"]).await;
+    let reply = api
+        .raw(
+            "PUT",
+            "/api/queues/staging/q2",
+            Some(b"{}".to_vec()),
+            Some(("other-admin", "pw")),
+        )
+        .await;
+    reply.assert_error(401, "not_authorised");
     let _amqp = t(lapin::Connection::connect(
         &format!(
             "amqp://guest:guest@127.0.0.1:{}/staging",

@@ -144,3 +144,40 @@ async fn unknown_paths_and_methods_get_json_errors() {
     assert_eq!(reply.status, 405);
     assert_eq!(reply.json()["error"], "method_not_allowed");
 }
+
+/// RabbitMQ 3.10 answers an unknown path with 404 and a wrong method with 405
+/// whatever the credentials: a login is asked for only where there is something.
+#[tokio::test]
+async fn unknown_paths_and_methods_need_no_credentials() {
+    let api = start().await;
+    let logins = [None, Some(("guest", "wrong")), Some(("guest", "guest"))];
+    for auth in logins {
+        for path in [
+            "/nonexistent",
+            "/foo/bar",
+            "/api/nosuch",
+            "/api/queues/a/b/c/d",
+        ] {
+            let reply = api.raw("GET", path, None, auth).await;
+            let reason = reply.assert_error(404, "Object Not Found");
+            assert_eq!(reason, "Not Found", "{path} with {auth:?}");
+            assert_eq!(reply.header("www-authenticate"), None, "{path}");
+        }
+        for method in ["POST", "PATCH", "DELETE"] {
+            let reply = api.raw(method, "/api/overview", None, auth).await;
+            assert_eq!(reply.status, 405, "{method} with {auth:?}");
+        }
+    }
+    // A path that exists still wants a login, even for an object that does not.
+    for path in [
+        "/api/overview",
+        "/api/queues/%2F/nosuch",
+        "/api/vhosts/nosuch",
+    ] {
+        let reply = api.raw("GET", path, None, None).await;
+        reply.assert_error(401, "not_authorized");
+    }
+    api.get("/api/vhosts/nosuch")
+        .await
+        .assert_error(404, "Object Not Found");
+}

@@ -211,15 +211,18 @@ impl<D: Clone + Eq + Hash> Router<D> {
     /// come back sorted by key, the form RabbitMQ stores and lists.
     pub fn bindings(&self) -> Vec<(String, FieldTable, D)> {
         let mut all = Vec::with_capacity(self.len);
-        let mut push =
-            |k: &str, a: &FieldTable, d: &D| all.push((k.to_string(), a.clone(), d.clone()));
-        match &self.table {
-            Table::Direct(t) => t.for_each(&mut push),
-            Table::Fanout(t) => t.for_each(&mut push),
-            Table::Topic(t) => t.for_each(&mut push),
-            Table::Headers(t) => t.for_each(&mut push),
-        }
+        self.for_each_binding(|k, a, d| all.push((k.to_string(), a.clone(), d.clone())));
         all
+    }
+    /// Calls `f` with every binding (routing key, arguments, destination) in
+    /// place: for callers that keep only some, or their own copy of each.
+    pub fn for_each_binding(&self, mut f: impl FnMut(&str, &FieldTable, &D)) {
+        match &self.table {
+            Table::Direct(t) => t.for_each(&mut f),
+            Table::Fanout(t) => t.for_each(&mut f),
+            Table::Topic(t) => t.for_each(&mut f),
+            Table::Headers(t) => t.for_each(&mut f),
+        }
     }
     pub fn len(&self) -> usize {
         self.len

@@ -16,7 +16,7 @@ pub mod stats;
 
 pub use records::PublishOrigin;
 pub use state::{Consumer, QueueCounts};
-pub use stats::{QueueStats, QueueStatsSnapshot};
+pub use stats::{QueueStats, QueueStatsSnapshot, QueueTotals};
 
 use crate::error::CoreResult;
 use crate::message::MessageRef;

@@ -67,3 +67,41 @@ impl QueueStats {
         self.acked.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
+
+/// Several queues' counters added up (a vhost's, the broker's), wide enough for
+/// 100,000 queues' worth.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueTotals {
+    pub queues: u64,
+    pub ready: u64,
+    pub unacked: u64,
+    pub consumers: u64,
+    pub published: u64,
+    pub delivered: u64,
+    pub acked: u64,
+    pub redelivered: u64,
+}
+
+impl QueueTotals {
+    pub fn add(&mut self, s: &QueueStatsSnapshot) {
+        self.queues += 1;
+        self.ready += s.ready as u64;
+        self.unacked += s.unacked as u64;
+        self.consumers += s.consumers as u64;
+        self.published += s.published;
+        self.delivered += s.delivered;
+        self.acked += s.acked;
+        self.redelivered += s.redelivered;
+    }
+
+    pub fn merge(&mut self, other: &QueueTotals) {
+        self.queues += other.queues;
+        self.ready += other.ready;
+        self.unacked += other.unacked;
+        self.consumers += other.consumers;
+        self.published += other.published;
+        self.delivered += other.delivered;
+        self.acked += other.acked;
+        self.redelivered += other.redelivered;
+    }
+}

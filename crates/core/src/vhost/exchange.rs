@@ -225,6 +225,22 @@ impl Exchange {
     pub fn bindings(&self) -> Vec<(String, FieldTable, Dest)> {
         self.router.read().bindings()
     }
+
+    /// Calls `f` with every binding in place, under the exchange's read lock (so
+    /// `f` must not bind or unbind): a listing of 100,000 bindings copies only
+    /// what it keeps.
+    pub fn for_each_binding(&self, f: impl FnMut(&str, &FieldTable, &Dest)) {
+        self.router.read().for_each_binding(f)
+    }
+
+    pub fn binding_count(&self) -> usize {
+        self.router.read().len()
+    }
+
+    /// Whether some binding of this exchange leads to `dest` (an index lookup).
+    pub fn has_destination(&self, dest: &Dest) -> bool {
+        self.router.read().has_destination(dest)
+    }
 }
 
 impl PartialEq for Exchange {

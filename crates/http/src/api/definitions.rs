@@ -73,15 +73,12 @@ fn export_vhost(v: &VHostRef, with_vhost: bool, out: &mut Exported) {
             "arguments": table_to_json(&q.arguments),
         })));
     }
-    for b in super::bindings::vhost_bindings(v) {
-        if b.source.is_empty() {
-            continue;
-        }
+    for b in super::bindings::explicit_bindings_sorted(v) {
         out.bindings.push(tag(json!({
             "source": &*b.source,
             "destination": &*b.destination,
             "destination_type": if b.to_queue { "queue" } else { "exchange" },
-            "routing_key": b.routing_key,
+            "routing_key": &*b.routing_key,
             "arguments": table_to_json(&b.arguments),
         })));
     }

@@ -26,7 +26,8 @@ use warren_core::{Access, VHostRef};
 
 pub(crate) use overview::{RABBITMQ_VERSION, WARREN_VERSION};
 
-pub fn routes(_state: ApiState) -> Router<ApiState> {
+/// Every API route; `crate::router` adds authentication and the fallbacks.
+pub fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/overview", get(overview::overview))
         .route("/api/whoami", get(overview::whoami))
@@ -167,15 +168,13 @@ pub fn routes(_state: ApiState) -> Router<ApiState> {
         .route("/api/health/checks/alarms", get(health::alarms))
         .route("/api/health/checks/local-alarms", get(health::alarms))
         .route("/api/aliveness-test/{vhost}", get(health::aliveness))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
 }
 
-async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found()
 }
 
-async fn method_not_allowed() -> ApiError {
+pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
 }
 

@@ -8,6 +8,7 @@ use crate::ApiState;
 use axum::extract::State;
 use axum::Extension;
 use serde_json::{json, Value};
+use warren_core::queue::QueueTotals;
 
 /// The version Warren reports as `rabbitmq_version` (what clients and tools compare
 /// features against), and its own.
@@ -28,23 +29,22 @@ pub async fn overview(
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<Value>> {
     let vhosts = super::vhosts_for(&state, &caller, None)?;
-    let (mut queues, mut exchanges, mut consumers) = (0u64, 0u64, 0u64);
-    let (mut ready, mut unacked) = (0u64, 0u64);
-    let (mut published, mut delivered, mut acked, mut redelivered) = (0u64, 0u64, 0u64, 0u64);
+    let mut exchanges = 0u64;
+    let mut totals = QueueTotals::default();
     for vhost in &vhosts {
         exchanges += vhost.exchanges().len() as u64;
-        for q in vhost.queues() {
-            let s = q.stats.snapshot();
-            queues += 1;
-            consumers += s.consumers as u64;
-            ready += s.ready as u64;
-            unacked += s.unacked as u64;
-            published += s.published;
-            delivered += s.delivered;
-            acked += s.acked;
-            redelivered += s.redelivered;
-        }
+        totals.merge(&vhost.queue_totals());
     }
+    let QueueTotals {
+        queues,
+        ready,
+        unacked,
+        consumers,
+        published,
+        delivered,
+        acked,
+        redelivered,
+    } = totals;
     let r = state.rates.totals();
     let listeners: Vec<Value> = state
         .amqp_addrs

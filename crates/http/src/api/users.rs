@@ -397,6 +397,14 @@ pub async fn put_vhost(
         default_queue_type: b.default_queue_type,
     };
     let created = state.broker.add_vhost(&name, settings).await?;
+    if created {
+        // As RabbitMQ's API (`maybe_grant_full_permissions`): whoever creates a
+        // vhost may use it at once, so a script can create one and fill it.
+        state
+            .broker
+            .set_permissions(&caller.0.name, &name, ".*", ".*", ".*")
+            .await?;
+    }
     if let (Some(on), Some(vhost)) = (b.tracing, state.broker.vhost(&name)) {
         vhost.set_tracing(on).await?;
     }

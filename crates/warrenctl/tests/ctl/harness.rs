@@ -43,27 +43,22 @@ pub struct Broker {
     pub external: bool,
 }
 
-/// The broker under test, or `None` after printing why the test cannot run.
+/// The broker under test. A broker that cannot be had (Warren did not start, a
+/// bad `WARRENCTL_TEST_URL`) fails the test rather than skipping it. (`Option`
+/// for the callers' `let Some(b) = broker() else { return }`.)
 pub fn broker() -> Option<&'static Broker> {
     static BROKER: OnceLock<Result<Broker, String>> = OnceLock::new();
     match BROKER.get_or_init(choose) {
         Ok(b) => Some(b),
-        Err(why) => {
-            // Once per run, and past the test harness's capture so it is seen.
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                let _ = writeln!(std::io::stderr(), "warrenctl broker tests skipped: {why}");
-            });
-            None
-        }
+        Err(why) => panic!("no broker for the warrenctl tests: {why}"),
     }
 }
 
-/// The broker, if it serves every `(method, path)` (relative to `/api/`) a test
-/// needs. An external broker (RabbitMQ) is taken to serve the whole API, so there a
-/// missing endpoint fails the test. An in-process Warren is asked, so a test of a
-/// verb whose endpoints Warren does not have yet says so and stops, and runs from
-/// the day they land.
+/// The broker, after checking that it serves every `(method, path)` (relative to
+/// `/api/`) a test needs. An external broker (RabbitMQ) is taken to serve the whole
+/// API. An in-process Warren is asked, and a missing endpoint fails the test: Warren
+/// serves every endpoint these verbs call, so one gone missing is a regression, not
+/// a reason to skip.
 pub fn broker_serving(needs: &[Endpoints]) -> Option<&'static Broker> {
     let b = broker()?;
     if b.external {
@@ -75,15 +70,12 @@ pub fn broker_serving(needs: &[Endpoints]) -> Option<&'static Broker> {
         .filter(|(method, path)| !b.serves(method, path))
         .map(|(method, path)| format!("{method} /api/{path}"))
         .collect();
-    if missing.is_empty() {
-        return Some(b);
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "warrenctl test skipped: Warren's HTTP API does not serve {} yet",
+    assert!(
+        missing.is_empty(),
+        "Warren's HTTP API does not serve {}",
         missing.join(", ")
     );
-    None
+    Some(b)
 }
 
 /// `(method, path)` pairs a group of verbs calls; `x` and `y` stand for names.
