@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use warren_core::back_pressure::{self, Behind};
 use warren_core::outlet::Inbox;
 use warren_core::{
-    Access, BrokerRef, ChannelKey, ConnEvent, ConnectionEntry, ErrorKind, Outlet, User, VHostRef,
+    Access, BrokerRef, ChannelKey, ConnEvent, ConnectionEntry, ErrorKind, Outlet, VHostRef,
 };
 
 /// How many topic aliases a client may set (CONNACK's Topic Alias Maximum).
@@ -34,8 +34,6 @@ pub(crate) struct Ctx {
     pub broker: BrokerRef,
     pub vhost: VHostRef,
     pub access: Access,
-    #[allow(dead_code)]
-    pub user: User,
     pub id: u64,
     pub outlet: Outlet,
     pub config: Arc<MqttConfig>,
@@ -170,7 +168,6 @@ where
         broker: broker.clone(),
         vhost,
         access,
-        user,
         id,
         outlet,
         publish_key: ChannelKey(broker.next_channel_id()),

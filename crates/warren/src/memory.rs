@@ -73,8 +73,21 @@ pub fn used_memory() -> u64 {
     }
 }
 
-/// Resident memory, from /proc (the fallback where the allocator cannot tell).
-#[allow(dead_code)]
+/// Memory in use when it is over `limit`. Resident memory (cheap, from /proc) is
+/// looked at first: the allocator's count (`mallinfo2`) walks every arena's free
+/// lists under their locks, a few ms with a large, fragmented heap during which
+/// every other thread's allocations wait, so it is asked only once resident memory
+/// says the limit may be crossed. (Memory handed out but never touched is not
+/// resident; it is no pressure either.)
+fn memory_over(limit: u64) -> Option<u64> {
+    if resident_memory() <= limit {
+        return None;
+    }
+    let used = used_memory();
+    (used > limit).then_some(used)
+}
+
+/// Resident memory, from /proc.
 fn resident_memory() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
@@ -90,12 +103,12 @@ pub async fn watch_memory(broker: BrokerRef, limit: u64, mut shutdown: watch::Re
             _ = ticker.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let used = used_memory();
-        let over = used > limit;
+        let used = memory_over(limit);
+        let over = used.is_some();
         if over != broker.alarm(Resource::Memory) && over {
             tracing::warn!(
                 "memory in use {} MB is over the high watermark {} MB",
-                used >> 20,
+                used.unwrap_or(0) >> 20,
                 limit >> 20
             );
         }
