@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::process::spawn_warren;
 use common::raw::{method_frame, RawConn};
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};
@@ -23,47 +24,12 @@ fn spawn_logged(args: &[&str]) -> (Child, Vec<SocketAddr>, Vec<String>) {
     let data_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("binary-{}-{run}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(&data_dir)
-        // The default 15672 may be taken (by a RabbitMQ, or a parallel test).
-        .env("WARREN_HTTP_PORT", "0")
-        .env("WARREN_LOG", "info")
-        // The STOMP listener on a free port: 61613 may be taken (a RabbitMQ).
-        .env("WARREN_STOMP_PORT", "0")
-        .env("WARREN_MQTT_PORT", "0")
-        .env("WARREN_MQTT_WS_PORT", "0")
-        .env("WARREN_STOMP_WS_PORT", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("warren starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut addrs = Vec::new();
-    let mut log = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) else {
-            continue;
-        };
-        if let Some(addr) = line.split("AMQP listener on ").nth(1) {
-            addrs.push(addr.trim().parse().expect("listener address"));
-        }
-        if line.contains("ready") {
-            return (child, addrs, log);
-        }
-        log.push(line);
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("warren did not report ready");
+    let mut warren = spawn_warren(args, &data_dir);
+    warren.wait_ready(Duration::from_secs(10));
+    let addrs = warren.listeners("AMQP");
+    let mut log = std::mem::take(&mut warren.log);
+    log.pop(); // the "ready" line
+    (warren.child, addrs, log)
 }
 
 fn sigterm(child: &Child) {

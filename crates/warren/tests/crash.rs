@@ -18,12 +18,12 @@
 
 #![cfg(unix)]
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,8 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, Consumer};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+use common::process::{spawn_warren, WarrenProcess};
 
 const QUEUES: usize = 4;
 const PUBLISHERS: usize = 2;
@@ -229,74 +231,17 @@ impl Ledger {
 /// A running `warren` binary; killed (SIGKILL) and reaped when dropped, so a failing
 /// test never leaves it behind.
 struct Broker {
-    child: Child,
+    process: WarrenProcess,
     addr: SocketAddr,
 }
 
 impl Broker {
     /// Starts the binary on `data_dir` and waits for its `ready` line.
     fn start(data_dir: &Path) -> Broker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-            .args([
-                "--amqp-port",
-                "0",
-                "--http-port",
-                "0",
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("WARREN_LOG", "info")
-            // 61613 may be taken (a RabbitMQ with STOMP).
-            .env("WARREN_STOMP_PORT", "0")
-            .env("WARREN_MQTT_PORT", "0")
-            .env("WARREN_MQTT_WS_PORT", "0")
-            .env("WARREN_STOMP_WS_PORT", "0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("warren starts");
-        let pid = child.id();
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                // Warnings and errors are worth seeing in the test output.
-                if line.contains("WARN") || line.contains("ERROR") {
-                    eprintln!("  warren[{pid}]: {line}");
-                }
-                let _ = tx.send(line);
-            }
-        });
-        let mut addr = None;
-        let mut log = Vec::new();
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while Instant::now() < deadline {
-            let Ok(line) = rx.recv_timeout(Duration::from_millis(50)) else {
-                if let Some(status) = child.try_wait().expect("try_wait") {
-                    panic!(
-                        "warren exited before ready ({status}); its log:\n{}",
-                        log.join("\n")
-                    );
-                }
-                continue;
-            };
-            if let Some(a) = line.split("AMQP listener on ").nth(1) {
-                addr = Some(a.trim().parse().expect("listener address"));
-            }
-            if line.trim_end().ends_with(" ready") {
-                let addr = addr.expect("a listener line before ready");
-                return Broker { child, addr };
-            }
-            log.push(line);
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!(
-            "warren did not report ready within {READY_TIMEOUT:?}; its log:\n{}",
-            log.join("\n")
-        );
+        let mut process = spawn_warren(&["--http-port", "0", "--bind", "127.0.0.1"], data_dir);
+        process.wait_ready(READY_TIMEOUT);
+        let addr = process.listener("AMQP");
+        Broker { process, addr }
     }
 
     fn url(&self) -> String {
@@ -305,27 +250,13 @@ impl Broker {
 
     /// SIGKILL (what `Child::kill` sends on Unix) and reap.
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 
     /// SIGTERM, then wait for a clean exit.
     fn stop(mut self) -> std::process::ExitStatus {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        assert!(sent.expect("kill runs").success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "warren did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.process.sigterm();
+        self.process.wait_exit(Duration::from_secs(30))
     }
 }
 

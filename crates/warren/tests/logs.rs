@@ -5,25 +5,18 @@
 
 mod common;
 
+use common::process::{spawn_warren, WarrenProcess};
 use common::raw::RawConn;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-/// A running `warren` and the lines of its standard output.
-struct Logged {
-    child: Child,
-    lines: Receiver<String>,
-    /// Every line read so far.
-    seen: Vec<String>,
-}
+/// A running `warren` and the lines of its standard output; killed when dropped.
+struct Logged(WarrenProcess);
 
 impl Drop for Logged {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.kill();
     }
 }
 
@@ -33,59 +26,15 @@ fn spawn(args: &[&str]) -> Logged {
     let data_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("logs-{}-{run}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args([
-            "--amqp-port",
-            "0",
-            "--http-port",
-            "0",
-            "--bind",
-            "127.0.0.1",
-        ])
-        .args(args)
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .env("WARREN_MQTT_PORT", "0")
-        .env("WARREN_STOMP_PORT", "0")
-        .env("WARREN_MQTT_WS_PORT", "0")
-        .env("WARREN_STOMP_WS_PORT", "0")
-        .env("WARREN_LOG", "info")
-        .env_remove("WARREN_LOG_FORMAT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("warren starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    Logged {
-        child,
-        lines,
-        seen: Vec::new(),
-    }
+    let mut all = vec!["--http-port", "0", "--bind", "127.0.0.1"];
+    all.extend_from_slice(args);
+    Logged(spawn_warren(&all, &data_dir))
 }
 
 impl Logged {
     /// Reads lines until one satisfies `want`; returns it.
     fn until(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            match self.lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if want(&line) {
-                        return line;
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        panic!("no log line {what}; saw:\n{}", self.seen.join("\n"));
+        self.0.until(what, Duration::from_secs(10), want)
     }
 
     /// The next JSON line whose `msg` contains `text`.
@@ -181,7 +130,7 @@ async fn json_logs_carry_connection_open_and_close_with_peer_user_and_vhost() {
         "{vanished}"
     );
     // Every line the broker wrote is a JSON object with time, level and msg.
-    for line in &warren.seen {
+    for line in &warren.0.log {
         let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(
             v["time"].is_string() && v["level"].is_string() && v["msg"].is_string(),

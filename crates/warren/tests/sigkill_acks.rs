@@ -18,13 +18,12 @@ mod mqtt_common;
 mod stomp_client;
 
 use bytes::{Bytes, BytesMut};
+use common::process::{spawn_warren, WarrenProcess};
 use mqtt_codec::{decode, encode, Packet, Publish, QoS, Version};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use stomp_client::Stomp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -36,75 +35,25 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The broker binary on a data directory; SIGKILLed when dropped.
 struct Broker {
-    child: Child,
+    process: WarrenProcess,
     mqtt: SocketAddr,
     stomp: SocketAddr,
 }
 
 impl Broker {
     fn start(data_dir: &Path) -> Broker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-            .args([
-                "--amqp-port",
-                "0",
-                "--http-port",
-                "0",
-                "--bind",
-                "127.0.0.1",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("WARREN_LOG", "info")
-            .env("WARREN_MQTT_PORT", "0")
-            .env("WARREN_STOMP_PORT", "0")
-            .env("WARREN_MQTT_WS_PORT", "0")
-            .env("WARREN_STOMP_WS_PORT", "0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("warren starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let (mut mqtt, mut stomp) = (None, None);
-        let mut log = Vec::new();
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while Instant::now() < deadline {
-            let Ok(line) = rx.recv_timeout(Duration::from_millis(50)) else {
-                if let Some(status) = child.try_wait().expect("try_wait") {
-                    panic!("warren exited ({status}); its log:\n{}", log.join("\n"));
-                }
-                continue;
-            };
-            let address = |prefix: &str| {
-                line.split(prefix)
-                    .nth(1)
-                    .map(|a| a.trim().parse::<SocketAddr>().expect("listener address"))
-            };
-            mqtt = mqtt.or(address("MQTT listener on "));
-            stomp = stomp.or(address("STOMP listener on "));
-            if line.trim_end().ends_with(" ready") {
-                return Broker {
-                    child,
-                    mqtt: mqtt.expect("an MQTT listener line"),
-                    stomp: stomp.expect("a STOMP listener line"),
-                };
-            }
-            log.push(line);
+        let mut process = spawn_warren(&["--http-port", "0", "--bind", "127.0.0.1"], data_dir);
+        process.wait_ready(READY_TIMEOUT);
+        Broker {
+            mqtt: process.listener("MQTT"),
+            stomp: process.listener("STOMP"),
+            process,
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("warren was not ready in time; its log:\n{}", log.join("\n"));
     }
 
     /// SIGKILL (`Child::kill` on Unix), and reap it.
     fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 }
 

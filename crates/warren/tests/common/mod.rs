@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod process;
 pub mod raw;
 
 use std::future::Future;
