@@ -20,6 +20,12 @@ use warren_core::{Access, BrokerRef, ConnEvent, ConnectionEntry, Outlet, User, V
 
 /// Stop reading from a client whose unsent output exceeds this: it is not reading.
 const WRITE_BACKLOG_LIMIT: usize = 4 * 1024 * 1024;
+/// Room a read or a write turn starts with.
+const BUFFER_SIZE: usize = 64 * 1024;
+/// A read or flush smaller than this leaves the connection quiet: once handled, its
+/// buffer is let go rather than kept (two 64 KiB buffers per idle connection were
+/// most of what it cost), and the next read or write allocates again.
+const QUIET_IO: usize = 4 * 1024;
 /// How long a closed connection's socket stays open for the client to close it.
 const LINGER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often unacknowledged deliveries are checked against the consumer timeout.
@@ -69,6 +75,8 @@ struct Connection {
     shared: Shared,
     stream: Transport,
     rbuf: BytesMut,
+    /// Bytes the last `read_some` brought.
+    last_read_bytes: usize,
     out: BytesMut,
     channels: FastMap<u16, Slot>,
     channel_max: u16,
@@ -98,22 +106,33 @@ pub(crate) async fn run(
     broker: BrokerRef,
     config: AmqpConfig,
 ) {
-    let mut rbuf = BytesMut::with_capacity(64 * 1024);
+    // The handshake's frames are small (each read reserves room for more); a large
+    // buffer here would stay resident behind every idle connection.
+    let mut rbuf = BytesMut::with_capacity(4096);
     let local = stream.local_addr().unwrap_or(peer);
     let name: std::sync::Arc<str> =
         warren_core::registry::ConnectionInfo::name_for(peer, local).into();
     // RabbitMQ's connection log lines, word for word where they can be, so log
     // searches and alerts written for it still match.
     tracing::info!(%peer, %local, "accepting AMQP connection ({name})");
-    let negotiated =
-        match handshake::handshake(&mut stream, peer, &mut rbuf, &broker, &config).await {
-            Ok(n) => n,
-            Err(HandshakeEnd::Drop) => return,
-            Err(HandshakeEnd::Close(error)) => {
-                handshake::close_after_failed_handshake(&mut stream, error).await;
-                return;
-            }
-        };
+    // Boxed: the handshake's state is on the heap only while it runs, not in the
+    // task every idle connection keeps.
+    let mut negotiated = match Box::pin(handshake::handshake(
+        &mut stream,
+        peer,
+        &mut rbuf,
+        &broker,
+        &config,
+    ))
+    .await
+    {
+        Ok(n) => n,
+        Err(HandshakeEnd::Drop) => return,
+        Err(HandshakeEnd::Close(error)) => {
+            Box::pin(handshake::close_after_failed_handshake(&mut stream, error)).await;
+            return;
+        }
+    };
     let (outlet, mut inbox) = warren_core::mailbox::channel();
     let id = broker.register_connection(ConnectionEntry {
         outlet: outlet.clone(),
@@ -131,8 +150,10 @@ pub(crate) async fn run(
             ),
         });
     }
-    let client = client_name(&negotiated.client_properties);
-    let props = &negotiated.client_properties;
+    // Taken out so the decoded table does not live as long as the connection (the
+    // registry keeps it encoded).
+    let props = std::mem::take(&mut negotiated.client_properties);
+    let client = client_name(&props);
     let prop = |key: &str| props.get(key).and_then(|v| v.as_str()).unwrap_or("");
     let connection_name = prop("connection_name");
     // "peer -> local - name" when the client named its connection, as RabbitMQ writes.
@@ -153,7 +174,8 @@ pub(crate) async fn run(
             local,
             user: negotiated.user.name.clone(),
             vhost: negotiated.vhost.name.clone(),
-            client_properties: negotiated.client_properties.clone(),
+            client_properties_encoded:
+                warren_core::registry::ConnectionInfo::encode_client_properties(&props),
             connected_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
@@ -178,6 +200,7 @@ pub(crate) async fn run(
         negotiated.user.name,
         negotiated.vhost.name,
     );
+    drop(props);
     let (user, vhost) = (negotiated.user.name.clone(), negotiated.vhost.name.clone());
     let mut conn = Connection {
         shared: Shared {
@@ -195,7 +218,8 @@ pub(crate) async fn run(
         },
         stream,
         rbuf,
-        out: BytesMut::with_capacity(64 * 1024),
+        last_read_bytes: 0,
+        out: BytesMut::new(),
         channels: FastMap::default(),
         channel_max: negotiated.channel_max,
         heartbeat: Duration::from_secs(negotiated.heartbeat as u64),
@@ -221,7 +245,7 @@ pub(crate) async fn run(
         }
     }
     if conn.done {
-        conn.linger().await;
+        Box::pin(conn.linger()).await;
     }
 }
 
@@ -277,9 +301,16 @@ impl Connection {
             CONSUMER_TIMEOUT_CHECK,
         );
         timeouts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Frames the client pipelined behind connection.open.
-        if let Err(reason) = self.handle_input().await {
+        // Frames the client pipelined behind connection.open. handle_input is boxed
+        // here and below (one allocation per read): the channel operations it awaits
+        // are kilobytes of state, which the task of every idle connection would
+        // otherwise carry.
+        if let Err(reason) = Box::pin(self.handle_input()).await {
             return reason.into();
+        }
+        if self.rbuf.is_empty() {
+            // The handshake's buffer: the next read allocates what it needs.
+            self.rbuf = BytesMut::new();
         }
         loop {
             if let Err(e) = self.write_some() {
@@ -312,8 +343,11 @@ impl Connection {
                         }
                         Err(e) => return format!("read failed: {e}").into(),
                     }
-                    if let Err(reason) = self.handle_input().await {
+                    if let Err(reason) = Box::pin(self.handle_input()).await {
                         return reason.into();
+                    }
+                    if self.rbuf.is_empty() && self.last_read_bytes < QUIET_IO {
+                        self.rbuf = BytesMut::new();
                     }
                     // A big read was a lot of work: let queues and consumers run before
                     // the next one.
@@ -340,7 +374,7 @@ impl Connection {
                     }
                 }
                 _ = timeouts.tick(), if holds_deliveries => {
-                    if let Err(error) = self.check_consumer_timeouts().await {
+                    if let Err(error) = Box::pin(self.check_consumer_timeouts()).await {
                         self.start_close(error);
                     }
                 }
@@ -376,13 +410,15 @@ impl Connection {
 
     /// Reads what the socket has now. False when the peer closed it.
     fn read_some(&mut self) -> std::io::Result<bool> {
+        self.last_read_bytes = 0;
         loop {
             if self.rbuf.capacity() - self.rbuf.len() < 16 * 1024 {
-                self.rbuf.reserve(64 * 1024);
+                self.rbuf.reserve(BUFFER_SIZE);
             }
             match self.stream.try_read_buf(&mut self.rbuf) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
+                    self.last_read_bytes += n;
                     self.shared.registration.received(n);
                     self.last_read = Instant::now();
                     if self.rbuf.len() >= 256 * 1024 {
@@ -397,6 +433,7 @@ impl Connection {
 
     /// Writes as much of the output buffer as the socket takes without waiting.
     fn write_some(&mut self) -> std::io::Result<()> {
+        let flushing = self.out.len();
         while !self.out.is_empty() {
             match self.stream.try_write(&self.out) {
                 Ok(n) => {
@@ -409,9 +446,13 @@ impl Connection {
             }
         }
         self.stream.try_flush().or_else(would_block_ok)?;
-        // Keep the buffer's allocation, but not a huge one after a burst.
-        if self.out.capacity() > 4 * 1024 * 1024 {
-            self.out = BytesMut::with_capacity(64 * 1024);
+        // A busy connection keeps its buffer (not a huge one after a burst); a quiet
+        // one lets it go.
+        if self.out.is_empty()
+            && self.out.capacity() > 0
+            && (flushing < QUIET_IO || self.out.capacity() > WRITE_BACKLOG_LIMIT)
+        {
+            self.out = BytesMut::new();
         }
         Ok(())
     }

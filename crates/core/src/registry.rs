@@ -26,7 +26,9 @@ pub struct ConnectionInfo {
     pub local: SocketAddr,
     pub user: Name,
     pub vhost: Name,
-    pub client_properties: FieldTable,
+    /// The client's properties (`connection.start-ok`), kept encoded as they came:
+    /// a decoded table is a few KB per connection, and only listings read it.
+    pub client_properties_encoded: bytes::Bytes,
     /// Milliseconds since the Unix epoch.
     pub connected_at: u64,
     /// `"AMQP 0-9-1"`.
@@ -39,6 +41,18 @@ pub struct ConnectionInfo {
 }
 
 impl ConnectionInfo {
+    /// The client's properties, decoded.
+    pub fn client_properties(&self) -> FieldTable {
+        amqp_codec::decode_table_bytes(&self.client_properties_encoded).unwrap_or_default()
+    }
+
+    /// Encodes `properties` for `client_properties_encoded`.
+    pub fn encode_client_properties(properties: &FieldTable) -> bytes::Bytes {
+        let mut buf = bytes::BytesMut::new();
+        amqp_codec::encode_table(&mut buf, properties);
+        buf.freeze()
+    }
+
     /// The name RabbitMQ gives a connection from `peer` to `local`.
     pub fn name_for(peer: SocketAddr, local: SocketAddr) -> String {
         fn show(a: SocketAddr) -> String {

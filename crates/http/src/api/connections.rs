@@ -38,8 +38,8 @@ impl Listed for ConnectionItem<'_> {
 fn connection_json(state: &ApiState, c: &ConnectionEntry) -> Value {
     let i = &c.info;
     let t = c.traffic();
-    let provided = i
-        .client_properties
+    let client_properties = i.client_properties();
+    let provided = client_properties
         .get("connection_name")
         .and_then(|v| v.as_str())
         .map(str::to_string);
@@ -65,7 +65,7 @@ fn connection_json(state: &ApiState, c: &ConnectionEntry) -> Value {
         "ssl_hash": null,
         "ssl_key_exchange": null,
         "ssl_protocol": null,
-        "client_properties": table_to_json(&i.client_properties),
+        "client_properties": table_to_json(&client_properties),
         "user_provided_name": provided,
         "connected_at": i.connected_at,
         "frame_max": i.frame_max,
