@@ -82,52 +82,66 @@ impl RateBook {
             .unwrap_or_default()
     }
 
-    /// Takes one sample of every queue's counters.
+    /// Takes one sample of every queue's counters. Only queues with something to
+    /// remember take room: an all-zero reading is what a missing one means, and a
+    /// zero rate is what `queue` answers for a queue it has none for, so 100,000
+    /// idle queues cost the book nothing.
     pub fn sample(&self, broker: &BrokerRef) {
         let now = Instant::now();
+        // Readers (the API's handlers) wait only for the swap at the end.
+        let samples = self.samples.read();
+        let secs = samples
+            .at
+            .map(|at| now.duration_since(at).as_secs_f64().max(0.001));
         let mut current = HashMap::new();
-        let mut vhost_of = HashMap::new();
-        for vhost in broker.live_vhosts() {
-            for queue in vhost.queues() {
-                current.insert(queue.id(), queue.stats.snapshot());
-                vhost_of.insert(queue.id(), vhost.name.clone());
-            }
-        }
-        let mut samples = self.samples.write();
-        let mut rates = HashMap::with_capacity(current.len());
+        let mut rates = HashMap::new();
         let mut vhosts: HashMap<Name, Rates> = HashMap::new();
         let mut totals = Rates::default();
-        if let Some(at) = samples.at {
-            let secs = now.duration_since(at).as_secs_f64().max(0.001);
-            for (id, now) in &current {
-                // A queue the last sample did not see was declared since, with
-                // every counter at 0: what it did in its first interval counts.
-                let before = samples.last.get(id).copied().unwrap_or_default();
-                let per_sec = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
-                let delta = |a: u32, b: u32| (a as f64 - b as f64) / secs;
-                let r = Rates {
-                    publish: per_sec(now.published, before.published),
-                    deliver_get: per_sec(now.delivered, before.delivered),
-                    ack: per_sec(now.acked, before.acked),
-                    redeliver: per_sec(now.redelivered, before.redelivered),
-                    messages: delta(now.ready + now.unacked, before.ready + before.unacked),
-                    ready: delta(now.ready, before.ready),
-                    unacked: delta(now.unacked, before.unacked),
-                };
-                totals.add(&r);
-                if let Some(vhost) = vhost_of.get(id) {
-                    vhosts.entry(vhost.clone()).or_default().add(&r);
+        for vhost in broker.live_vhosts() {
+            let mut vhost_rates = Rates::default();
+            for queue in vhost.queues() {
+                let id = queue.id();
+                let reading = queue.stats.snapshot();
+                if let Some(secs) = secs {
+                    // A queue the last sample did not see was declared since (or
+                    // read all zero): what it did in this interval counts.
+                    let before = samples.last.get(&id).copied().unwrap_or_default();
+                    if reading != before {
+                        let r = rates_between(&before, &reading, secs);
+                        vhost_rates.add(&r);
+                        rates.insert(id, r);
+                    }
                 }
-                rates.insert(*id, r);
+                if reading != QueueStatsSnapshot::default() {
+                    current.insert(id, reading);
+                }
             }
+            totals.add(&vhost_rates);
+            vhosts.insert(vhost.name.clone(), vhost_rates);
         }
-        *samples = Samples {
+        drop(samples);
+        *self.samples.write() = Samples {
             at: Some(now),
             last: current,
             rates,
             vhosts,
             totals,
         };
+    }
+}
+
+/// The per-second change from `before` to `now` over `secs`.
+fn rates_between(before: &QueueStatsSnapshot, now: &QueueStatsSnapshot, secs: f64) -> Rates {
+    let per_sec = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
+    let delta = |a: u32, b: u32| (a as f64 - b as f64) / secs;
+    Rates {
+        publish: per_sec(now.published, before.published),
+        deliver_get: per_sec(now.delivered, before.delivered),
+        ack: per_sec(now.acked, before.acked),
+        redeliver: per_sec(now.redelivered, before.redelivered),
+        messages: delta(now.ready + now.unacked, before.ready + before.unacked),
+        ready: delta(now.ready, before.ready),
+        unacked: delta(now.unacked, before.unacked),
     }
 }
 
