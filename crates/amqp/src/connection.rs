@@ -29,6 +29,12 @@ const CONSUMER_TIMEOUT_CHECK: Duration = Duration::from_secs(1);
 const THROTTLE_POLL: Duration = warren_core::back_pressure::POLL;
 /// How long to wait for `connection.close-ok` after sending `connection.close`.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// A read at least this big is a lot of work handed to queues: the connection yields
+/// after it so they run before the next read. A smaller one (a client awaiting each
+/// reply sends one method at a time) does not: a yield puts the task behind a
+/// "searching" worker, and tokio then wakes the other worker thread (a futex wake
+/// and a context switch per message) to find nothing to do.
+const YIELD_AFTER_READ: usize = 64 * 1024;
 
 /// What channels need from their connection.
 pub(crate) struct Shared {
@@ -303,21 +309,23 @@ impl Connection {
                     if ready.is_err() {
                         return "socket error".into();
                     }
-                    match self.read_some() {
-                        Ok(true) => {}
-                        Ok(false) => return "client unexpectedly closed TCP connection".into(),
+                    let read = match self.read_some() {
+                        Ok(Some(n)) => n,
+                        Ok(None) => return "client unexpectedly closed TCP connection".into(),
                         // A reset is the client vanishing too (a killed process).
                         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
                             return "client unexpectedly closed TCP connection".into()
                         }
                         Err(e) => return format!("read failed: {e}").into(),
-                    }
+                    };
                     if let Err(reason) = self.handle_input().await {
                         return reason.into();
                     }
                     // A big read was a lot of work: let queues and consumers run before
                     // the next one.
-                    tokio::task::yield_now().await;
+                    if read >= YIELD_AFTER_READ {
+                        tokio::task::yield_now().await;
+                    }
                 }
                 _ = tokio::time::sleep(THROTTLE_POLL), if throttled => {}
                 n = inbox.recv_many(&mut events, 64), if !congested => {
@@ -374,22 +382,24 @@ impl Connection {
         }
     }
 
-    /// Reads what the socket has now. False when the peer closed it.
-    fn read_some(&mut self) -> std::io::Result<bool> {
+    /// Reads what the socket has now; how many bytes, or None when the peer closed it.
+    fn read_some(&mut self) -> std::io::Result<Option<usize>> {
+        let mut read = 0;
         loop {
             if self.rbuf.capacity() - self.rbuf.len() < 16 * 1024 {
                 self.rbuf.reserve(64 * 1024);
             }
             match self.stream.try_read_buf(&mut self.rbuf) {
-                Ok(0) => return Ok(false),
+                Ok(0) => return Ok(None),
                 Ok(n) => {
+                    read += n;
                     self.shared.registration.received(n);
                     self.last_read = Instant::now();
                     if self.rbuf.len() >= 256 * 1024 {
-                        return Ok(true);
+                        return Ok(Some(read));
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Some(read)),
                 Err(e) => return Err(e),
             }
         }
