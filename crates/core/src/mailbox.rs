@@ -87,6 +87,25 @@ impl<T> Sender<T> {
         Ok(())
     }
 
+    /// As `send`, with the value made under the channel's lock: what `make` decides
+    /// from shared state is ordered exactly against every other send. A closed
+    /// channel still makes the value, and hands it back.
+    pub fn send_with(&self, make: impl FnOnce() -> T) -> Result<(), SendError<T>> {
+        let waker = {
+            let mut state = self.shared.state.lock();
+            let value = make();
+            if !state.open {
+                return Err(SendError(value));
+            }
+            state.queue.push_back(value);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
     /// Whether the receiver is gone (or closed).
     pub fn is_closed(&self) -> bool {
         !self.shared.state.lock().open
