@@ -231,6 +231,14 @@ pub(crate) async fn run(
     }
 }
 
+/// Sleeps until `at`; never wakes without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 fn would_block_ok(e: std::io::Error) -> std::io::Result<()> {
     if e.kind() == std::io::ErrorKind::WouldBlock {
         Ok(())
@@ -303,7 +311,6 @@ impl Connection {
                 .values()
                 .any(|slot| matches!(slot, Slot::Open(ch) if ch.has_unacked()));
             let want_write = !self.out.is_empty() || self.stream.has_pending_output();
-            let close_deadline = self.closing.unwrap_or_else(|| Instant::now() + tick * 4);
             tokio::select! {
                 ready = self.stream.readable(), if !congested && !throttled => {
                     if ready.is_err() {
@@ -327,7 +334,9 @@ impl Connection {
                         tokio::task::yield_now().await;
                     }
                 }
-                _ = tokio::time::sleep(THROTTLE_POLL), if throttled => {}
+                // Timers made only when polled: select! builds every branch's future on
+                // each pass, and this loop runs once or twice per message.
+                _ = async { tokio::time::sleep(THROTTLE_POLL).await }, if throttled => {}
                 n = inbox.recv_many(&mut events, 64), if !congested => {
                     if n == 0 {
                         return "broker stopped".into();
@@ -352,7 +361,7 @@ impl Connection {
                         self.start_close(error);
                     }
                 }
-                _ = tokio::time::sleep_until(close_deadline), if self.closing.is_some() => {
+                _ = sleep_until_some(self.closing), if self.closing.is_some() => {
                     return "no close-ok from client".into();
                 }
             }
