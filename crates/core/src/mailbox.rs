@@ -230,6 +230,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn send_with_makes_the_value_in_order_and_hands_it_back_when_closed() {
+        let (tx, mut rx) = channel();
+        tx.send(1).unwrap();
+        tx.send_with(|| 2).unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(rx.recv_many(&mut buf, 8).await, 2);
+        assert_eq!(buf, vec![1, 2]);
+        rx.close();
+        let mut made = false;
+        let back = tx.send_with(|| {
+            made = true;
+            3
+        });
+        assert!(made, "made even though the channel is closed");
+        assert_eq!(back, Err(SendError(3)));
+    }
+
+    #[tokio::test]
     async fn a_waiting_receiver_wakes_for_a_send_from_another_task() {
         let (tx, mut rx) = channel();
         let sender = tokio::spawn(async move {
