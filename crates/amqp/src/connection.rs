@@ -35,6 +35,12 @@ const CONSUMER_TIMEOUT_CHECK: Duration = Duration::from_secs(1);
 const THROTTLE_POLL: Duration = warren_core::back_pressure::POLL;
 /// How long to wait for `connection.close-ok` after sending `connection.close`.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// A read at least this big is a lot of work handed to queues: the connection yields
+/// after it so they run before the next read. A smaller one (a client awaiting each
+/// reply sends one method at a time) does not: a yield puts the task behind a
+/// "searching" worker, and tokio then wakes the other worker thread (a futex wake
+/// and a context switch per message) to find nothing to do.
+const YIELD_AFTER_READ: usize = 64 * 1024;
 
 /// What channels need from their connection.
 pub(crate) struct Shared {
@@ -75,8 +81,6 @@ struct Connection {
     shared: Shared,
     stream: Transport,
     rbuf: BytesMut,
-    /// Bytes the last `read_some` brought.
-    last_read_bytes: usize,
     out: BytesMut,
     channels: FastMap<u16, Slot>,
     channel_max: u16,
@@ -218,7 +222,6 @@ pub(crate) async fn run(
         },
         stream,
         rbuf,
-        last_read_bytes: 0,
         out: BytesMut::new(),
         channels: FastMap::default(),
         channel_max: negotiated.channel_max,
@@ -246,6 +249,14 @@ pub(crate) async fn run(
     }
     if conn.done {
         Box::pin(conn.linger()).await;
+    }
+}
+
+/// Sleeps until `at`; never wakes without one.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -328,32 +339,35 @@ impl Connection {
                 .values()
                 .any(|slot| matches!(slot, Slot::Open(ch) if ch.has_unacked()));
             let want_write = !self.out.is_empty() || self.stream.has_pending_output();
-            let close_deadline = self.closing.unwrap_or_else(|| Instant::now() + tick * 4);
             tokio::select! {
                 ready = self.stream.readable(), if !congested && !throttled => {
                     if ready.is_err() {
                         return "socket error".into();
                     }
-                    match self.read_some() {
-                        Ok(true) => {}
-                        Ok(false) => return "client unexpectedly closed TCP connection".into(),
+                    let read = match self.read_some() {
+                        Ok(Some(n)) => n,
+                        Ok(None) => return "client unexpectedly closed TCP connection".into(),
                         // A reset is the client vanishing too (a killed process).
                         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
                             return "client unexpectedly closed TCP connection".into()
                         }
                         Err(e) => return format!("read failed: {e}").into(),
-                    }
+                    };
                     if let Err(reason) = Box::pin(self.handle_input()).await {
                         return reason.into();
                     }
-                    if self.rbuf.is_empty() && self.last_read_bytes < QUIET_IO {
+                    if self.rbuf.is_empty() && read < QUIET_IO {
                         self.rbuf = BytesMut::new();
                     }
                     // A big read was a lot of work: let queues and consumers run before
                     // the next one.
-                    tokio::task::yield_now().await;
+                    if read >= YIELD_AFTER_READ {
+                        tokio::task::yield_now().await;
+                    }
                 }
-                _ = tokio::time::sleep(THROTTLE_POLL), if throttled => {}
+                // Timers made only when polled: select! builds every branch's future on
+                // each pass, and this loop runs once or twice per message.
+                _ = async { tokio::time::sleep(THROTTLE_POLL).await }, if throttled => {}
                 n = inbox.recv_many(&mut events, 64), if !congested => {
                     if n == 0 {
                         return "broker stopped".into();
@@ -378,7 +392,7 @@ impl Connection {
                         self.start_close(error);
                     }
                 }
-                _ = tokio::time::sleep_until(close_deadline), if self.closing.is_some() => {
+                _ = sleep_until_some(self.closing), if self.closing.is_some() => {
                     return "no close-ok from client".into();
                 }
             }
@@ -408,24 +422,24 @@ impl Connection {
         }
     }
 
-    /// Reads what the socket has now. False when the peer closed it.
-    fn read_some(&mut self) -> std::io::Result<bool> {
-        self.last_read_bytes = 0;
+    /// Reads what the socket has now; how many bytes, or None when the peer closed it.
+    fn read_some(&mut self) -> std::io::Result<Option<usize>> {
+        let mut read = 0;
         loop {
             if self.rbuf.capacity() - self.rbuf.len() < 16 * 1024 {
                 self.rbuf.reserve(BUFFER_SIZE);
             }
             match self.stream.try_read_buf(&mut self.rbuf) {
-                Ok(0) => return Ok(false),
+                Ok(0) => return Ok(None),
                 Ok(n) => {
-                    self.last_read_bytes += n;
+                    read += n;
                     self.shared.registration.received(n);
                     self.last_read = Instant::now();
                     if self.rbuf.len() >= 256 * 1024 {
-                        return Ok(true);
+                        return Ok(Some(read));
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(Some(read)),
                 Err(e) => return Err(e),
             }
         }

@@ -50,6 +50,30 @@ impl Write for SocketWriter<'_> {
     }
 }
 
+/// `try_read_buf` that also notes a short read. When the kernel hands over less than
+/// there was room for, the socket is drained: the readiness is cleared then (as
+/// tokio's own `poll_read` does), so the caller's next read attempt returns
+/// WouldBlock at once instead of costing a `recvfrom` that finds nothing. That extra
+/// call would otherwise be paid once per request by a client awaiting each reply.
+/// Bytes that arrive after the read raise the readiness again: tokio clears it only
+/// if no new event came in since it was observed.
+fn read_draining(socket: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    let mut drained = None;
+    let read = socket.try_io(tokio::io::Interest::READABLE, || {
+        let room = buf.capacity() - buf.len();
+        let n = socket.try_read_buf(buf)?;
+        if n > 0 && n < room {
+            drained = Some(n);
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match (read, drained) {
+        (_, Some(n)) => Ok(n),
+        (read, None) => read,
+    }
+}
+
 impl Transport {
     /// Waits until a read may make progress.
     #[inline]
@@ -75,7 +99,7 @@ impl Transport {
     #[inline]
     pub fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         match self {
-            Transport::Tcp(s) => s.try_read_buf(buf),
+            Transport::Tcp(s) => read_draining(s, buf),
             Transport::Tls(t) => t.try_read_buf(buf),
         }
     }

@@ -87,6 +87,25 @@ impl<T> Sender<T> {
         Ok(())
     }
 
+    /// As `send`, with the value made under the channel's lock: what `make` decides
+    /// from shared state is ordered exactly against every other send. A closed
+    /// channel still makes the value, and hands it back.
+    pub fn send_with(&self, make: impl FnOnce() -> T) -> Result<(), SendError<T>> {
+        let waker = {
+            let mut state = self.shared.state.lock();
+            let value = make();
+            if !state.open {
+                return Err(SendError(value));
+            }
+            state.queue.push_back(value);
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
     /// Whether the receiver is gone (or closed).
     pub fn is_closed(&self) -> bool {
         !self.shared.state.lock().open
@@ -208,6 +227,24 @@ mod tests {
         assert_eq!(rx.recv_many(&mut buf, 4).await, 4);
         assert_eq!(rx.recv_many(&mut buf, 100).await, 6);
         assert_eq!(buf, (0..10).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn send_with_makes_the_value_in_order_and_hands_it_back_when_closed() {
+        let (tx, mut rx) = channel();
+        tx.send(1).unwrap();
+        tx.send_with(|| 2).unwrap();
+        let mut buf = Vec::new();
+        assert_eq!(rx.recv_many(&mut buf, 8).await, 2);
+        assert_eq!(buf, vec![1, 2]);
+        rx.close();
+        let mut made = false;
+        let back = tx.send_with(|| {
+            made = true;
+            3
+        });
+        assert!(made, "made even though the channel is closed");
+        assert_eq!(back, Err(SendError(3)));
     }
 
     #[tokio::test]

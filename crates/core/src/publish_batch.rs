@@ -71,7 +71,32 @@ impl PublishBatches {
         &mut self,
         confirm_to: Option<ConfirmTo>,
         trailing: &mut Vec<Record>,
+        sent: impl FnMut(&QueueRef),
+    ) -> Option<Stored> {
+        self.flush_inner(confirm_to, trailing, sent, None)
+    }
+
+    /// As `flush`, for a publisher in confirm mode that counts its confirms itself: a
+    /// queue sure to accept its batch takes it without `confirm_to`
+    /// (`QueueHandle::publish_answered`), and the confirm sequence numbers of that
+    /// batch go into `answered`, one per message and queue: each is that queue's
+    /// "accepted". Every other queue answers through `confirm_to` as usual.
+    pub fn flush_answering(
+        &mut self,
+        confirm_to: ConfirmTo,
+        trailing: &mut Vec<Record>,
+        sent: impl FnMut(&QueueRef),
+        answered: &mut Vec<u64>,
+    ) -> Option<Stored> {
+        self.flush_inner(Some(confirm_to), trailing, sent, Some(answered))
+    }
+
+    fn flush_inner(
+        &mut self,
+        confirm_to: Option<ConfirmTo>,
+        trailing: &mut Vec<Record>,
         mut sent: impl FnMut(&QueueRef),
+        mut answered: Option<&mut Vec<u64>>,
     ) -> Option<Stored> {
         if self.batches.is_empty() {
             return None;
@@ -81,7 +106,16 @@ impl PublishBatches {
         for (queue, messages) in self.batches.drain(..) {
             // One branch per queue and flush: only a recording queue is told who.
             let origin = if queue.recording() { self.origin } else { None };
-            queue.publish(messages, confirm_to.clone(), origin);
+            match (&mut answered, &confirm_to) {
+                (Some(answered), Some(to)) => {
+                    let mark = answered.len();
+                    answered.extend(messages.iter().map(|p| p.seq));
+                    if !queue.publish_answered(messages, to.clone(), origin) {
+                        answered.truncate(mark);
+                    }
+                }
+                _ => queue.publish(messages, confirm_to.clone(), origin),
+            }
             sent(&queue);
         }
         stored

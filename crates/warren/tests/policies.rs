@@ -387,3 +387,51 @@ async fn delivery_limit_dead_letters_a_message_returned_too_often() {
     assert_eq!(reason, Some(AMQPValue::LongString("delivery_limit".into())));
     cleanup(&b, &[&q, &dq], &[]).await;
 }
+
+/// Publishes on a confirm channel and waits for the broker's answer: true for an ack.
+async fn publish_acked(ch: &Channel, q: &str, body: &[u8]) -> bool {
+    let confirm = t(ch.basic_publish(
+        "".into(),
+        q.into(),
+        lapin::options::BasicPublishOptions::default(),
+        body,
+        lapin::BasicProperties::default(),
+    ))
+    .await
+    .expect("publish");
+    t(confirm).await.expect("confirm").is_ack()
+}
+
+/// A queue that accepts everything has its confirms answered without waiting for the
+/// queue; a policy that makes it refuse (reject-publish with a limit) must take effect
+/// for the very next publish, and its removal too.
+#[tokio::test]
+async fn a_reject_publish_policy_nacks_the_next_publish_and_clearing_it_acks_again() {
+    let (b, _conn, ch) = setup().await;
+    let q = unique("pol-reject");
+    let p = unique("pol");
+    declare(&ch, &q, FieldTable::default()).await;
+    for i in 0..3 {
+        assert!(publish_acked(&ch, &q, format!("m{i}").as_bytes()).await);
+    }
+    b.set_policy(
+        false,
+        &p,
+        &exactly(&q),
+        "queues",
+        0,
+        &[("max-length", Int(3)), ("overflow", Str("reject-publish"))],
+    )
+    .await;
+    assert!(
+        !publish_acked(&ch, &q, b"over").await,
+        "full under the policy: nacked"
+    );
+    b.clear_policy(false, &p).await;
+    assert!(
+        publish_acked(&ch, &q, b"m3").await,
+        "no limit once the policy is gone"
+    );
+    assert_eq!(drain(&ch, &q).await, vec!["m0", "m1", "m2", "m3"]);
+    cleanup(&b, &[&q], &[]).await;
+}

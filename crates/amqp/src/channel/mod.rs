@@ -192,6 +192,9 @@ impl Channel {
     /// that is not keeping up with its publishers, if one is.
     pub fn flush_publishes(&mut self, shared: &Shared) -> Option<Behind> {
         let flushed = self.flush_outgoing(shared);
+        for &seq in &flushed.answered {
+            self.confirmed(seq, true);
+        }
         if let (Some((ticket, seqs)), Some(to)) = (flushed.stored, self.confirm_to(shared)) {
             // The store's word is one more answer each of these publishes waits for.
             let broker = shared.broker.clone();

@@ -16,6 +16,10 @@ pub(crate) struct Flushed {
     /// The store append of this flush's persistent messages, with the confirm
     /// sequence numbers of the messages in it (0 without confirms).
     pub stored: Option<(Ticket, Vec<u64>)>,
+    /// Confirm sequence numbers the queues will accept for certain, one per message
+    /// and queue: the channel counts those answers itself
+    /// (`PublishBatches::flush_answering`).
+    pub answered: Vec<u64>,
 }
 
 pub(crate) struct Outgoing {
@@ -42,17 +46,25 @@ impl Outgoing {
     /// `confirm_to` when the channel is in confirm mode.
     pub fn flush(&mut self, confirm_to: Option<ConfirmTo>, recorder: &RecorderRef) -> Flushed {
         let mut behind = None;
-        let stored = self.batches.flush(confirm_to, &mut Vec::new(), |queue| {
+        let mut answered = Vec::new();
+        let sent = |queue: &QueueRef| {
             if let Some(b) = Behind::of_queue(queue, recorder) {
                 behind = Some(b);
             }
-        });
+        };
+        let stored = match confirm_to {
+            Some(to) => self
+                .batches
+                .flush_answering(to, &mut Vec::new(), sent, &mut answered),
+            None => self.batches.flush(None, &mut Vec::new(), sent),
+        };
         if let Some(b) = stored.as_ref().and_then(|s| Behind::of_store(&s.store)) {
             behind = Some(b);
         }
         Flushed {
             behind,
             stored: stored.map(|s| (s.ticket, s.confirm_seqs)),
+            answered,
         }
     }
 }

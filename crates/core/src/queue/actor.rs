@@ -21,6 +21,7 @@ pub(super) fn spawn(
         if let Some(settings) = settings {
             state.apply_settings(settings);
         }
+        state.settings_in_force();
         state.restore(recovered);
         // Recovered messages may have expired while the broker was down.
         state.begin_turn();
@@ -199,7 +200,10 @@ fn apply(state: &mut QueueState, cmd: QueueCmd) -> bool {
             }
         },
         QueueCmd::Wake => {}
-        QueueCmd::Settings(settings) => state.apply_settings(*settings),
+        QueueCmd::Settings(settings) => {
+            state.apply_settings(*settings);
+            state.settings_in_force();
+        }
     }
     false
 }

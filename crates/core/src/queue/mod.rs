@@ -24,7 +24,7 @@ use crate::names::Name;
 use crate::outlet::{ChannelKey, Outlet};
 use amqp_codec::FieldTable;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 use warren_store::{RecoveredMessage, Store};
@@ -160,6 +160,13 @@ pub struct QueueHandle {
     over_budget: AtomicBool,
     /// The queue keeps delivery records: publishers send who they are with each batch.
     recording: AtomicBool,
+    /// Settings sent to the actor and not yet applied (1 at the start, until the actor
+    /// has its first settings).
+    settings_pending: AtomicU32,
+    /// The settings in force can refuse a publish (`reject-publish` with a length
+    /// limit). With neither this nor pending settings, every publish is accepted, and
+    /// a publisher may answer its own confirm (`publish_answered`).
+    may_refuse: AtomicBool,
     /// Counters the actor refreshes once per turn, for listings.
     pub stats: QueueStats,
     /// The policies in force, when any apply (most queues have none: kept boxed).
@@ -229,6 +236,8 @@ impl QueueHandle {
             ram_budget,
             over_budget: AtomicBool::new(false),
             recording: AtomicBool::new(false),
+            settings_pending: AtomicU32::new(1),
+            may_refuse: AtomicBool::new(true),
             stats: QueueStats::default(),
             applied: parking_lot::Mutex::new(None),
         });
@@ -268,6 +277,8 @@ impl QueueHandle {
             ram_budget: DEFAULT_RAM_BUDGET,
             over_budget: AtomicBool::new(false),
             recording: AtomicBool::new(false),
+            settings_pending: AtomicU32::new(1),
+            may_refuse: AtomicBool::new(true),
             stats: QueueStats::default(),
             applied: parking_lot::Mutex::new(None),
         })
@@ -294,6 +305,9 @@ impl QueueHandle {
             return;
         }
         *applied = (!none_now).then(|| Box::new(resolved.applied));
+        // Counted before the send: a publisher that finds no settings pending knows
+        // none is ahead of its publish in the mailbox.
+        self.settings_pending.fetch_add(1, Ordering::SeqCst);
         let _ = self
             .mailbox
             .send(QueueCmd::Settings(Box::new(resolved.settings)));
@@ -365,6 +379,13 @@ impl QueueHandle {
         self.backlog.fetch_sub(n as u64, Ordering::Relaxed);
     }
 
+    /// The actor applied a settings command: whether those settings can refuse a
+    /// publish.
+    pub(crate) fn settings_applied(&self, may_refuse: bool) {
+        self.may_refuse.store(may_refuse, Ordering::SeqCst);
+        self.settings_pending.fetch_sub(1, Ordering::SeqCst);
+    }
+
     pub fn id(&self) -> u64 {
         self.id
     }
@@ -410,6 +431,43 @@ impl QueueHandle {
             actor::confirm_dropped(&to, &messages);
         }
     }
+
+    /// As `publish` for a publisher in confirm mode, except that when the queue is sure
+    /// to accept the batch (no settings that could refuse it are in force or on their
+    /// way, decided under the mailbox's lock) the batch goes without `confirm` and the
+    /// answer is true: the publisher counts each message as accepted by this queue
+    /// itself, without waiting for the actor's word. That saves a round trip through
+    /// the actor per confirm. The outcome is the same: such a queue accepts every
+    /// publish, and a queue already gone is confirmed too (`confirm_dropped`).
+    pub fn publish_answered(
+        &self,
+        messages: Vec<Publish>,
+        confirm: ConfirmTo,
+        origin: Option<PublishOrigin>,
+    ) -> bool {
+        self.backlog
+            .fetch_add(messages.len() as u64, Ordering::Relaxed);
+        let mut answered = false;
+        let sent = self.mailbox.send_with(|| {
+            answered = self.settings_pending.load(Ordering::SeqCst) == 0
+                && !self.may_refuse.load(Ordering::SeqCst);
+            QueueCmd::Publish {
+                messages,
+                confirm: (!answered).then_some(confirm),
+                origin,
+            }
+        });
+        if let Err(crate::mailbox::SendError(QueueCmd::Publish {
+            messages,
+            confirm: Some(to),
+            ..
+        })) = sent
+        {
+            actor::confirm_dropped(&to, &messages);
+        }
+        answered
+    }
+
     pub async fn consume(&self, consumer: Consumer) -> CoreResult<()> {
         let name = self.name.clone();
         let vhost = self.vhost.clone();

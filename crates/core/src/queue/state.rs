@@ -251,6 +251,18 @@ impl QueueState {
         }
     }
 
+    /// Tells the handle whether the settings now in force can refuse a publish (see
+    /// `QueueHandle::publish_answered`); called once per settings the actor applies.
+    pub(crate) fn settings_in_force(&self) {
+        let limited =
+            self.settings.max_length.is_some() || self.settings.max_length_bytes.is_some();
+        let refusing = matches!(
+            self.settings.overflow,
+            Overflow::RejectPublish | Overflow::RejectPublishDlx
+        );
+        self.queue.settings_applied(limited && refusing);
+    }
+
     /// Starts a turn: reads the clock once for all of it.
     pub(crate) fn begin_turn(&mut self) {
         self.now = now_ms();
