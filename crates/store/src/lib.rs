@@ -24,6 +24,7 @@ mod reclaim;
 mod record;
 mod recovery;
 mod segment;
+mod sorted_chunks;
 mod state;
 mod writer;
 
@@ -45,6 +46,7 @@ pub use io::{Io, IoFile, StdIo};
 pub use io_mem::{MemIo, MemStats, SimRng};
 pub use meta::MetaReport;
 pub use record::Record;
+pub use sorted_chunks::{Keyed, SortedChunks};
 
 /// Internals exposed for the fuzz targets and benches; not a stable API.
 #[doc(hidden)]
