@@ -407,7 +407,7 @@ impl Store {
         if let Some(Ok(data)) = first {
             return Ok(data);
         }
-        let current = lock(&sh.state).msgs.get(&id).map(|m| m.location());
+        let current = lock(&sh.state).msgs.get(id).map(|m| m.location());
         match (current, first) {
             (Some(cur), _) if cur != loc => {
                 let file = read_lock(&sh.files).get(&cur.segment).cloned();
@@ -433,7 +433,7 @@ impl Store {
     pub fn read_by_id(&self, id: u64) -> Result<Bytes> {
         let current = lock(&self.inner.shared.state)
             .msgs
-            .get(&id)
+            .get(id)
             .map(|m| m.location());
         match current {
             Some(loc) => self.read(id, loc),
@@ -444,7 +444,7 @@ impl Store {
     /// Whether message `id` is on disk (its append has been written, and some queue
     /// position still holds it).
     pub fn holds(&self, id: u64) -> bool {
-        lock(&self.inner.shared.state).msgs.contains_key(&id)
+        lock(&self.inner.shared.state).msgs.contains(id)
     }
 
     /// Appends one metadata command and syncs it (blocking: call it from a blocking

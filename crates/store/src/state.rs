@@ -2,8 +2,8 @@
 //! which queue positions refer to it, and per segment how much is still live. The
 //! writer changes it after each group commit, in log order; recovery builds it.
 //!
-//! RAM: a message costs one `MsgEntry` (16 bytes + the hash map's key and slack, about
-//! 40 bytes) and each queue position one `Entry` (24 bytes in a deque, about 34 in
+//! RAM: a message costs one `MsgEntry` (24 bytes in sorted chunks, about 29 with
+//! their slack) and each queue position one `Entry` (24 bytes in a deque, about 34 in
 //! the sorted chunks of a queue whose positions arrive out of order). Bodies are
 //! never held here.
 
@@ -15,11 +15,18 @@ use crate::Location;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MsgEntry {
+    pub id: u64,
     pub seg: u32,
     pub off: u32,
     pub len: u32,
     /// Live queue positions referring to this message.
     pub refs: u32,
+}
+
+impl Keyed for MsgEntry {
+    fn key(&self) -> u64 {
+        self.id
+    }
 }
 
 impl MsgEntry {
@@ -205,7 +212,10 @@ impl SegStats {
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub msgs: HashMap<u64, MsgEntry>,
+    /// By id. Sorted chunks rather than a hash map: ids come from a counter, so they
+    /// arrive nearly in order and the chunks stay full (about 29 bytes a message,
+    /// where a hash map's slots cost 25 bytes at 44–88% load, 28–57 bytes each).
+    pub msgs: SortedChunks<MsgEntry>,
     pub queues: HashMap<u64, QueueIndex>,
     pub segs: BTreeMap<u32, SegStats>,
     /// Messages that had no reference at some point of this batch: dropped at its end
@@ -227,7 +237,7 @@ impl State {
         for r in records {
             match r {
                 Record::Message { id, .. } => {
-                    if self.msgs.contains_key(id) || !batch_ids.insert(*id) {
+                    if self.msgs.contains(*id) || !batch_ids.insert(*id) {
                         result = Err(format!("message id {id} is already stored"));
                         break;
                     }
@@ -242,7 +252,7 @@ impl State {
                     queue,
                     seq,
                     message,
-                } if !self.msgs.contains_key(message) && !batch_ids.contains(message) => {
+                } if !self.msgs.contains(*message) && !batch_ids.contains(message) => {
                     result = Err(format!(
                         "enqueue of message {message} (queue {queue}, seq {seq}), which the \
                          store does not hold"
@@ -306,7 +316,7 @@ impl State {
     }
 
     fn put_message(&mut self, id: u64, loc: Location) {
-        let (old, refs) = match self.msgs.get(&id) {
+        let (old, refs) = match self.msgs.get(id) {
             Some(m) => (Some(*m), m.refs),
             None => (None, 0),
         };
@@ -319,15 +329,13 @@ impl State {
         } else {
             self.maybe_unreferenced.push(id);
         }
-        self.msgs.insert(
+        self.msgs.insert(MsgEntry {
             id,
-            MsgEntry {
-                seg: loc.segment,
-                off: loc.offset,
-                len: loc.len,
-                refs,
-            },
-        );
+            seg: loc.segment,
+            off: loc.offset,
+            len: loc.len,
+            refs,
+        });
         if let Some(s) = self.seg(loc.segment) {
             s.live_msgs += 1;
             s.live_bytes += loc.len as u64;
@@ -370,7 +378,7 @@ impl State {
     }
 
     fn add_ref(&mut self, id: u64) {
-        if let Some(m) = self.msgs.get_mut(&id) {
+        if let Some(m) = self.msgs.get_mut(id) {
             m.refs += 1;
         }
     }
@@ -389,7 +397,7 @@ impl State {
     }
 
     fn release(&mut self, id: u64) {
-        if let Some(m) = self.msgs.get_mut(&id) {
+        if let Some(m) = self.msgs.get_mut(id) {
             m.refs = m.refs.saturating_sub(1);
             if m.refs == 0 {
                 self.maybe_unreferenced.push(id);
@@ -400,7 +408,7 @@ impl State {
     /// Ends a batch: messages that no queue refers to are gone.
     pub fn end_batch(&mut self) {
         for id in std::mem::take(&mut self.maybe_unreferenced) {
-            if let Some(m) = self.msgs.get(&id).copied() {
+            if let Some(m) = self.msgs.get(id).copied() {
                 if m.refs == 0 {
                     self.forget_message(id);
                 }
@@ -410,7 +418,7 @@ impl State {
 
     /// Drops a message from the index (unreferenced, or unreadable during reclaim).
     pub fn forget_message(&mut self, id: u64) {
-        if let Some(m) = self.msgs.remove(&id) {
+        if let Some(m) = self.msgs.remove(id) {
             if let Some(s) = self.seg(m.seg) {
                 s.live_msgs = s.live_msgs.saturating_sub(1);
                 s.live_bytes = s.live_bytes.saturating_sub(m.len as u64);
@@ -430,10 +438,9 @@ impl State {
         self.segs.values().map(|s| s.len).sum()
     }
 
-    /// Allocated bytes of the index: a hashbrown slot is key + value + one control
-    /// byte; a deque slot is one `Entry`.
+    /// Allocated bytes of the index: the chunks' slots of messages and positions.
     pub fn index_bytes(&self) -> u64 {
-        let msgs = self.msgs.capacity() * (8 + std::mem::size_of::<MsgEntry>() + 1);
+        let msgs = self.msgs.allocated_bytes();
         let queues: usize = self.queues.values().map(QueueIndex::allocated_bytes).sum();
         (msgs + queues) as u64
     }
@@ -488,7 +495,7 @@ mod tests {
         s.end_batch();
         let st = s.segs[&1];
         assert_eq!((st.live_msgs, st.live_bytes, st.live_entries), (1, 100, 2));
-        assert_eq!(s.msgs[&10].refs, 2);
+        assert_eq!(s.msgs.get(10).unwrap().refs, 2);
 
         s.apply(
             &Record::Ack {
@@ -498,7 +505,7 @@ mod tests {
             loc(2, 32, 29),
         );
         s.end_batch();
-        assert_eq!(s.msgs[&10].refs, 1);
+        assert_eq!(s.msgs.get(10).unwrap().refs, 1);
         assert_eq!(s.segs[&1].live_entries, 1);
 
         s.apply(&Record::QueueDeleted { queue: 2 }, loc(2, 61, 21));
@@ -532,7 +539,7 @@ mod tests {
         );
         s.apply(&enq(2, 1, 1), loc(1, 148, 37));
         s.end_batch();
-        assert_eq!(s.msgs[&1].refs, 1);
+        assert_eq!(s.msgs.get(1).unwrap().refs, 1);
     }
 
     #[test]
@@ -561,7 +568,7 @@ mod tests {
         assert!(s.segs[&1].is_dead());
         assert_eq!(s.segs[&2].live_msgs, 1);
         assert_eq!(s.segs[&2].live_entries, 1);
-        assert_eq!(s.msgs[&1].refs, 1);
+        assert_eq!(s.msgs.get(1).unwrap().refs, 1);
         assert!(s.queues[&1].get(5).unwrap().delivered());
     }
 
