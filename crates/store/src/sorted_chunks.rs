@@ -190,6 +190,16 @@ impl<T: Keyed> SortedChunks<T> {
         self.chunks.iter().flatten()
     }
 
+    /// The items from `key` on (`key` itself included), in order.
+    pub fn iter_from(&self, key: u64) -> impl Iterator<Item = &T> + '_ {
+        let c = self.chunk_for(key).unwrap_or(0);
+        let first = self.chunks.get(c).into_iter().flat_map(move |chunk| {
+            let start = chunk.partition_point(|x| x.key() < key);
+            chunk.range(start..)
+        });
+        first.chain(self.chunks.iter().skip(c + 1).flatten())
+    }
+
     /// Allocated bytes: every chunk's capacity, and the chunk list.
     pub fn allocated_bytes(&self) -> usize {
         let items: usize = self.chunks.iter().map(VecDeque::capacity).sum();
@@ -251,11 +261,19 @@ mod tests {
             s.iter().map(|i| (i.0, i.1)).collect::<Vec<_>>(),
             model.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>()
         );
+        for from in [0, 1, 29, 30, 31, 77_777, 149_997, 200_000] {
+            assert_eq!(
+                s.iter_from(from).map(|i| i.0).collect::<Vec<_>>(),
+                model.range(from..).map(|(k, _)| *k).collect::<Vec<_>>(),
+                "from {from}"
+            );
+        }
         while let Some(first) = s.pop_first() {
             let (k, _) = model.pop_first().unwrap();
             assert_eq!(first.0, k);
         }
         assert!(model.is_empty() && s.is_empty() && s.chunks.is_empty());
+        assert_eq!(s.iter_from(5).count(), 0);
         assert_eq!(s.first(), None);
     }
 
