@@ -40,6 +40,11 @@ const RAM_BUDGET: u64 = 8 << 20;
 const MESSAGE_OVERHEAD: u64 = std::mem::size_of::<Message>() as u64 + 64;
 /// Due messages routed per turn before the actor looks at its mailbox again.
 const RELEASE_BATCH: usize = 4096;
+/// How long before their due time messages held only in the store are read back
+/// (off the actor, in a blocking task), so that they go on time.
+const READ_AHEAD_MS: u64 = 500;
+/// Messages read back per blocking task (one runs at a time).
+const READ_AHEAD_BATCH: usize = 4096;
 /// Commands taken per turn.
 const MAILBOX_BATCH: usize = 512;
 /// Low bits of a store position: the order among messages due in the same ms.
@@ -62,6 +67,8 @@ enum DelayCmd {
     Start,
     /// The exchange is deleted: everything it holds goes.
     Delete,
+    /// Messages read ahead from the store, by position.
+    Loaded(Vec<(u64, MessageRef)>),
 }
 
 /// The handle an exchange of type `x-delayed-message` keeps to its actor.
@@ -83,6 +90,7 @@ impl Delayer {
         recovered: Vec<RecoveredMessage>,
     ) -> Delayer {
         let (tx, rx) = mpsc::unbounded_channel();
+        let own_mailbox = tx.downgrade();
         let held = Arc::new(AtomicU64::new(recovered.len() as u64));
         let mut state = DelayState {
             vhost,
@@ -99,6 +107,9 @@ impl Delayer {
             confirms: Vec::new(),
             held: held.clone(),
             publisher: None,
+            own_mailbox,
+            reading: false,
+            read_to: 0,
         };
         for m in recovered {
             // In position order: each lands at the end of the last chunk.
@@ -218,6 +229,12 @@ struct DelayState {
     confirms: Vec<(ConfirmTo, u64)>,
     held: Arc<AtomicU64>,
     publisher: Option<Box<Publisher>>,
+    /// For read-ahead results (weak: the actor ends when the exchange drops it).
+    own_mailbox: mpsc::WeakUnboundedSender<DelayCmd>,
+    /// A read-ahead task is running.
+    reading: bool,
+    /// Positions below it were read ahead (or were in memory) when last looked at.
+    read_to: u64,
 }
 
 impl DelayState {
@@ -225,11 +242,7 @@ impl DelayState {
         let mut started = false;
         let mut commands = Vec::new();
         loop {
-            let next_due = if started {
-                self.pending.first().map(|h| h.position >> DUE_SHIFT)
-            } else {
-                None
-            };
+            let next_due = if started { self.next_wake() } else { None };
             let received = match next_due {
                 None => mailbox.recv_many(&mut commands, MAILBOX_BATCH).await,
                 Some(due) => {
@@ -252,6 +265,7 @@ impl DelayState {
                         confirm,
                     } => self.hold(message, due, confirm),
                     DelayCmd::Start => started = true,
+                    DelayCmd::Loaded(loaded) => self.loaded(loaded),
                     DelayCmd::Delete => {
                         self.discard();
                         return;
@@ -265,8 +279,77 @@ impl DelayState {
                 return;
             }
             self.forget_stored_bodies();
+            if started {
+                self.read_ahead();
+            }
             if started && self.due_now() {
                 tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    /// When the actor must next act by itself: the first due time, or earlier to
+    /// read ahead what is due next.
+    fn next_wake(&self) -> Option<u64> {
+        let due = self.pending.first()?.position >> DUE_SHIFT;
+        if self.reading || self.store.is_none() {
+            return Some(due);
+        }
+        let next_unread = self.pending.iter_from(self.read_to).next();
+        let read_at = next_unread.map(|h| (h.position >> DUE_SHIFT).saturating_sub(READ_AHEAD_MS));
+        Some(read_at.map_or(due, |at| at.min(due)))
+    }
+
+    /// Starts reading back (in a blocking task) the messages due within
+    /// `READ_AHEAD_MS` that only the store has.
+    fn read_ahead(&mut self) {
+        if self.reading {
+            return;
+        }
+        let Some(store) = &self.store else {
+            return;
+        };
+        let horizon = ((now_ms() + READ_AHEAD_MS + 1) << DUE_SHIFT).saturating_sub(1);
+        let mut wanted = Vec::new();
+        let mut read_to = self.read_to;
+        for held in self.pending.iter_from(self.read_to) {
+            if held.position > horizon || wanted.len() >= READ_AHEAD_BATCH {
+                break;
+            }
+            read_to = held.position + 1;
+            if !self.in_memory.contains_key(&held.position) {
+                wanted.push((held.position, held.store_id()));
+            }
+        }
+        self.read_to = read_to;
+        if wanted.is_empty() {
+            return;
+        }
+        let Some(mailbox) = self.own_mailbox.upgrade() else {
+            return;
+        };
+        self.reading = true;
+        let store = store.clone();
+        let exchange = self.exchange.clone();
+        tokio::task::spawn_blocking(move || {
+            let loaded = wanted
+                .into_iter()
+                .filter_map(|(position, id)| {
+                    load(Some(&store), &exchange, id).map(|m| (position, m))
+                })
+                .collect();
+            let _ = mailbox.send(DelayCmd::Loaded(loaded));
+        });
+    }
+
+    /// Read-ahead results: kept for the positions still held (those released in
+    /// the meantime were read again on the spot).
+    fn loaded(&mut self, loaded: Vec<(u64, MessageRef)>) {
+        self.reading = false;
+        for (position, message) in loaded {
+            if self.pending.contains(position) && !self.in_memory.contains_key(&position) {
+                self.ram_bytes += ram_cost(&message);
+                self.in_memory.insert(position, message);
             }
         }
     }
@@ -470,7 +553,8 @@ impl DelayState {
         };
         let mut keep = Vec::new();
         for position in std::mem::take(&mut self.unstored) {
-            if self.ram_bytes <= RAM_BUDGET {
+            // Under the budget, or due within the read-ahead: stays.
+            if self.ram_bytes <= RAM_BUDGET || position < self.read_to {
                 continue;
             }
             let Some(held) = self.pending.get(position) else {
