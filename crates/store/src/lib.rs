@@ -24,6 +24,7 @@ mod reclaim;
 mod record;
 mod recovery;
 mod segment;
+mod sorted_chunks;
 mod state;
 mod writer;
 
@@ -45,6 +46,7 @@ pub use io::{Io, IoFile, StdIo};
 pub use io_mem::{MemIo, MemStats, SimRng};
 pub use meta::MetaReport;
 pub use record::Record;
+pub use sorted_chunks::{Keyed, SortedChunks};
 
 /// Internals exposed for the fuzz targets and benches; not a stable API.
 #[doc(hidden)]
@@ -405,7 +407,7 @@ impl Store {
         if let Some(Ok(data)) = first {
             return Ok(data);
         }
-        let current = lock(&sh.state).msgs.get(&id).map(|m| m.location());
+        let current = lock(&sh.state).msgs.get(id).map(|m| m.location());
         match (current, first) {
             (Some(cur), _) if cur != loc => {
                 let file = read_lock(&sh.files).get(&cur.segment).cloned();
@@ -431,7 +433,7 @@ impl Store {
     pub fn read_by_id(&self, id: u64) -> Result<Bytes> {
         let current = lock(&self.inner.shared.state)
             .msgs
-            .get(&id)
+            .get(id)
             .map(|m| m.location());
         match current {
             Some(loc) => self.read(id, loc),
@@ -442,7 +444,7 @@ impl Store {
     /// Whether message `id` is on disk (its append has been written, and some queue
     /// position still holds it).
     pub fn holds(&self, id: u64) -> bool {
-        lock(&self.inner.shared.state).msgs.contains_key(&id)
+        lock(&self.inner.shared.state).msgs.contains(id)
     }
 
     /// Appends one metadata command and syncs it (blocking: call it from a blocking

@@ -44,8 +44,8 @@ impl CopyJob {
         let mut msgs: Vec<(u32, u64)> = state
             .msgs
             .iter()
-            .filter(|(_, m)| m.seg == seg)
-            .map(|(&id, m)| (m.off, id))
+            .filter(|m| m.seg == seg)
+            .map(|m| (m.off, m.id))
             .collect();
         msgs.sort_unstable();
         let mut positions = Vec::new();
@@ -84,7 +84,7 @@ impl CopyJob {
         while self.next_msg < self.msgs.len() && bytes < budget {
             let (off, id) = self.msgs[self.next_msg];
             self.next_msg += 1;
-            let Some(m) = state.msgs.get(&id).copied() else {
+            let Some(m) = state.msgs.get(id).copied() else {
                 continue;
             };
             if m.seg != self.seg || m.off != off {

@@ -355,19 +355,22 @@ fn build_state(
             if let Some(s) = state.segs.get_mut(&p.seg) {
                 s.live_entries += 1;
             }
-            let m = state.msgs.entry(p.msg).or_insert(MsgEntry {
-                seg: loc.segment,
-                off: loc.offset,
-                len: loc.len,
-                refs: 0,
-            });
-            if m.refs == 0 {
-                if let Some(s) = state.segs.get_mut(&loc.segment) {
-                    s.live_msgs += 1;
-                    s.live_bytes += loc.len as u64;
+            match state.msgs.get_mut(p.msg) {
+                Some(m) => m.refs += 1,
+                None => {
+                    state.msgs.insert(MsgEntry {
+                        id: p.msg,
+                        seg: loc.segment,
+                        off: loc.offset,
+                        len: loc.len,
+                        refs: 1,
+                    });
+                    if let Some(s) = state.segs.get_mut(&loc.segment) {
+                        s.live_msgs += 1;
+                        s.live_bytes += loc.len as u64;
+                    }
                 }
             }
-            m.refs += 1;
         }
         if lost > 0 {
             error!(

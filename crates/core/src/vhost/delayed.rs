@@ -5,9 +5,10 @@
 //! one without, or with zero or a negative delay, is routed at once.
 //!
 //! Unlike the plugin, which keeps every pending message in memory, the exchange's
-//! actor (`Delayer`) writes each held message to the store and keeps only an index
-//! entry per message in memory (plus the bodies of the first few MiB): millions can
-//! wait. Positions in the store are numbered by due time (`due_ms << 20 | n`), so
+//! actor (`Delayer`) writes each held message to the store and keeps only a 16-byte
+//! index entry per message in memory (position and store id, in sorted chunks), plus
+//! the first few MiB of messages, counted with what a `Message` costs beyond its
+//! body: millions can wait. Positions in the store are numbered by due time (`due_ms << 20 | n`), so
 //! after a restart the store hands them back already in due order. A durable
 //! exchange keeps persistent messages across restarts under its own store id (logged
 //! with the exchange); transient messages, and everything a transient exchange holds,
@@ -25,17 +26,25 @@ use crate::outlet::{Confirmation, ConnEvent};
 use crate::publish_batch::PublishBatches;
 use crate::queue::{ConfirmTo, QueueRef};
 use amqp_codec::{FieldTable, FieldValue};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
-use warren_store::{Record, RecoveredMessage, Store};
+use warren_store::{Keyed, Record, RecoveredMessage, SortedChunks, Store};
 
-/// Bodies of held messages kept in memory (beyond it they are read back from the
-/// store when due).
-const RAM_BUDGET: u64 = 16 << 20;
+/// Held messages kept in memory, counted by [`ram_cost`] (beyond it they are read
+/// back from the store when due).
+const RAM_BUDGET: u64 = 8 << 20;
+/// What an in-memory held message costs beyond its body and properties: the
+/// `Message` and its `Arc` counts, the `in_memory` map's slot, allocator headers.
+const MESSAGE_OVERHEAD: u64 = std::mem::size_of::<Message>() as u64 + 64;
 /// Due messages routed per turn before the actor looks at its mailbox again.
 const RELEASE_BATCH: usize = 4096;
+/// How long before their due time messages held only in the store are read back
+/// (off the actor, in a blocking task), so that they go on time.
+const READ_AHEAD_MS: u64 = 500;
+/// Messages read back per blocking task (one runs at a time).
+const READ_AHEAD_BATCH: usize = 4096;
 /// Commands taken per turn.
 const MAILBOX_BATCH: usize = 512;
 /// Low bits of a store position: the order among messages due in the same ms.
@@ -58,6 +67,8 @@ enum DelayCmd {
     Start,
     /// The exchange is deleted: everything it holds goes.
     Delete,
+    /// Messages read ahead from the store, by position.
+    Loaded(Vec<(u64, MessageRef)>),
 }
 
 /// The handle an exchange of type `x-delayed-message` keeps to its actor.
@@ -79,6 +90,7 @@ impl Delayer {
         recovered: Vec<RecoveredMessage>,
     ) -> Delayer {
         let (tx, rx) = mpsc::unbounded_channel();
+        let own_mailbox = tx.downgrade();
         let held = Arc::new(AtomicU64::new(recovered.len() as u64));
         let mut state = DelayState {
             vhost,
@@ -86,7 +98,8 @@ impl Delayer {
             durable_id: (durable && store.is_some()).then_some(store_id),
             transient_id: (!durable).then_some(store_id),
             store,
-            pending: BTreeMap::new(),
+            pending: SortedChunks::new(),
+            in_memory: HashMap::new(),
             ram_bytes: 0,
             last_position: 0,
             unstored: Vec::new(),
@@ -94,16 +107,16 @@ impl Delayer {
             confirms: Vec::new(),
             held: held.clone(),
             publisher: None,
+            own_mailbox,
+            reading: false,
+            read_to: 0,
         };
         for m in recovered {
-            state.pending.insert(
-                m.seq,
-                Pending {
-                    message: None,
-                    store_id: m.id,
-                    kept: Kept::Durable,
-                },
-            );
+            // In position order: each lands at the end of the last chunk.
+            state.pending.insert(Held {
+                position: m.seq,
+                slot: m.id,
+            });
         }
         tokio::spawn(state.run(rx));
         Delayer { mailbox: tx, held }
@@ -143,7 +156,7 @@ impl Delayer {
 }
 
 /// Where the store keeps a held message.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kept {
     /// Nowhere: the broker runs without storage.
     No,
@@ -153,11 +166,43 @@ enum Kept {
     Transient,
 }
 
-struct Pending {
-    /// `None` once only the store has it.
-    message: Option<MessageRef>,
-    store_id: u64,
-    kept: Kept,
+/// Set in `Held::slot` when the message is kept under the transient id (store ids
+/// are a counter from 1 and never reach it).
+const TRANSIENT_BIT: u64 = 1 << 63;
+
+/// A held message in the index: 16 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Held {
+    /// Store position: due time, then arrival.
+    position: u64,
+    /// The store's message id, with `TRANSIENT_BIT` (0 without storage).
+    slot: u64,
+}
+
+impl Held {
+    fn store_id(&self) -> u64 {
+        self.slot & !TRANSIENT_BIT
+    }
+
+    fn kept(&self, store: Option<&Store>) -> Kept {
+        match (store, self.slot & TRANSIENT_BIT != 0) {
+            (None, _) => Kept::No,
+            (Some(_), true) => Kept::Transient,
+            (Some(_), false) => Kept::Durable,
+        }
+    }
+}
+
+impl Keyed for Held {
+    fn key(&self) -> u64 {
+        self.position
+    }
+}
+
+/// What a held message costs in memory while it is kept there.
+fn ram_cost(message: &Message) -> u64 {
+    (message.body.len() + message.properties.len() + message.routing_key.len()) as u64
+        + MESSAGE_OVERHEAD
 }
 
 struct DelayState {
@@ -169,8 +214,11 @@ struct DelayState {
     /// Where everything else goes (made on first use for a durable exchange).
     transient_id: Option<u64>,
     /// By store position: due time, then arrival.
-    pending: BTreeMap<u64, Pending>,
-    /// Bodies held in memory.
+    pending: SortedChunks<Held>,
+    /// By position, the held messages whose body is in memory: all of them without
+    /// storage, else the first `RAM_BUDGET` (and those not yet written).
+    in_memory: HashMap<u64, MessageRef>,
+    /// What `in_memory` costs, by [`ram_cost`].
     ram_bytes: u64,
     last_position: u64,
     /// Positions whose body is in memory only until the store has written it.
@@ -181,6 +229,12 @@ struct DelayState {
     confirms: Vec<(ConfirmTo, u64)>,
     held: Arc<AtomicU64>,
     publisher: Option<Box<Publisher>>,
+    /// For read-ahead results (weak: the actor ends when the exchange drops it).
+    own_mailbox: mpsc::WeakUnboundedSender<DelayCmd>,
+    /// A read-ahead task is running.
+    reading: bool,
+    /// Positions below it were read ahead (or were in memory) when last looked at.
+    read_to: u64,
 }
 
 impl DelayState {
@@ -188,11 +242,7 @@ impl DelayState {
         let mut started = false;
         let mut commands = Vec::new();
         loop {
-            let next_due = if started {
-                self.pending.keys().next().map(|p| p >> DUE_SHIFT)
-            } else {
-                None
-            };
+            let next_due = if started { self.next_wake() } else { None };
             let received = match next_due {
                 None => mailbox.recv_many(&mut commands, MAILBOX_BATCH).await,
                 Some(due) => {
@@ -215,6 +265,7 @@ impl DelayState {
                         confirm,
                     } => self.hold(message, due, confirm),
                     DelayCmd::Start => started = true,
+                    DelayCmd::Loaded(loaded) => self.loaded(loaded),
                     DelayCmd::Delete => {
                         self.discard();
                         return;
@@ -228,8 +279,77 @@ impl DelayState {
                 return;
             }
             self.forget_stored_bodies();
+            if started {
+                self.read_ahead();
+            }
             if started && self.due_now() {
                 tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    /// When the actor must next act by itself: the first due time, or earlier to
+    /// read ahead what is due next.
+    fn next_wake(&self) -> Option<u64> {
+        let due = self.pending.first()?.position >> DUE_SHIFT;
+        if self.reading || self.store.is_none() {
+            return Some(due);
+        }
+        let next_unread = self.pending.iter_from(self.read_to).next();
+        let read_at = next_unread.map(|h| (h.position >> DUE_SHIFT).saturating_sub(READ_AHEAD_MS));
+        Some(read_at.map_or(due, |at| at.min(due)))
+    }
+
+    /// Starts reading back (in a blocking task) the messages due within
+    /// `READ_AHEAD_MS` that only the store has.
+    fn read_ahead(&mut self) {
+        if self.reading {
+            return;
+        }
+        let Some(store) = &self.store else {
+            return;
+        };
+        let horizon = ((now_ms() + READ_AHEAD_MS + 1) << DUE_SHIFT).saturating_sub(1);
+        let mut wanted = Vec::new();
+        let mut read_to = self.read_to;
+        for held in self.pending.iter_from(self.read_to) {
+            if held.position > horizon || wanted.len() >= READ_AHEAD_BATCH {
+                break;
+            }
+            read_to = held.position + 1;
+            if !self.in_memory.contains_key(&held.position) {
+                wanted.push((held.position, held.store_id()));
+            }
+        }
+        self.read_to = read_to;
+        if wanted.is_empty() {
+            return;
+        }
+        let Some(mailbox) = self.own_mailbox.upgrade() else {
+            return;
+        };
+        self.reading = true;
+        let store = store.clone();
+        let exchange = self.exchange.clone();
+        tokio::task::spawn_blocking(move || {
+            let loaded = wanted
+                .into_iter()
+                .filter_map(|(position, id)| {
+                    load(Some(&store), &exchange, id).map(|m| (position, m))
+                })
+                .collect();
+            let _ = mailbox.send(DelayCmd::Loaded(loaded));
+        });
+    }
+
+    /// Read-ahead results: kept for the positions still held (those released in
+    /// the meantime were read again on the spot).
+    fn loaded(&mut self, loaded: Vec<(u64, MessageRef)>) {
+        self.reading = false;
+        for (position, message) in loaded {
+            if self.pending.contains(position) && !self.in_memory.contains_key(&position) {
+                self.ram_bytes += ram_cost(&message);
+                self.in_memory.insert(position, message);
             }
         }
     }
@@ -243,7 +363,7 @@ impl DelayState {
         } else {
             base
         };
-        while self.pending.contains_key(&position) {
+        while self.pending.contains(position) {
             position += 1;
         }
         self.last_position = position;
@@ -252,7 +372,7 @@ impl DelayState {
 
     fn hold(&mut self, message: MessageRef, due: u64, confirm: Option<(ConfirmTo, u64)>) {
         let position = self.position(due);
-        let (kept, store_id) = match &self.store {
+        let (kept, slot) = match &self.store {
             None => (Kept::No, 0),
             Some(store) => {
                 let (kept, queue) = match self.durable_id {
@@ -274,21 +394,20 @@ impl DelayState {
                     seq: position,
                     message: id,
                 });
-                (kept, id)
+                let bit = if kept == Kept::Transient {
+                    TRANSIENT_BIT
+                } else {
+                    0
+                };
+                (kept, id | bit)
             }
         };
         if kept != Kept::No {
             self.unstored.push(position);
         }
-        self.ram_bytes += message.body.len() as u64;
-        self.pending.insert(
-            position,
-            Pending {
-                message: Some(message),
-                store_id,
-                kept,
-            },
-        );
+        self.ram_bytes += ram_cost(&message);
+        self.in_memory.insert(position, message);
+        self.pending.insert(Held { position, slot });
         if let Some(confirm) = confirm {
             self.confirms.push(confirm);
         }
@@ -317,9 +436,8 @@ impl DelayState {
 
     fn due_now(&self) -> bool {
         self.pending
-            .keys()
-            .next()
-            .is_some_and(|p| p >> DUE_SHIFT <= now_ms())
+            .first()
+            .is_some_and(|h| h.position >> DUE_SHIFT <= now_ms())
     }
 
     /// Routes what is due (up to a batch). False when the exchange no longer exists.
@@ -327,9 +445,9 @@ impl DelayState {
         let now = now_ms();
         let mut due = Vec::new();
         while due.len() < RELEASE_BATCH {
-            match self.pending.first_entry() {
-                Some(entry) if entry.key() >> DUE_SHIFT <= now => {
-                    due.push(entry.remove_entry());
+            match self.pending.first() {
+                Some(h) if h.position >> DUE_SHIFT <= now => {
+                    due.extend(self.pending.pop_first());
                 }
                 _ => break,
             }
@@ -353,18 +471,19 @@ impl DelayState {
         let mut queues: Vec<QueueRef> = Vec::new();
         let mut acked_durable = Vec::new();
         let mut acked_transient = Vec::new();
-        for (position, pending) in due {
-            match pending.kept {
+        for held in due {
+            let position = held.position;
+            match held.kept(self.store.as_ref()) {
                 Kept::No => {}
                 Kept::Durable => acked_durable.push(position),
                 Kept::Transient => acked_transient.push(position),
             }
-            let message = match pending.message {
+            let message = match self.in_memory.remove(&position) {
                 Some(m) => {
-                    self.ram_bytes -= m.body.len() as u64;
+                    self.ram_bytes -= ram_cost(&m);
                     m
                 }
-                None => match load(self.store.as_ref(), &self.exchange, pending.store_id) {
+                None => match load(self.store.as_ref(), &self.exchange, held.store_id()) {
                     Some(m) => m,
                     None => continue,
                 },
@@ -424,7 +543,7 @@ fn load(store: Option<&Store>, exchange: &Name, id: u64) -> Option<MessageRef> {
 }
 
 impl DelayState {
-    /// Over the memory budget, bodies the store has written leave memory.
+    /// Over the memory budget, messages the store has written leave memory.
     fn forget_stored_bodies(&mut self) {
         if self.ram_bytes <= RAM_BUDGET || self.unstored.is_empty() {
             return;
@@ -434,15 +553,16 @@ impl DelayState {
         };
         let mut keep = Vec::new();
         for position in std::mem::take(&mut self.unstored) {
-            let Some(pending) = self.pending.get_mut(&position) else {
-                continue;
-            };
-            if self.ram_bytes <= RAM_BUDGET {
+            // Under the budget, or due within the read-ahead: stays.
+            if self.ram_bytes <= RAM_BUDGET || position < self.read_to {
                 continue;
             }
-            if store.holds(pending.store_id) {
-                if let Some(m) = pending.message.take() {
-                    self.ram_bytes -= m.body.len() as u64;
+            let Some(held) = self.pending.get(position) else {
+                continue;
+            };
+            if store.holds(held.store_id()) {
+                if let Some(m) = self.in_memory.remove(&position) {
+                    self.ram_bytes -= ram_cost(&m);
                 }
             } else {
                 keep.push(position);
