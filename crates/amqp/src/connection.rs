@@ -20,11 +20,14 @@ use warren_core::{Access, BrokerRef, ConnEvent, ConnectionEntry, Outlet, User, V
 
 /// Stop reading from a client whose unsent output exceeds this: it is not reading.
 const WRITE_BACKLOG_LIMIT: usize = 4 * 1024 * 1024;
-/// Room a read or a write turn starts with.
+/// Room a busy connection reads into.
 const BUFFER_SIZE: usize = 64 * 1024;
-/// A read or flush smaller than this leaves the connection quiet: once handled, its
-/// buffer is let go rather than kept (two 64 KiB buffers per idle connection were
-/// most of what it cost), and the next read or write allocates again.
+/// A read or flush smaller than this leaves the connection quiet. A quiet
+/// connection reads into blocks of this size instead of `BUFFER_SIZE`: the bodies
+/// of the messages it publishes are slices of the block they arrived in and keep it
+/// alive, so a trickle of small publishes into fresh 64 KiB blocks would pin one per
+/// read (and an idle connection would hold one for nothing). Its write buffer is let
+/// go once flushed.
 const QUIET_IO: usize = 4 * 1024;
 /// How long a closed connection's socket stays open for the client to close it.
 const LINGER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -81,6 +84,8 @@ struct Connection {
     shared: Shared,
     stream: Transport,
     rbuf: BytesMut,
+    /// The last read was small (`QUIET_IO`): read into small blocks.
+    quiet: bool,
     out: BytesMut,
     channels: FastMap<u16, Slot>,
     channel_max: u16,
@@ -222,6 +227,7 @@ pub(crate) async fn run(
         },
         stream,
         rbuf,
+        quiet: true,
         out: BytesMut::new(),
         channels: FastMap::default(),
         channel_max: negotiated.channel_max,
@@ -356,9 +362,7 @@ impl Connection {
                     if let Err(reason) = Box::pin(self.handle_input()).await {
                         return reason.into();
                     }
-                    if self.rbuf.is_empty() && read < QUIET_IO {
-                        self.rbuf = BytesMut::new();
-                    }
+                    self.quiet = read < QUIET_IO;
                     // A big read was a lot of work: let queues and consumers run before
                     // the next one.
                     if read >= YIELD_AFTER_READ {
@@ -426,8 +430,15 @@ impl Connection {
     fn read_some(&mut self) -> std::io::Result<Option<usize>> {
         let mut read = 0;
         loop {
-            if self.rbuf.capacity() - self.rbuf.len() < 16 * 1024 {
-                self.rbuf.reserve(BUFFER_SIZE);
+            // Consecutive reads share a block until it is nearly full; a quiet
+            // connection's first read that turns out big switches to big blocks.
+            let block = if self.quiet && read < QUIET_IO {
+                QUIET_IO
+            } else {
+                BUFFER_SIZE
+            };
+            if self.rbuf.capacity() - self.rbuf.len() < block / 4 {
+                self.rbuf.reserve(block);
             }
             match self.stream.try_read_buf(&mut self.rbuf) {
                 Ok(0) => return Ok(None),
