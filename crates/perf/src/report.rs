@@ -23,6 +23,45 @@ pub struct ProcUsage {
     pub rss_mb_max: f64,
 }
 
+/// What holding `n` idle connections cost the broker, from readings taken before
+/// opening them (`before`) and at the start and end of the hold: the same figures
+/// for AMQP and MQTT clients.
+pub struct HeldCost {
+    pub broker_rss_mb_before: Option<f64>,
+    pub broker_rss_mb_held: Option<f64>,
+    pub broker_kb_per_connection: Option<f64>,
+    pub broker_idle_cpu_pct: Option<f64>,
+    pub perf_rss_mb: f64,
+}
+
+impl HeldCost {
+    pub fn of(
+        n: usize,
+        before: &Usage,
+        held_from: &Usage,
+        held_to: &Usage,
+        hold_seconds: f64,
+    ) -> HeldCost {
+        let rss_before = before.broker.map(|b| b.rss_kb);
+        let rss_held = held_from.broker.map(|b| b.rss_kb);
+        HeldCost {
+            broker_rss_mb_before: rss_before.map(mb),
+            broker_rss_mb_held: rss_held.map(mb),
+            broker_kb_per_connection: match (rss_before, rss_held) {
+                (Some(a), Some(b)) if n > 0 => Some((b as f64 - a as f64) / n as f64),
+                _ => None,
+            },
+            broker_idle_cpu_pct: match (held_from.broker, held_to.broker) {
+                (Some(a), Some(b)) => {
+                    Some((b.cpu_ns - a.cpu_ns) as f64 / 1e9 / hold_seconds * 100.0)
+                }
+                _ => None,
+            },
+            perf_rss_mb: mb(held_to.own.rss_kb),
+        }
+    }
+}
+
 /// Readings of the broker and of ourselves at one moment.
 #[derive(Clone, Copy, Debug)]
 pub struct Usage {

@@ -7,7 +7,7 @@
 use super::session::Client;
 use super::MqttOptions;
 use crate::cli::Args;
-use crate::report::{self, mb, Lines, Usage};
+use crate::report::{self, Lines, Usage};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::sync::Arc;
@@ -104,8 +104,7 @@ pub async fn run(args: &Args, addr: &str, n: usize) -> Result<IdleSummary> {
         ));
     }
     drop(clients);
-    let rss_before = before.broker.map(|b| b.rss_kb);
-    let rss_held = held_from.broker.map(|b| b.rss_kb);
+    let cost = report::HeldCost::of(opened, &before, &held_from, &held_to, hold_seconds);
     Ok(IdleSummary {
         scenario: "mqtt-idle-connections",
         connections: opened as u64,
@@ -113,17 +112,11 @@ pub async fn run(args: &Args, addr: &str, n: usize) -> Result<IdleSummary> {
         open_seconds,
         opened_per_s: opened as f64 / open_seconds.max(1e-9),
         hold_seconds,
-        broker_rss_mb_before: rss_before.map(mb),
-        broker_rss_mb_held: rss_held.map(mb),
-        broker_kb_per_connection: match (rss_before, rss_held) {
-            (Some(a), Some(b)) if opened > 0 => Some((b as f64 - a as f64) / opened as f64),
-            _ => None,
-        },
-        broker_idle_cpu_pct: match (held_from.broker, held_to.broker) {
-            (Some(a), Some(b)) => Some((b.cpu_ns - a.cpu_ns) as f64 / 1e9 / hold_seconds * 100.0),
-            _ => None,
-        },
-        perf_rss_mb: mb(held_to.own.rss_kb),
+        broker_rss_mb_before: cost.broker_rss_mb_before,
+        broker_rss_mb_held: cost.broker_rss_mb_held,
+        broker_kb_per_connection: cost.broker_kb_per_connection,
+        broker_idle_cpu_pct: cost.broker_idle_cpu_pct,
+        perf_rss_mb: cost.perf_rss_mb,
         errors,
     })
 }
