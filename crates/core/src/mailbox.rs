@@ -9,6 +9,11 @@
 //! arrives and is let go once drained. The mutex is held only to push or to take a
 //! batch, and senders batch their work (a publish flush, a turn's deliveries), so it
 //! is taken once per batch, not once per message.
+//!
+//! A queue's mailbox is also drained by whoever holds the queue's state (a publisher
+//! running the queue's turn itself, `queue/turns.rs`): such senders push without
+//! waking (`send_quiet`), take with `try_recv_many`, and the queue's task only waits
+//! for work through a `Watcher`, which `nudge` also wakes.
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
@@ -23,6 +28,8 @@ struct State<T> {
     senders: usize,
     /// False once the receiver closed or dropped: sends fail.
     open: bool,
+    /// `nudge` was called and the watcher has not seen it yet.
+    nudged: bool,
 }
 
 struct Shared<T> {
@@ -58,6 +65,7 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
             waker: None,
             senders: 1,
             open: true,
+            nudged: false,
         }),
     });
     (
@@ -72,13 +80,53 @@ impl<T> Sender<T> {
     /// Queues `value` for the receiver; fails (handing it back) once the receiver is
     /// gone or closed.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        self.push(|| value, true)
+    }
+
+    /// As `send`, with the value made under the channel's lock: what `make` decides
+    /// from shared state is ordered exactly against every other send. A closed
+    /// channel still makes the value, and hands it back.
+    pub fn send_with(&self, make: impl FnOnce() -> T) -> Result<(), SendError<T>> {
+        self.push(make, true)
+    }
+
+    /// As `send`, without waking the receiver: for a sender that takes what it sent
+    /// itself right after (or knows who will).
+    pub fn send_quiet(&self, value: T) -> Result<(), SendError<T>> {
+        self.push(|| value, false)
+    }
+
+    /// `send_with` without waking the receiver.
+    pub fn send_with_quiet(&self, make: impl FnOnce() -> T) -> Result<(), SendError<T>> {
+        self.push(make, false)
+    }
+
+    /// Wakes the receiver's `Watcher` even when nothing is queued: it has work that
+    /// is not in the channel (a new deadline, a stop).
+    pub fn nudge(&self) {
         let waker = {
             let mut state = self.shared.state.lock();
+            state.nudged = true;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn push(&self, make: impl FnOnce() -> T, wake: bool) -> Result<(), SendError<T>> {
+        let waker = {
+            let mut state = self.shared.state.lock();
+            let value = make();
             if !state.open {
                 return Err(SendError(value));
             }
             state.queue.push_back(value);
-            state.waker.take()
+            if wake {
+                state.waker.take()
+            } else {
+                None
+            }
         };
         // Woken outside the lock, so the receiver does not wake into a held mutex.
         if let Some(waker) = waker {
@@ -87,23 +135,9 @@ impl<T> Sender<T> {
         Ok(())
     }
 
-    /// As `send`, with the value made under the channel's lock: what `make` decides
-    /// from shared state is ordered exactly against every other send. A closed
-    /// channel still makes the value, and hands it back.
-    pub fn send_with(&self, make: impl FnOnce() -> T) -> Result<(), SendError<T>> {
-        let waker = {
-            let mut state = self.shared.state.lock();
-            let value = make();
-            if !state.open {
-                return Err(SendError(value));
-            }
-            state.queue.push_back(value);
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        Ok(())
+    /// Whether anything is queued and not yet taken.
+    pub fn has_queued(&self) -> bool {
+        !self.shared.state.lock().queue.is_empty()
     }
 
     /// Whether the receiver is gone (or closed).
@@ -184,6 +218,25 @@ impl<T> Receiver<T> {
         }
     }
 
+    /// Moves up to `limit` queued values into `buf` without waiting; returns how many.
+    pub fn try_recv_many(&mut self, buf: &mut Vec<T>, limit: usize) -> usize {
+        let mut state = self.shared.state.lock();
+        let n = state.queue.len().min(limit);
+        buf.extend(state.queue.drain(..n));
+        if n > 0 && state.queue.is_empty() {
+            state.queue = VecDeque::new();
+        }
+        n
+    }
+
+    /// A handle that waits for values (or a nudge) without taking them, for a task
+    /// that takes them elsewhere (under a lock it cannot hold while waiting).
+    pub fn watcher(&self) -> Watcher<T> {
+        Watcher {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Refuses further sends; what is queued can still be taken with `try_recv`.
     pub fn close(&mut self) {
         self.shared.state.lock().open = false;
@@ -196,6 +249,35 @@ impl<T> Receiver<T> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Waits for a channel's values without taking them (`Receiver::watcher`).
+pub struct Watcher<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Watcher<T> {
+    /// Waits until something is queued or the channel was nudged (true), or every
+    /// sender is gone or the receiver closed with nothing queued (false). A nudge is
+    /// seen once.
+    pub async fn ready(&self) -> bool {
+        poll_fn(|cx| {
+            let mut state = self.shared.state.lock();
+            if !state.queue.is_empty() || state.nudged {
+                state.nudged = false;
+                return Poll::Ready(true);
+            }
+            if state.senders == 0 || !state.open {
+                return Poll::Ready(false);
+            }
+            match &state.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => state.waker = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 
@@ -336,5 +418,33 @@ mod tests {
         for th in threads {
             th.join().unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn a_quiet_send_does_not_wake_the_watcher_but_a_nudge_does() {
+        let (tx, mut rx) = channel();
+        let watcher = rx.watcher();
+        let waiting = tokio::spawn(async move { watcher.ready().await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.send_quiet(1).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "a quiet send wakes nobody");
+        let mut buf = Vec::new();
+        assert_eq!(
+            rx.try_recv_many(&mut buf, 8),
+            1,
+            "taken by the sender's side"
+        );
+        tx.nudge();
+        assert!(waiting.await.unwrap(), "a nudge wakes the watcher");
+        let watcher = rx.watcher();
+        let again = tokio::time::timeout(Duration::from_millis(20), watcher.ready());
+        assert!(again.await.is_err(), "a nudge is seen once");
+        tx.send(2).unwrap();
+        assert!(watcher.ready().await, "something is queued");
+        assert_eq!(rx.try_recv_many(&mut buf, 8), 1);
+        assert_eq!(buf, vec![1, 2]);
+        rx.close();
+        assert!(!watcher.ready().await, "closed and empty");
     }
 }

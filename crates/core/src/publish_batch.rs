@@ -20,6 +20,9 @@ pub struct PublishBatches {
     index: FastMap<u64, usize>,
     /// Who publishes through these batches, for queues that keep delivery records.
     origin: Option<PublishOrigin>,
+    /// Run each queue's turn on the flushing task when its lock is free
+    /// (`QueueHandle::publish_here`).
+    here: bool,
 }
 
 /// The store append a flush made.
@@ -37,6 +40,15 @@ impl PublishBatches {
             origin: Some(origin),
             ..PublishBatches::default()
         }
+    }
+
+    /// Flushes run the queues' turns on the flushing task (`QueueHandle::publish_here`):
+    /// for a connection's publishes, which hold no lock when they flush. Without it,
+    /// each queue's own task takes the batch, as a queue dead-lettering from inside its
+    /// turn needs.
+    pub fn run_queues_here(mut self) -> PublishBatches {
+        self.here = true;
+        self
     }
 
     /// Adds a message for `queue`; `seq` is its publisher's confirm number (or 0).
@@ -110,10 +122,11 @@ impl PublishBatches {
                 (Some(answered), Some(to)) => {
                     let mark = answered.len();
                     answered.extend(messages.iter().map(|p| p.seq));
-                    if !queue.publish_answered(messages, to.clone(), origin) {
+                    if !queue.publish_answered(messages, to.clone(), origin, self.here) {
                         answered.truncate(mark);
                     }
                 }
+                _ if self.here => queue.publish_here(messages, confirm_to.clone(), origin),
                 _ => queue.publish(messages, confirm_to.clone(), origin),
             }
             sent(&queue);

@@ -47,7 +47,8 @@ impl Inbound {
             batches: PublishBatches::with_origin(warren_core::queue::PublishOrigin {
                 connection: ctx.id,
                 channel: 0,
-            }),
+            })
+            .run_queues_here(),
             route_buf: Vec::new(),
             base: 1,
             awaited: VecDeque::new(),

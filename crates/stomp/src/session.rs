@@ -113,7 +113,8 @@ impl Session {
             batches: PublishBatches::with_origin(warren_core::queue::PublishOrigin {
                 connection: p.id,
                 channel: 0,
-            }),
+            })
+            .run_queues_here(),
             behind: None,
             route_buf: Vec::new(),
             subscriptions: HashMap::new(),

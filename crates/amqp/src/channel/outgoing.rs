@@ -30,7 +30,8 @@ impl Outgoing {
     /// The publishes of channel `origin`.
     pub fn new(origin: warren_core::queue::PublishOrigin) -> Outgoing {
         Outgoing {
-            batches: PublishBatches::with_origin(origin),
+            // A channel flushes from its connection's task, holding no lock.
+            batches: PublishBatches::with_origin(origin).run_queues_here(),
         }
     }
 

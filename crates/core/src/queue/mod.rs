@@ -1,6 +1,8 @@
-//! Queues. Each queue is one task (an actor) that owns its messages and consumers;
-//! everything else talks to it through `QueueHandle`, whose mailbox keeps the order in
-//! which a channel sent its commands.
+//! Queues. Everything talks to a queue through `QueueHandle`, whose mailbox keeps the
+//! order in which a channel sent its commands. The queue's state (its messages and
+//! consumers) sits behind a lock and changes in turns (`turns.rs`), run by the
+//! queue's own task (`actor.rs`) or, for publishes, gets and acks, right on the
+//! sender's task when the lock is free.
 
 mod actor;
 pub mod args;
@@ -13,6 +15,7 @@ mod state;
 #[cfg(test)]
 mod state_tests;
 pub mod stats;
+mod turns;
 
 pub use records::PublishOrigin;
 pub use state::{Consumer, QueueCounts};
@@ -142,7 +145,9 @@ pub struct QueueHandle {
     pub exclusive_owner: Option<u64>,
     pub arguments: FieldTable,
     mailbox: crate::mailbox::Sender<QueueCmd>,
-    /// Published messages sent to the mailbox and not yet taken by the actor: the
+    /// The queue's state and the mailbox's receiving end (`turns.rs`).
+    turns: parking_lot::Mutex<turns::Turns>,
+    /// Published messages sent to the mailbox and not yet taken by a turn: the
     /// measure publishers are throttled by.
     backlog: AtomicU64,
     deleted: AtomicBool,
@@ -228,6 +233,7 @@ impl QueueHandle {
             exclusive_owner: spec.exclusive_owner,
             arguments: spec.arguments,
             mailbox: tx,
+            turns: parking_lot::Mutex::new(turns::Turns::new(rx)),
             backlog: AtomicU64::new(0),
             deleted: AtomicBool::new(false),
             next_position: AtomicU64::new(next_position),
@@ -245,21 +251,14 @@ impl QueueHandle {
             *handle.applied.lock() = Some(Box::new(r.applied));
             r.settings
         });
-        actor::spawn(
-            handle.clone(),
-            owner,
-            rx,
-            recovered,
-            settings,
-            on_auto_delete,
-        );
+        actor::spawn(handle.clone(), owner, recovered, settings, on_auto_delete);
         handle
     }
 
     /// A handle whose mailbox goes nowhere, for testing `QueueState` directly.
     #[cfg(test)]
     pub(crate) fn detached(name: &str, auto_delete: bool) -> QueueRef {
-        let (tx, _rx) = crate::mailbox::channel();
+        let (tx, rx) = crate::mailbox::channel();
         Arc::new(QueueHandle {
             id: 1,
             name: Name::from(name),
@@ -269,6 +268,7 @@ impl QueueHandle {
             exclusive_owner: None,
             arguments: FieldTable::new(),
             mailbox: tx,
+            turns: parking_lot::Mutex::new(turns::Turns::new(rx)),
             backlog: AtomicU64::new(0),
             deleted: AtomicBool::new(false),
             next_position: AtomicU64::new(1),
@@ -401,34 +401,94 @@ impl QueueHandle {
         let _ = self.mailbox.send(cmd);
     }
 
+    /// Sends `cmd` and runs the queue's turn on this task when the queue's lock is
+    /// free (`turns.rs`); else whoever holds it takes the command.
+    fn send_here(&self, cmd: QueueCmd) {
+        if self.mailbox.send_quiet(cmd).is_ok() {
+            self.run_here();
+        }
+    }
+
+    fn run_here(&self) {
+        turns::run_here(self);
+    }
+
+    /// Wakes the queue's task: it has work a turn elsewhere left to it.
+    fn nudge_task(&self) {
+        self.mailbox.nudge();
+    }
+
+    fn has_commands(&self) -> bool {
+        self.mailbox.has_queued()
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> QueueCmd) -> Option<T> {
         let (tx, rx) = oneshot::channel();
         self.send(make(tx));
         rx.await.ok()
     }
 
+    /// As `ask`, answered on this task when the queue's lock is free.
+    async fn ask_here<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> QueueCmd) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.send_here(make(tx));
+        rx.await.ok()
+    }
+
     /// Hands the queue a batch of messages. With `confirm`, the queue reports each
     /// message's outcome (accepted, or refused because the queue is full) there.
     /// `origin` is who published them, wanted only by a queue that is `recording`.
+    /// The queue's task takes the batch (see `publish_here`).
     pub fn publish(
         &self,
         messages: Vec<Publish>,
         confirm: Option<ConfirmTo>,
         origin: Option<PublishOrigin>,
     ) {
+        self.publish_via(messages, confirm, origin, false)
+    }
+
+    /// As `publish`, with the queue's turn run on this task when its lock is free:
+    /// for publishers that hold no lock of their own (connections), not for a queue
+    /// dead-lettering into another from inside its own turn.
+    pub fn publish_here(
+        &self,
+        messages: Vec<Publish>,
+        confirm: Option<ConfirmTo>,
+        origin: Option<PublishOrigin>,
+    ) {
+        self.publish_via(messages, confirm, origin, true)
+    }
+
+    fn publish_via(
+        &self,
+        messages: Vec<Publish>,
+        confirm: Option<ConfirmTo>,
+        origin: Option<PublishOrigin>,
+        here: bool,
+    ) {
         self.backlog
             .fetch_add(messages.len() as u64, Ordering::Relaxed);
-        // If the queue is gone, its messages went with it, and that is their outcome.
-        if let Err(crate::mailbox::SendError(QueueCmd::Publish {
-            messages,
-            confirm: Some(to),
-            ..
-        })) = self.mailbox.send(QueueCmd::Publish {
+        let cmd = QueueCmd::Publish {
             messages,
             confirm,
             origin,
-        }) {
-            actor::confirm_dropped(&to, &messages);
+        };
+        let sent = if here {
+            self.mailbox.send_quiet(cmd)
+        } else {
+            self.mailbox.send(cmd)
+        };
+        match sent {
+            Ok(()) if here => self.run_here(),
+            Ok(()) => {}
+            // If the queue is gone, its messages went with it, and that is their outcome.
+            Err(crate::mailbox::SendError(QueueCmd::Publish {
+                messages,
+                confirm: Some(to),
+                ..
+            })) => turns::confirm_dropped(&to, &messages),
+            Err(_) => {}
         }
     }
 
@@ -436,19 +496,21 @@ impl QueueHandle {
     /// to accept the batch (no settings that could refuse it are in force or on their
     /// way, decided under the mailbox's lock) the batch goes without `confirm` and the
     /// answer is true: the publisher counts each message as accepted by this queue
-    /// itself, without waiting for the actor's word. That saves a round trip through
-    /// the actor per confirm. The outcome is the same: such a queue accepts every
-    /// publish, and a queue already gone is confirmed too (`confirm_dropped`).
+    /// itself, without waiting for the queue's word. That saves a round trip through
+    /// the queue per confirm. The outcome is the same: such a queue accepts every
+    /// publish, and a queue already gone is confirmed too (`confirm_dropped`). With
+    /// `here`, as `publish_here`.
     pub fn publish_answered(
         &self,
         messages: Vec<Publish>,
         confirm: ConfirmTo,
         origin: Option<PublishOrigin>,
+        here: bool,
     ) -> bool {
         self.backlog
             .fetch_add(messages.len() as u64, Ordering::Relaxed);
         let mut answered = false;
-        let sent = self.mailbox.send_with(|| {
+        let make = || {
             answered = self.settings_pending.load(Ordering::SeqCst) == 0
                 && !self.may_refuse.load(Ordering::SeqCst);
             QueueCmd::Publish {
@@ -456,14 +518,21 @@ impl QueueHandle {
                 confirm: (!answered).then_some(confirm),
                 origin,
             }
-        });
-        if let Err(crate::mailbox::SendError(QueueCmd::Publish {
-            messages,
-            confirm: Some(to),
-            ..
-        })) = sent
-        {
-            actor::confirm_dropped(&to, &messages);
+        };
+        let sent = if here {
+            self.mailbox.send_with_quiet(make)
+        } else {
+            self.mailbox.send_with(make)
+        };
+        match sent {
+            Ok(()) if here => self.run_here(),
+            Ok(()) => {}
+            Err(crate::mailbox::SendError(QueueCmd::Publish {
+                messages,
+                confirm: Some(to),
+                ..
+            })) => turns::confirm_dropped(&to, &messages),
+            Err(_) => {}
         }
         answered
     }
@@ -493,12 +562,15 @@ impl QueueHandle {
             reply: None,
         });
     }
+    /// Settles deliveries; the turn that frees their room (and delivers more) runs on
+    /// this task when the queue's lock is free.
     pub fn settle(&self, channel: ChannelKey, seqs: Vec<u64>, how: Settle) {
-        self.send(QueueCmd::Settle { channel, seqs, how });
+        self.send_here(QueueCmd::Settle { channel, seqs, how });
     }
     /// `basic.get` on `channel` of `connection` (0 for none: the HTTP API).
+    /// Answered on this task when the queue's lock is free.
     pub async fn get(&self, channel: ChannelKey, connection: u64, no_ack: bool) -> Option<GetOk> {
-        self.ask(|reply| QueueCmd::Get {
+        self.ask_here(|reply| QueueCmd::Get {
             channel,
             connection,
             no_ack,

@@ -93,7 +93,7 @@ const EXPIRY_UNKNOWN: u64 = u64::MAX;
 
 /// Wall-clock milliseconds: TTLs are deadlines that must mean the same after a
 /// restart.
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -281,9 +281,10 @@ impl QueueState {
         }
     }
 
-    /// When the actor must wake with no command: the head message's expiry, or the
-    /// end of the unused lease.
-    pub(crate) fn next_deadline(&self) -> Option<tokio::time::Instant> {
+    /// When the queue must take a turn with no command (wall-clock ms): the head
+    /// message's expiry, the end of the unused lease, or the next retry. Reads no
+    /// clock, so a turn can ask cheaply whether the queue's timer must move.
+    pub(crate) fn next_deadline_ms(&self) -> Option<u64> {
         let head = self
             .ready
             .front()
@@ -294,9 +295,7 @@ impl QueueState {
             _ => None,
         };
         let retry = self.retrying.keys().next().map(|(due, _)| *due);
-        let at = [head, lease, retry].into_iter().flatten().min()?;
-        let wait = at.saturating_sub(now_ms());
-        Some(tokio::time::Instant::now() + std::time::Duration::from_millis(wait))
+        [head, lease, retry].into_iter().flatten().min()
     }
 
     /// Where a message ranks: its priority, capped at the queue's `x-max-priority`
