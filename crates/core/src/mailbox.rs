@@ -17,7 +17,6 @@
 
 use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 
@@ -182,30 +181,13 @@ impl<T> Receiver<T> {
     /// Waits until something is queued, then moves up to `limit` values into `buf`
     /// and returns how many; 0 means every sender is gone and nothing is left.
     /// Cancel-safe: values are taken only when it returns.
-    pub async fn recv_many(&mut self, buf: &mut Vec<T>, limit: usize) -> usize {
-        let limit = limit.max(1);
-        poll_fn(|cx| {
-            let mut state = self.shared.state.lock();
-            if !state.queue.is_empty() {
-                let n = state.queue.len().min(limit);
-                buf.extend(state.queue.drain(..n));
-                if state.queue.is_empty() {
-                    // Freed once drained: most receivers (idle connections and queues)
-                    // wait far longer than a new allocation takes.
-                    state.queue = VecDeque::new();
-                }
-                return Poll::Ready(n);
-            }
-            if state.senders == 0 {
-                return Poll::Ready(0);
-            }
-            match &state.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => state.waker = Some(cx.waker().clone()),
-            }
-            Poll::Pending
-        })
-        .await
+    pub fn recv_many<'a>(&'a mut self, buf: &'a mut Vec<T>, limit: usize) -> RecvMany<'a, T> {
+        RecvMany {
+            shared: &self.shared,
+            buf,
+            limit: limit.max(1),
+            waiting: false,
+        }
     }
 
     /// Takes one value if any is queued.
@@ -261,23 +243,101 @@ impl<T> Watcher<T> {
     /// Waits until something is queued or the channel was nudged (true), or every
     /// sender is gone or the receiver closed with nothing queued (false). A nudge is
     /// seen once.
-    pub async fn ready(&self) -> bool {
-        poll_fn(|cx| {
-            let mut state = self.shared.state.lock();
-            if !state.queue.is_empty() || state.nudged {
-                state.nudged = false;
-                return Poll::Ready(true);
+    pub fn ready(&self) -> Ready<'_, T> {
+        Ready {
+            shared: &self.shared,
+            waiting: false,
+        }
+    }
+}
+
+/// `Receiver::recv_many`'s future.
+///
+/// Dropped while waiting (the other branch of a `select!` won), it takes its waker
+/// back: the task is busy with that branch now, and sends meanwhile must not wake
+/// it. A task woken while it runs is rescheduled at the end of its poll as a
+/// yield, and tokio then wakes a parked worker thread to take it: a futex call and
+/// a cross-CPU wake-up per message at low rates, for nothing, since the task looks
+/// at the channel again before it sleeps.
+pub struct RecvMany<'a, T> {
+    shared: &'a Shared<T>,
+    buf: &'a mut Vec<T>,
+    limit: usize,
+    waiting: bool,
+}
+
+impl<T> std::future::Future for RecvMany<'_, T> {
+    type Output = usize;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<usize> {
+        let this = &mut *self;
+        let mut state = this.shared.state.lock();
+        if !state.queue.is_empty() {
+            let n = state.queue.len().min(this.limit);
+            this.buf.extend(state.queue.drain(..n));
+            if state.queue.is_empty() {
+                // Freed once drained: most receivers (idle connections and queues)
+                // wait far longer than a new allocation takes.
+                state.queue = VecDeque::new();
             }
-            if state.senders == 0 || !state.open {
-                return Poll::Ready(false);
-            }
-            match &state.waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => state.waker = Some(cx.waker().clone()),
-            }
-            Poll::Pending
-        })
-        .await
+            return Poll::Ready(n);
+        }
+        if state.senders == 0 {
+            return Poll::Ready(0);
+        }
+        register(&mut state.waker, cx);
+        this.waiting = true;
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for RecvMany<'_, T> {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.shared.state.lock().waker = None;
+        }
+    }
+}
+
+/// `Watcher::ready`'s future; dropped while waiting, it takes its waker back (see
+/// `RecvMany`).
+pub struct Ready<'a, T> {
+    shared: &'a Shared<T>,
+    waiting: bool,
+}
+
+impl<T> std::future::Future for Ready<'_, T> {
+    type Output = bool;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<bool> {
+        let mut state = self.shared.state.lock();
+        if !state.queue.is_empty() || state.nudged {
+            state.nudged = false;
+            return Poll::Ready(true);
+        }
+        if state.senders == 0 || !state.open {
+            return Poll::Ready(false);
+        }
+        register(&mut state.waker, cx);
+        drop(state);
+        self.waiting = true;
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for Ready<'_, T> {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.shared.state.lock().waker = None;
+        }
+    }
+}
+
+/// Keeps the waiting task's waker (a clone only when it changed).
+fn register(slot: &mut Option<Waker>, cx: &std::task::Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
     }
 }
 
@@ -446,5 +506,45 @@ mod tests {
         assert_eq!(buf, vec![1, 2]);
         rx.close();
         assert!(!watcher.ready().await, "closed and empty");
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_stopped_waiting_is_not_woken_by_the_next_send() {
+        use std::future::Future;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Count(AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let (tx, mut rx) = channel::<u8>();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut buf = Vec::new();
+        {
+            let mut waiting = rx.recv_many(&mut buf, 8);
+            assert!(std::pin::Pin::new(&mut waiting).poll(&mut cx).is_pending());
+        }
+        // Dropped while waiting (a select! took another branch): the task is busy,
+        // and looks at the channel again before it sleeps.
+        tx.send(1).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "not woken");
+        {
+            let mut waiting = rx.recv_many(&mut buf, 8);
+            assert_eq!(
+                std::pin::Pin::new(&mut waiting).poll(&mut cx),
+                Poll::Ready(1)
+            );
+        }
+        let mut again = rx.recv_many(&mut buf, 8);
+        assert!(std::pin::Pin::new(&mut again).poll(&mut cx).is_pending());
+        tx.send(2).unwrap();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "a waiting receiver is woken"
+        );
     }
 }
