@@ -135,7 +135,7 @@ impl Session {
             })
             .await?;
         self.shared.insert(
-            shared_filter.to_string(),
+            shared_filter,
             SharedSubscription {
                 queue,
                 qos,
