@@ -30,8 +30,8 @@ pub(crate) struct Outbound {
     last_id: u16,
     /// The client's maximum packet size (MQTT 5): larger messages are not sent.
     max_packet: usize,
-    scratch: BytesMut,
-    aliases: ServerAliases,
+    /// Only for a client that takes topic aliases (MQTT 5): boxed, as most don't.
+    aliases: Option<Box<ServerAliases>>,
 }
 
 impl Outbound {
@@ -41,15 +41,14 @@ impl Outbound {
             in_flight: HashMap::new(),
             last_id: 0,
             max_packet: max_packet.map_or(usize::MAX, |m| m as usize),
-            scratch: BytesMut::new(),
-            aliases: ServerAliases::default(),
+            aliases: None,
         }
     }
 
     /// Lets the server set up to `maximum` topic aliases (the client's MQTT 5
     /// Topic Alias Maximum).
     pub fn allow_topic_aliases(&mut self, maximum: u16) {
-        self.aliases = ServerAliases::new(maximum);
+        self.aliases = (maximum > 0).then(|| Box::new(ServerAliases::new(maximum)));
     }
 
     fn next_id(&mut self) -> u16 {
@@ -107,20 +106,21 @@ impl Outbound {
             }
             return;
         }
-        let new_alias = self.aliases.apply(&mut publish);
-        self.scratch.clear();
-        encode(&mut self.scratch, &Packet::Publish(publish), self.version);
-        if self.scratch.len() > self.max_packet {
+        let new_alias = self.aliases.as_mut().and_then(|a| a.apply(&mut publish));
+        // Encoded where it is sent from, and taken back if it is too large.
+        let start = out.len();
+        encode(out, &Packet::Publish(publish), self.version);
+        if out.len() - start > self.max_packet {
             // Spec 3.1.2.24: a packet larger than the client takes is discarded.
-            if let Some(topic) = new_alias {
-                self.aliases.forget(&topic);
+            out.truncate(start);
+            if let (Some(topic), Some(aliases)) = (new_alias, self.aliases.as_mut()) {
+                aliases.forget(&topic);
             }
             if !d.no_ack {
                 session.settle(&queue, d.seq, Settle::Ack);
             }
             return;
         }
-        out.extend_from_slice(&self.scratch);
         match packet_id {
             Some(id) => {
                 self.in_flight.insert(
