@@ -15,11 +15,11 @@ use mqtt_codec::{
     SubAck, Subscribe, UnsubAck, Unsubscribe, Version, Will,
 };
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use warren_core::back_pressure::{self, Behind};
 use warren_core::outlet::Inbox;
 use warren_core::{
@@ -70,35 +70,41 @@ enum End {
     Closed(Fatal),
 }
 
-pub(crate) async fn run<S>(
+pub(crate) fn run<S>(
     mut stream: S,
     peer: SocketAddr,
     local: SocketAddr,
     broker: BrokerRef,
     config: Arc<MqttConfig>,
     registry: Registry,
-) where
+) -> impl std::future::Future<Output = ()>
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    // Opening and closing run once; boxed, their state is on the heap only while they
-    // run, not in the task that every idle connection keeps (it was most of the
-    // ~20 KB an idle MQTT client cost). The same goes for SUBSCRIBE and the other
-    // rare steps below.
-    let Some(mut opened) =
-        Box::pin(open(&mut stream, peer, local, broker, config, &registry)).await
-    else {
-        return;
-    };
-    let end = opened
-        .conn
-        .serve(
-            &mut stream,
-            &mut opened.rbuf,
-            &mut opened.out,
-            &mut opened.inbox,
-        )
-        .await;
-    Box::pin(close(opened, end, &mut stream, peer, &registry)).await;
+    // An async block, not an async fn: an async fn keeps its arguments twice in its
+    // state (as passed and as moved into its body), here ~130 bytes in the task of
+    // every connection.
+    async move {
+        // Opening and closing run once; boxed, their state is on the heap only while
+        // they run, not in the task that every idle connection keeps (it was most of
+        // the ~20 KB an idle MQTT client cost). The same goes for SUBSCRIBE and the
+        // other rare steps below.
+        let Some(mut opened) =
+            Box::pin(open(&mut stream, peer, local, broker, config, &registry)).await
+        else {
+            return;
+        };
+        let end = opened
+            .conn
+            .serve(
+                &mut stream,
+                &mut opened.rbuf,
+                &mut opened.out,
+                &mut opened.inbox,
+            )
+            .await;
+        Box::pin(close(opened, end, &mut stream, (peer, local), &registry)).await;
+    }
 }
 
 /// What the serve loop needs of an accepted connection.
@@ -108,13 +114,8 @@ struct Opened {
     out: BytesMut,
     inbox: Inbox,
     will: Option<Box<Will>>,
-    client_id: String,
     /// Dropped when the connection is gone (a takeover waits for it).
-    gone_tx: watch::Sender<()>,
-    /// How long the session outlives the connection (caps a will's delay).
-    lifetime: Lifetime,
-    /// RabbitMQ's name for the connection, `peer -> local`, for the log lines.
-    name: String,
+    gone_tx: tokio::sync::oneshot::Sender<()>,
 }
 
 /// CONNECT to CONNACK: authentication, the client id's claim, the session.
@@ -153,7 +154,7 @@ where
         user: user.name.clone(),
         vhost: vhost.name.clone(),
     });
-    let (gone_tx, gone_rx) = watch::channel(());
+    let (gone_tx, gone_rx) = tokio::sync::oneshot::channel();
     registry
         .claim(
             &vhost.name,
@@ -257,7 +258,7 @@ where
         session,
         inbound: None,
         outbound: Outbound::new(version, connect.properties.maximum_packet_size),
-        aliases: Default::default(),
+        aliases: None,
         keep_alive: Duration::from_millis(u64::from(connect.keep_alive) * 1500),
         last_read: Instant::now(),
         gate: AlarmGate::default(),
@@ -289,29 +290,32 @@ where
         out,
         inbox,
         will: connect.will.map(Box::new),
-        client_id,
         gone_tx,
-        lifetime,
-        name,
     })
 }
 
 /// The end of a connection: the server's DISCONNECT (MQTT 5), the will, the
 /// session's cleanup.
-async fn close<S>(opened: Opened, end: End, stream: &mut S, peer: SocketAddr, registry: &Registry)
-where
+async fn close<S>(
+    opened: Opened,
+    end: End,
+    stream: &mut S,
+    (peer, local): (SocketAddr, SocketAddr),
+    registry: &Registry,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let Opened {
         mut conn,
         mut out,
         will,
-        client_id,
         gone_tx,
-        lifetime,
-        name,
         ..
     } = opened;
+    // Not kept for the connection's lifetime: worked out again for the last lines.
+    let client_id = conn.session.client_id.clone();
+    let lifetime = conn.session.lifetime;
+    let name = warren_core::registry::ConnectionInfo::name_for(peer, local);
     let version = conn.ctx.version;
     let id = conn.ctx.id;
     let (publish_will, why) = match end {
@@ -412,8 +416,9 @@ struct Connection {
     /// that never publishes does not carry a publisher's ~500 bytes.
     inbound: Option<Box<Inbound>>,
     outbound: Outbound,
-    /// The client's topic aliases (MQTT 5).
-    aliases: std::collections::HashMap<u16, String>,
+    /// The client's topic aliases (MQTT 5), from the first it sets: few clients
+    /// set any, and an empty map is 48 bytes in every connection.
+    aliases: Option<Box<std::collections::HashMap<u16, String>>>,
     /// 1.5 times the client's keepalive (spec 3.1.2.10); zero: none.
     keep_alive: Duration,
     last_read: Instant,
@@ -427,81 +432,88 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
-        &mut self,
-        stream: &mut S,
-        rbuf: &mut BytesMut,
-        out: &mut BytesMut,
-        inbox: &mut Inbox,
-    ) -> End {
-        // Each batch of events is taken whole, so an idle connection holds no buffer.
-        let mut events = Vec::new();
-        let mut last_read = 0;
-        // Packets the client sent right behind CONNECT. handle_input is boxed (one
-        // allocation per read): the packets it holds while it awaits a SUBSCRIBE's
-        // queue are several KB, which the task of every idle connection would carry.
-        if let Err(end) = Box::pin(self.handle_input(rbuf, out)).await {
-            return end;
-        }
-        loop {
-            if !out.is_empty() {
-                if let Err(e) = stream.write_all(out).await {
-                    return End::Lost(format!("write failed: {e}"));
-                }
-                out.clear();
+    /// Returns an async block, not an async fn's future, for the reason `run` does.
+    fn serve<'a, S: AsyncRead + AsyncWrite + Unpin>(
+        &'a mut self,
+        stream: &'a mut S,
+        rbuf: &'a mut BytesMut,
+        out: &'a mut BytesMut,
+        inbox: &'a mut Inbox,
+    ) -> impl std::future::Future<Output = End> + 'a {
+        async move {
+            // Each batch of events is taken whole, so an idle connection holds no buffer.
+            let mut events = Vec::new();
+            let mut last_read = 0;
+            // The one timer (keepalive, or polling a queue we are behind): on the heap,
+            // made when first needed and moved to each new deadline. A timer is ~110
+            // bytes, which a connection without keepalive does not need at all.
+            let mut timer: Option<Pin<Box<Sleep>>> = None;
+            // Packets the client sent right behind CONNECT. handle_input is boxed (one
+            // allocation per read): the packets it holds while it awaits a SUBSCRIBE's
+            // queue are several KB, which the task of every idle connection would carry.
+            if let Err(end) = Box::pin(self.handle_input(rbuf, out)).await {
+                return end;
             }
-            let deadline = self.last_read + self.keep_alive;
-            let wake = if self.behind.is_some() {
-                Some(Instant::now() + back_pressure::POLL)
-            } else {
-                (!self.keep_alive.is_zero() && !self.gate.held).then_some(deadline)
-            };
-            crate::buffers::before_read(rbuf, last_read);
-            tokio::select! {
-                read = stream.read_buf(rbuf), if !self.gate.held && self.behind.is_none() => match read {
-                    Ok(0) => return End::Lost("client closed the socket".into()),
-                    Err(e) => return End::Lost(format!("read failed: {e}")),
-                    Ok(n) => {
-                        last_read = n;
-                        self.last_read = Instant::now();
-                        if let Err(end) = Box::pin(self.handle_input(rbuf, out)).await {
-                            return end;
-                        }
+            loop {
+                if !out.is_empty() {
+                    if let Err(e) = stream.write_all(out).await {
+                        return End::Lost(format!("write failed: {e}"));
                     }
-                },
-                n = inbox.recv_many(&mut events, 64) => {
-                    if n == 0 {
-                        return End::Closed(Fatal::new(reason::SERVER_SHUTTING_DOWN, "broker stopped"));
-                    }
-                    for event in std::mem::take(&mut events) {
-                        if let Err(fatal) = self.handle_event(event, out) {
-                            return End::Closed(fatal);
-                        }
-                    }
-                    let version = self.ctx.version;
-                    if let Some(inbound) = self.inbound.as_mut() {
-                        inbound.write_acks(out, version);
-                    }
-                    if std::mem::take(&mut self.released) {
-                        // The client's PINGREQs waited behind the PUBLISH too.
-                        self.last_read = Instant::now();
-                        if let Err(end) = Box::pin(self.handle_input(rbuf, out)).await {
-                            return end;
-                        }
-                    }
+                    out.clear();
                 }
-                // One timer, not two: each is ~100 bytes in the task of every idle
-                // connection. Paused, it polls what the client waits for; otherwise
-                // (and not while blocked: the client's packets wait unread) it is
-                // the keepalive deadline.
-                _ = tokio::time::sleep_until(wake.unwrap_or(deadline)), if wake.is_some() => {
-                    if self.behind.is_none() {
-                        return End::Closed(Fatal::new(reason::KEEP_ALIVE_TIMEOUT, "keepalive timeout"));
+                let deadline = self.last_read + self.keep_alive;
+                let wake = if self.behind.is_some() {
+                    Some(Instant::now() + back_pressure::POLL)
+                } else {
+                    (!self.keep_alive.is_zero() && !self.gate.held).then_some(deadline)
+                };
+                set_timer(&mut timer, wake);
+                crate::buffers::before_read(rbuf, last_read);
+                tokio::select! {
+                    read = stream.read_buf(rbuf), if !self.gate.held && self.behind.is_none() => match read {
+                        Ok(0) => return End::Lost("client closed the socket".into()),
+                        Err(e) => return End::Lost(format!("read failed: {e}")),
+                        Ok(n) => {
+                            last_read = n;
+                            self.last_read = Instant::now();
+                            if let Err(end) = Box::pin(self.handle_input(rbuf, out)).await {
+                                return end;
+                            }
+                        }
+                    },
+                    n = inbox.recv_many(&mut events, 64) => {
+                        if n == 0 {
+                            return End::Closed(Fatal::new(reason::SERVER_SHUTTING_DOWN, "broker stopped"));
+                        }
+                        for event in std::mem::take(&mut events) {
+                            if let Err(fatal) = self.handle_event(event, out) {
+                                return End::Closed(fatal);
+                            }
+                        }
+                        let version = self.ctx.version;
+                        if let Some(inbound) = self.inbound.as_mut() {
+                            inbound.write_acks(out, version);
+                        }
+                        if std::mem::take(&mut self.released) {
+                            // The client's PINGREQs waited behind the PUBLISH too.
+                            self.last_read = Instant::now();
+                            if let Err(end) = Box::pin(self.handle_input(rbuf, out)).await {
+                                return end;
+                            }
+                        }
                     }
-                    if !self.behind.as_ref().is_some_and(Behind::still_behind) {
-                        self.behind = None;
-                        // The client's PINGREQs waited unread too.
-                        self.last_read = Instant::now();
+                    // One timer, not two. Paused, it polls what the client waits for;
+                    // otherwise (and not while blocked: the client's packets wait
+                    // unread) it is the keepalive deadline.
+                    _ = expiry(&mut timer), if wake.is_some() => {
+                        if self.behind.is_none() {
+                            return End::Closed(Fatal::new(reason::KEEP_ALIVE_TIMEOUT, "keepalive timeout"));
+                        }
+                        if !self.behind.as_ref().is_some_and(Behind::still_behind) {
+                            self.behind = None;
+                            // The client's PINGREQs waited unread too.
+                            self.last_read = Instant::now();
+                        }
                     }
                 }
             }
@@ -521,7 +533,7 @@ impl Connection {
             ));
         }
         if p.topic.is_empty() {
-            match self.aliases.get(&alias) {
+            match self.aliases.as_ref().and_then(|a| a.get(&alias)) {
                 Some(topic) => p.topic = topic.clone(),
                 None => {
                     return Err(Fatal::new(
@@ -531,7 +543,9 @@ impl Connection {
                 }
             }
         } else {
-            self.aliases.insert(alias, p.topic.clone());
+            self.aliases
+                .get_or_insert_with(Default::default)
+                .insert(alias, p.topic.clone());
         }
         Ok(())
     }
@@ -842,6 +856,29 @@ impl Connection {
         }
         // The connection is gone: nothing to pause.
         let _ = inbound.flush(&self.ctx);
+    }
+}
+
+/// Points `timer` at `wake`: made on the first deadline, moved after that (a later
+/// deadline, the usual keepalive case, is moved without the timer driver's lock),
+/// let go when there is none.
+fn set_timer(timer: &mut Option<Pin<Box<Sleep>>>, wake: Option<Instant>) {
+    match (timer.as_mut(), wake) {
+        (_, None) => *timer = None,
+        (None, Some(at)) => *timer = Some(Box::pin(tokio::time::sleep_until(at))),
+        (Some(t), Some(at)) => {
+            if t.deadline() != at {
+                t.as_mut().reset(at);
+            }
+        }
+    }
+}
+
+/// Completes when `timer` expires; never without one.
+async fn expiry(timer: &mut Option<Pin<Box<Sleep>>>) {
+    match timer {
+        Some(t) => t.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 
