@@ -77,6 +77,11 @@ impl<D: Clone + Eq + Hash, I: Identity> DestSet<D, I> {
                 index.insert(dest.clone(), p);
                 self.index = Some(index);
             }
+            if self.entries.is_empty() {
+                // Most positions hold one destination (a queue's own key): room for
+                // one, not the four a first push makes (120 bytes a binding).
+                self.entries.reserve_exact(1);
+            }
             self.entries.push(Entry {
                 dest,
                 ids: vec![id],
