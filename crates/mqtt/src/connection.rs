@@ -22,9 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 use warren_core::back_pressure::{self, Behind};
 use warren_core::outlet::Inbox;
-use warren_core::{
-    Access, BrokerRef, ChannelKey, ConnEvent, ConnectionEntry, ErrorKind, Outlet, VHostRef,
-};
+use warren_core::{Access, BrokerRef, ConnEvent, ConnectionEntry, ErrorKind, Outlet, VHostRef};
 
 /// How many topic aliases a client may set (CONNACK's Topic Alias Maximum).
 const TOPIC_ALIAS_MAXIMUM: u16 = 64;
@@ -38,8 +36,6 @@ pub(crate) struct Ctx {
     pub outlet: Outlet,
     pub config: Arc<MqttConfig>,
     pub version: Version,
-    /// The key publisher confirmations come back under.
-    pub publish_key: ChannelKey,
     /// What connections share: client ids, kept sessions' state.
     pub registry: Registry,
 }
@@ -171,7 +167,6 @@ where
         access,
         id,
         outlet,
-        publish_key: ChannelKey(broker.next_channel_id()),
         config,
         version,
         registry: registry.clone(),
@@ -259,7 +254,7 @@ where
         inbound: None,
         outbound: Outbound::new(version, connect.properties.maximum_packet_size),
         aliases: None,
-        keep_alive: Duration::from_millis(u64::from(connect.keep_alive) * 1500),
+        keep_alive: connect.keep_alive,
         last_read: Instant::now(),
         gate: AlarmGate::default(),
         released: false,
@@ -313,7 +308,7 @@ async fn close<S>(
         ..
     } = opened;
     // Not kept for the connection's lifetime: worked out again for the last lines.
-    let client_id = conn.session.client_id.clone();
+    let client_id = conn.session.client_id.to_string();
     let lifetime = conn.session.lifetime;
     let name = warren_core::registry::ConnectionInfo::name_for(peer, local);
     let version = conn.ctx.version;
@@ -419,8 +414,10 @@ struct Connection {
     /// The client's topic aliases (MQTT 5), from the first it sets: few clients
     /// set any, and an empty map is 48 bytes in every connection.
     aliases: Option<Box<std::collections::HashMap<u16, String>>>,
-    /// 1.5 times the client's keepalive (spec 3.1.2.10); zero: none.
-    keep_alive: Duration,
+    /// The client's keepalive in seconds, as CONNECT has it (zero: none); the
+    /// connection waits 1.5 times that (`keep_alive_wait`). Two bytes, not a
+    /// Duration's sixteen, in every connection.
+    keep_alive: u16,
     last_read: Instant,
     /// Publishes wait while a resource alarm is on.
     gate: AlarmGate,
@@ -461,11 +458,11 @@ impl Connection {
                     }
                     out.clear();
                 }
-                let deadline = self.last_read + self.keep_alive;
+                let deadline = self.last_read + self.keep_alive_wait();
                 let wake = if self.behind.is_some() {
                     Some(Instant::now() + back_pressure::POLL)
                 } else {
-                    (!self.keep_alive.is_zero() && !self.gate.held).then_some(deadline)
+                    (self.keep_alive != 0 && !self.gate.held).then_some(deadline)
                 };
                 set_timer(&mut timer, wake);
                 crate::buffers::before_read(rbuf, last_read);
@@ -518,6 +515,11 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// How long the client may be silent: 1.5 times its keepalive (spec 3.1.2.10).
+    fn keep_alive_wait(&self) -> Duration {
+        Duration::from_millis(u64::from(self.keep_alive) * 1500)
     }
 
     /// MQTT 5 topic aliases from the client (spec 3.3.2.3.4): a PUBLISH with a
@@ -769,7 +771,7 @@ impl Connection {
     /// Publishes name their client while it has no-local subscriptions.
     fn refresh_publisher_mark(&mut self) {
         let mark = crate::subscription_options::marks_publisher(&self.session)
-            .then(|| self.session.client_id.clone());
+            .then(|| self.session.client_id.to_string());
         if mark.is_some() || self.inbound.is_some() {
             self.inbound_mut().mark_publisher = mark;
         }
