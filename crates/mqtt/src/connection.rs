@@ -66,6 +66,8 @@ enum End {
     Closed(Fatal),
 }
 
+// Deliberately not an async fn: see the comment in the body.
+#[allow(clippy::manual_async_fn)]
 pub(crate) fn run<S>(
     mut stream: S,
     peer: SocketAddr,
@@ -413,6 +415,7 @@ struct Connection {
     outbound: Outbound,
     /// The client's topic aliases (MQTT 5), from the first it sets: few clients
     /// set any, and an empty map is 48 bytes in every connection.
+    #[allow(clippy::box_collection)]
     aliases: Option<Box<std::collections::HashMap<u16, String>>>,
     /// The client's keepalive in seconds, as CONNECT has it (zero: none); the
     /// connection waits 1.5 times that (`keep_alive_wait`). Two bytes, not a
@@ -430,6 +433,7 @@ struct Connection {
 
 impl Connection {
     /// Returns an async block, not an async fn's future, for the reason `run` does.
+    #[allow(clippy::manual_async_fn)]
     fn serve<'a, S: AsyncRead + AsyncWrite + Unpin>(
         &'a mut self,
         stream: &'a mut S,

@@ -11,6 +11,8 @@ const FEW: usize = 8;
 
 pub(crate) enum FilterMap<V> {
     Few(Vec<(Box<str>, V)>),
+    /// Boxed, so the usual list-holding value stays as small as the list.
+    #[allow(clippy::box_collection)]
     Many(Box<HashMap<Box<str>, V>>),
 }
 

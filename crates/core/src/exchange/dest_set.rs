@@ -37,6 +37,7 @@ pub(crate) struct DestSet<D, I> {
     entries: Vec<Entry<D, I>>,
     /// Boxed: most positions never have one, and an empty slot is then 8 bytes
     /// instead of 48 (in every topic trie node, among others).
+    #[allow(clippy::box_collection)]
     index: Option<Box<HashMap<D, usize>>>,
 }
 

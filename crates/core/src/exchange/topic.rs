@@ -25,6 +25,7 @@ struct Node<D> {
     /// Children by word; `None` for none. Boxed because most nodes (every leaf, so
     /// one per distinct key such as an MQTT client's own topic) have none, and an
     /// empty map kept in place is 48 bytes in each of them.
+    #[allow(clippy::box_collection)]
     words: Option<Box<FastMap<Box<str>, Node<D>>>>,
     star: Option<Box<Node<D>>>,
     hash: Option<Box<Node<D>>>,
