@@ -330,10 +330,12 @@ impl Broker {
     pub fn access(&self, user: &str, vhost: &str) -> CoreResult<Access> {
         let access = self.access.read();
         let key = (Name::from(user), Name::from(vhost));
-        match access.permissions.get(&key) {
-            Some(permission) => Ok(Access::new(
-                key.0.clone(),
-                key.1.clone(),
+        // The names the table keeps are the ones the connection keeps, so that it
+        // does not hold two allocations of its own for them.
+        match access.permissions.get_key_value(&key) {
+            Some(((user_name, vhost_name), permission)) => Ok(Access::new(
+                user_name.clone(),
+                vhost_name.clone(),
                 permission.clone(),
                 TopicGrants::compile(user, vhost, access.topic_permissions.get(&key)),
             )),

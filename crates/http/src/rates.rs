@@ -101,7 +101,7 @@ impl RateBook {
             let mut vhost_rates = Rates::default();
             for queue in vhost.queues() {
                 let id = queue.id();
-                let reading = queue.stats.snapshot();
+                let reading = rated(queue.stats.snapshot());
                 if let Some(secs) = secs {
                     // A queue the last sample did not see was declared since (or
                     // read all zero): what it did in this interval counts.
@@ -128,6 +128,14 @@ impl RateBook {
             totals,
         };
     }
+}
+
+/// The counters a rate is made from. The consumer count is not one: left in, every
+/// queue with a consumer (each MQTT client's, say) would keep a reading here while
+/// nothing happens in it.
+fn rated(mut reading: QueueStatsSnapshot) -> QueueStatsSnapshot {
+    reading.consumers = 0;
+    reading
 }
 
 /// The per-second change from `before` to `now` over `secs`.
@@ -158,5 +166,25 @@ pub async fn run_sampler(
             _ = ticker.tick() => book.sample(&broker),
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_queue_with_consumers_reads_as_nothing_to_remember() {
+        let idle = QueueStatsSnapshot {
+            consumers: 3,
+            ..QueueStatsSnapshot::default()
+        };
+        assert_eq!(rated(idle), QueueStatsSnapshot::default());
+        let busy = QueueStatsSnapshot {
+            consumers: 1,
+            published: 10,
+            ..QueueStatsSnapshot::default()
+        };
+        assert_ne!(rated(busy), QueueStatsSnapshot::default());
     }
 }

@@ -9,7 +9,9 @@ const PUBLISH: u8 = 3;
 
 #[derive(Default)]
 pub(crate) struct AlarmGate {
-    alarm: Option<String>,
+    /// An alarm is on (what it is about does not matter here: a flag, not the
+    /// text, in every connection).
+    alarm: bool,
     /// A PUBLISH waits in the read buffer for the alarm to clear.
     pub held: bool,
 }
@@ -17,8 +19,8 @@ pub(crate) struct AlarmGate {
 impl AlarmGate {
     /// The broker's alarm state changed. True when a held PUBLISH may go now.
     pub fn set(&mut self, reason: Option<String>) -> bool {
-        self.alarm = reason;
-        let released = self.alarm.is_none() && self.held;
+        self.alarm = reason.is_some();
+        let released = !self.alarm && self.held;
         if released {
             self.held = false;
         }
@@ -27,7 +29,7 @@ impl AlarmGate {
 
     /// Whether to stop before the packet at the front of `buf` (none yet: no).
     pub fn holds(&mut self, buf: &[u8]) -> bool {
-        if self.alarm.is_some() && buf.first().is_some_and(|b| b >> 4 == PUBLISH) {
+        if self.alarm && buf.first().is_some_and(|b| b >> 4 == PUBLISH) {
             self.held = true;
         }
         self.held

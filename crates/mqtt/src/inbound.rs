@@ -13,7 +13,7 @@ use std::sync::Arc;
 use warren_core::access::Perm;
 use warren_core::back_pressure::Behind;
 use warren_core::publish_batch::PublishBatches;
-use warren_core::{ConfirmTo, Message, MessageRef, Publisher, QueueRef};
+use warren_core::{ChannelKey, ConfirmTo, Message, MessageRef, Publisher, QueueRef};
 
 struct Awaited {
     /// Answers still to come (queues, the store).
@@ -28,6 +28,9 @@ struct Awaited {
 
 pub(crate) struct Inbound {
     publisher: Publisher,
+    /// The key confirmations come back under (made with the publisher state, so a
+    /// client that never publishes does not keep one).
+    channel_key: ChannelKey,
     batches: PublishBatches,
     route_buf: Vec<QueueRef>,
     /// Sequence number of `awaited[0]`; publishes count from 1.
@@ -44,6 +47,7 @@ impl Inbound {
     pub fn new(ctx: &Ctx) -> Inbound {
         Inbound {
             publisher: Publisher::new(ctx.vhost.clone(), ctx.access.clone()),
+            channel_key: ChannelKey(ctx.broker.next_channel_id()),
             batches: PublishBatches::with_origin(warren_core::queue::PublishOrigin {
                 connection: ctx.id,
                 channel: 0,
@@ -149,7 +153,7 @@ impl Inbound {
         for queue in queues.drain(..) {
             self.batches.add(queue, message.clone(), seq);
         }
-        let confirm_to = (seq != 0).then(|| confirm_to(ctx));
+        let confirm_to = (seq != 0).then(|| confirm_to(ctx, self.channel_key));
         for (exchange, delay) in delayed {
             if let Some(delayer) = exchange.delayer() {
                 delayer.hold(
@@ -199,7 +203,7 @@ impl Inbound {
     /// this publisher has outrun, if anything: the connection stops reading until it
     /// catches up.
     pub fn flush(&mut self, ctx: &Ctx) -> Option<Behind> {
-        let to = confirm_to(ctx);
+        let to = confirm_to(ctx, self.channel_key);
         let mut behind = None;
         let recorder = ctx.vhost.records();
         let stored = self
@@ -292,11 +296,11 @@ impl Inbound {
     }
 }
 
-fn confirm_to(ctx: &Ctx) -> ConfirmTo {
+fn confirm_to(ctx: &Ctx, channel_key: ChannelKey) -> ConfirmTo {
     ConfirmTo {
         outlet: ctx.outlet.clone(),
         connection: ctx.id,
         channel: 0,
-        channel_key: ctx.publish_key,
+        channel_key,
     }
 }

@@ -12,6 +12,7 @@ mod alarm_gate;
 mod buffers;
 mod connect;
 mod connection;
+mod filter_map;
 mod inbound;
 pub mod mapping;
 mod outbound;

@@ -12,7 +12,7 @@ use crate::server_aliases::ServerAliases;
 use crate::session::Session;
 use bytes::BytesMut;
 use mqtt_codec::{encode, Ack, Packet, Publish, QoS, Version};
-use std::collections::HashMap;
+use warren_core::fast_hash::FastMap;
 use warren_core::{Delivery, QueueRef, Settle};
 
 struct InFlight {
@@ -26,30 +26,30 @@ struct InFlight {
 
 pub(crate) struct Outbound {
     version: Version,
-    in_flight: HashMap<u16, InFlight>,
+    in_flight: FastMap<u16, InFlight>,
     last_id: u16,
     /// The client's maximum packet size (MQTT 5): larger messages are not sent.
-    max_packet: usize,
-    scratch: BytesMut,
-    aliases: ServerAliases,
+    max_packet: u32,
+    /// Only for a client that takes topic aliases (MQTT 5): boxed, as most don't.
+    aliases: Option<Box<ServerAliases>>,
 }
 
 impl Outbound {
     pub fn new(version: Version, max_packet: Option<u32>) -> Outbound {
         Outbound {
             version,
-            in_flight: HashMap::new(),
+            in_flight: FastMap::default(),
             last_id: 0,
-            max_packet: max_packet.map_or(usize::MAX, |m| m as usize),
-            scratch: BytesMut::new(),
-            aliases: ServerAliases::default(),
+            // No packet is larger than the largest remaining length anyway.
+            max_packet: max_packet.unwrap_or(u32::MAX),
+            aliases: None,
         }
     }
 
     /// Lets the server set up to `maximum` topic aliases (the client's MQTT 5
     /// Topic Alias Maximum).
     pub fn allow_topic_aliases(&mut self, maximum: u16) {
-        self.aliases = ServerAliases::new(maximum);
+        self.aliases = (maximum > 0).then(|| Box::new(ServerAliases::new(maximum)));
     }
 
     fn next_id(&mut self) -> u16 {
@@ -63,7 +63,7 @@ impl Outbound {
 
     /// Writes one delivery as a PUBLISH.
     pub fn deliver(&mut self, session: &Session, d: Delivery, out: &mut BytesMut) {
-        if d.queue.is_some() && session.transit.give_back(1) {
+        if d.queue.is_some() && session.transit().is_some_and(|t| t.give_back(1)) {
             if let Some(q) = &d.queue {
                 q.wake();
             }
@@ -107,20 +107,21 @@ impl Outbound {
             }
             return;
         }
-        let new_alias = self.aliases.apply(&mut publish);
-        self.scratch.clear();
-        encode(&mut self.scratch, &Packet::Publish(publish), self.version);
-        if self.scratch.len() > self.max_packet {
+        let new_alias = self.aliases.as_mut().and_then(|a| a.apply(&mut publish));
+        // Encoded where it is sent from, and taken back if it is too large.
+        let start = out.len();
+        encode(out, &Packet::Publish(publish), self.version);
+        if out.len() - start > self.max_packet as usize {
             // Spec 3.1.2.24: a packet larger than the client takes is discarded.
-            if let Some(topic) = new_alias {
-                self.aliases.forget(&topic);
+            out.truncate(start);
+            if let (Some(topic), Some(aliases)) = (new_alias, self.aliases.as_mut()) {
+                aliases.forget(&topic);
             }
             if !d.no_ack {
                 session.settle(&queue, d.seq, Settle::Ack);
             }
             return;
         }
-        out.extend_from_slice(&self.scratch);
         match packet_id {
             Some(id) => {
                 self.in_flight.insert(

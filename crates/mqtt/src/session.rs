@@ -10,9 +10,10 @@
 //! connection had not acknowledged come again, marked redelivered (DUP).
 
 use crate::connection::Ctx;
+use crate::filter_map::FilterMap;
 use amqp_codec::{FieldTable, FieldValue};
 use mqtt_codec::QoS;
-use std::collections::HashMap;
+use std::sync::LazyLock;
 use warren_core::vhost::{BindingSpec, Dest, DestName, QueueDeclare};
 use warren_core::{
     ChannelCredit, ChannelCreditRef, ChannelKey, Consumer, CoreResult, Name, QueueRef, Settle,
@@ -37,8 +38,8 @@ pub(crate) enum Lifetime {
 
 pub(crate) struct Subscription {
     pub qos: QoS,
-    /// Which queue holds it.
-    pub index: usize,
+    /// Which queue holds it (0 or 1; a byte, as one is kept per subscription).
+    pub index: u8,
     /// MQTT 5 options that act on deliveries (kept with the binding, so a resumed
     /// session has them too: `stored_subscription`).
     pub options: crate::subscription_options::Options,
@@ -49,33 +50,41 @@ pub(crate) struct Subscription {
 }
 
 pub(crate) struct Session {
-    pub client_id: String,
+    /// Boxed, not a String: fixed for the session, and 8 bytes smaller in the
+    /// task of every connection.
+    pub client_id: Box<str>,
     pub lifetime: Lifetime,
     pub key: ChannelKey,
     queues: [Option<QueueRef>; 2],
     consuming: [bool; 2],
     /// By topic filter.
-    pub subscriptions: HashMap<String, Subscription>,
+    pub subscriptions: FilterMap<Subscription>,
     /// Shared subscriptions, by their `$share/<group>/<filter>`.
-    pub shared: HashMap<String, crate::shared::SharedSubscription>,
+    pub shared: FilterMap<crate::shared::SharedSubscription>,
     prefetch: u32,
+    /// What its consumers share: the channel's credit and the deliveries in
+    /// transit to the connection. Made by the first consumer: a client that never
+    /// subscribes has no use for them.
+    credits: Option<Credits>,
+}
+
+struct Credits {
     credit: ChannelCreditRef,
-    pub transit: ChannelCreditRef,
+    transit: ChannelCreditRef,
 }
 
 impl Session {
     pub fn new(ctx: &Ctx, client_id: String, lifetime: Lifetime, prefetch: u32) -> Session {
         Session {
-            client_id,
+            client_id: client_id.into_boxed_str(),
             lifetime,
             key: ChannelKey(ctx.broker.next_channel_id()),
             queues: [None, None],
             consuming: [false, false],
-            subscriptions: HashMap::new(),
-            shared: HashMap::new(),
+            subscriptions: FilterMap::default(),
+            shared: FilterMap::default(),
             prefetch,
-            credit: std::sync::Arc::new(ChannelCredit::default()),
-            transit: std::sync::Arc::new(ChannelCredit::with_limit(TRANSIT_WINDOW)),
+            credits: None,
         }
     }
 
@@ -132,10 +141,10 @@ impl Session {
                     let (qos, options) =
                         crate::stored_subscription::from_binding_args(index, &args);
                     self.subscriptions.insert(
-                        crate::mapping::to_mqtt(&key),
+                        &crate::mapping::to_mqtt(&key),
                         Subscription {
                             qos,
-                            index,
+                            index: index as u8,
                             options,
                             binding: args.clone(),
                         },
@@ -198,8 +207,8 @@ impl Session {
                 no_ack: index == 0,
                 exclusive: false,
                 prefetch: if index == 0 { 0 } else { self.prefetch },
-                channel_credit: self.credit.clone(),
-                transit: self.transit.clone(),
+                channel_credit: self.credit(),
+                transit: self.transit_window(),
                 outlet: ctx.outlet.clone(),
                 unacked: 0,
                 priority: 0,
@@ -225,22 +234,22 @@ impl Session {
         let args = crate::stored_subscription::binding_args(index, qos, &options);
         let subscription = Subscription {
             qos,
-            index,
+            index: index as u8,
             options,
             binding: args.clone(),
         };
         self.bind(ctx, &queue.name, &key, args.clone(), false)
             .await?;
         if let Some(old) = self.subscriptions.get(filter) {
-            if old.index != index || old.binding != args {
-                if let Some(from) = self.queues[old.index].clone() {
+            if usize::from(old.index) != index || old.binding != args {
+                if let Some(from) = self.queues[usize::from(old.index)].clone() {
                     let old_args = old.binding.clone();
                     self.bind(ctx, &from.name, &key, old_args, true).await?;
                 }
             }
         }
         self.consume(ctx, index).await?;
-        self.subscriptions.insert(filter.to_string(), subscription);
+        self.subscriptions.insert(filter, subscription);
         Ok(qos)
     }
 
@@ -254,7 +263,7 @@ impl Session {
         let Some(sub) = self.subscriptions.remove(filter) else {
             return Ok(false);
         };
-        if let Some(queue) = self.queues[sub.index].clone() {
+        if let Some(queue) = self.queues[usize::from(sub.index)].clone() {
             let key = crate::mapping::to_amqp(filter);
             self.bind(ctx, &queue.name, &key, sub.binding, true).await?;
         }
@@ -310,13 +319,31 @@ impl Session {
         self.prefetch
     }
 
-    pub fn credit(&self) -> ChannelCreditRef {
-        self.credit.clone()
+    fn credits(&mut self) -> &Credits {
+        self.credits.get_or_insert_with(|| Credits {
+            credit: std::sync::Arc::new(ChannelCredit::default()),
+            transit: std::sync::Arc::new(ChannelCredit::with_limit(TRANSIT_WINDOW)),
+        })
+    }
+
+    /// The channel credit a new consumer shares.
+    pub fn credit(&mut self) -> ChannelCreditRef {
+        self.credits().credit.clone()
+    }
+
+    /// The transit window a new consumer shares.
+    pub fn transit_window(&mut self) -> ChannelCreditRef {
+        self.credits().transit.clone()
+    }
+
+    /// The transit window of the consumers, once there is one.
+    pub fn transit(&self) -> Option<&ChannelCreditRef> {
+        self.credits.as_ref().map(|c| &c.transit)
     }
 
     /// The queue a delivery for `tag` came from, if it is one of ours.
     pub fn queue_index(&self, tag: &Name) -> Option<usize> {
-        (0..2).find(|&i| *tag == consumer_tag(i))
+        CONSUMER_TAGS.iter().position(|t| t == tag)
     }
 
     pub fn settle(&self, queue: &QueueRef, seq: u64, how: Settle) {
@@ -342,6 +369,11 @@ impl Session {
     }
 }
 
+/// The two consumer tags, made once: each consumer (every session's queue) holds
+/// a clone, and deliveries are told apart by them.
+static CONSUMER_TAGS: LazyLock<[Name; 2]> =
+    LazyLock::new(|| [Name::from("mqtt-qos0"), Name::from("mqtt-qos1")]);
+
 fn consumer_tag(index: usize) -> Name {
-    Name::from(if index == 0 { "mqtt-qos0" } else { "mqtt-qos1" })
+    CONSUMER_TAGS[index].clone()
 }

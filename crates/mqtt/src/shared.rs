@@ -128,14 +128,14 @@ impl Session {
                 exclusive: false,
                 prefetch: if at_most_once { 0 } else { self.prefetch() },
                 channel_credit: self.credit(),
-                transit: self.transit.clone(),
+                transit: self.transit_window(),
                 outlet: ctx.outlet.clone(),
                 unacked: 0,
                 priority: 0,
             })
             .await?;
         self.shared.insert(
-            shared_filter.to_string(),
+            shared_filter,
             SharedSubscription {
                 queue,
                 qos,
@@ -181,7 +181,7 @@ impl Session {
                     return None;
                 };
                 let member = member_of(&args)?;
-                if member.client_id != self.client_id {
+                if *member.client_id != *self.client_id {
                     return None;
                 }
                 let (group, qos, options) = (member.group.to_string(), member.qos, member.options);

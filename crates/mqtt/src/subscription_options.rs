@@ -81,7 +81,7 @@ pub(crate) fn apply(session: &Session, raw_properties: &[u8], publish: &mut Publ
         let own = headers
             .get(PUBLISHER_HEADER)
             .and_then(|v| v.as_str())
-            .is_some_and(|id| id == session.client_id);
+            .is_some_and(|id| id == &*session.client_id);
         (own, headers.get(PUBLISHED_RETAIN_HEADER).is_some())
     } else {
         (false, false)

@@ -412,6 +412,47 @@ async fn the_last_will_is_published_when_the_client_vanishes_only() {
 }
 
 #[tokio::test]
+async fn mqtt5_deliveries_take_server_aliases_and_skip_packets_over_the_clients_maximum() {
+    let server = server().await;
+    let mut c = connect_packet(Version::V5, "small-sub", true);
+    c.properties.topic_alias_maximum = Some(1);
+    c.properties.maximum_packet_size = Some(100);
+    let (mut sub, _, code) = Raw::connect_with(&server, c).await;
+    assert_eq!(code, 0);
+    sub.subscribe("big/#", QoS::AtMostOnce).await;
+    let (mut publ, _) = Raw::connect(&server, Version::V5, "big-pub", true).await;
+    // Over the subscriber's maximum: not sent, and its topic takes no alias.
+    publ.publish("big/first", QoS::AtMostOnce, 0, &[b'x'; 200])
+        .await;
+    publ.publish("big/second", QoS::AtMostOnce, 0, b"fits")
+        .await;
+    publ.publish("big/second", QoS::AtMostOnce, 0, b"again")
+        .await;
+    publ.publish("big/first", QoS::AtMostOnce, 0, b"small now")
+        .await;
+    let seen = |p: &mqtt_codec::Publish| {
+        (
+            p.topic.clone(),
+            p.properties.topic_alias,
+            p.payload.to_vec(),
+        )
+    };
+    let first = sub.next_publish().await;
+    assert_eq!(
+        seen(&first),
+        ("big/second".to_string(), Some(1), b"fits".to_vec())
+    );
+    let second = sub.next_publish().await;
+    assert_eq!(seen(&second), (String::new(), Some(1), b"again".to_vec()));
+    // The one alias the client allows is taken: another topic goes by name.
+    let third = sub.next_publish().await;
+    assert_eq!(
+        seen(&third),
+        ("big/first".to_string(), None, b"small now".to_vec())
+    );
+}
+
+#[tokio::test]
 async fn mqtt5_topic_aliases_stand_for_their_topic() {
     let server = server().await;
     let (mut sub, _) = Raw::connect(&server, Version::V5, "alias-sub", true).await;

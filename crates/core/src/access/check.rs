@@ -12,7 +12,7 @@ use super::topics::TopicGrants;
 use crate::error::{CoreError, CoreResult};
 use crate::exchange::ExchangeKind;
 use crate::names::Name;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// What a permission is checked on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,11 +48,19 @@ impl Access {
         permission: Arc<Permission>,
         topics: TopicGrants,
     ) -> Access {
+        // Most users have no topic permissions: their connections share one empty
+        // table instead of each allocating its own.
+        static NONE: LazyLock<Arc<TopicGrants>> = LazyLock::new(Arc::default);
+        let topics = if topics.is_empty() {
+            NONE.clone()
+        } else {
+            Arc::new(topics)
+        };
         Access {
             user,
             vhost,
             permission: Some(permission),
-            topics: Arc::new(topics),
+            topics,
         }
     }
 

@@ -138,7 +138,13 @@ impl<D: Clone + Eq + Hash> Router<D> {
             let keys = self.by_dest.entry(dest).or_default();
             match keys.iter_mut().find(|(k, _)| **k == *routing_key) {
                 Some((_, n)) => *n += 1,
-                None => keys.push((routing_key.into(), 1)),
+                None => {
+                    if keys.is_empty() {
+                        // Most destinations have one key: room for one, not four.
+                        keys.reserve_exact(1);
+                    }
+                    keys.push((routing_key.into(), 1))
+                }
             }
         }
         added
