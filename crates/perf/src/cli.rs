@@ -75,6 +75,16 @@ pub struct Args {
     #[arg(long, default_value = "perf-fanout")]
     pub exchange: String,
 
+    /// Publish to this existing exchange instead of to each producer's queue (e.g.
+    /// `amq.topic`, where MQTT subscriptions are bound), with --routing-key.
+    #[arg(long, requires = "routing_key", conflicts_with = "fanout")]
+    pub publish_exchange: Option<String>,
+
+    /// The routing key for --publish-exchange (`perf.0` reaches an MQTT subscriber
+    /// of `perf/0`).
+    #[arg(long, requires = "publish_exchange")]
+    pub routing_key: Option<String>,
+
     /// Stop after this many seconds (default 10 unless --count is given).
     #[arg(short = 'z', long)]
     pub duration: Option<f64>,

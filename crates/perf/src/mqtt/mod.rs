@@ -226,6 +226,11 @@ pub async fn run(args: &Args, addr: &str) -> Result<Summary> {
             tokio::time::sleep(Duration::from_secs_f64(d)).await;
             stopper.stop();
         });
+        if producers == 0 {
+            // Subscribers only (of another client's messages): they listen for the
+            // whole duration.
+            stop.wait().await;
+        }
     }
     let mut published = vec![0u64; producers];
     let mut pub_total = PublisherResult::default();

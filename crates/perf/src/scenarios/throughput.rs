@@ -162,17 +162,24 @@ async fn drive(run: &mut Run, topo: &Topology, admin: &mut Connection) -> Result
     let args = run.args.clone();
     let queues = &topo.queues;
     let routes: Vec<Route> = (0..args.producers)
-        .map(|i| Route {
-            producer_id: i as u16,
-            exchange: if args.fanout > 0 {
-                args.exchange.clone()
-            } else {
-                String::new()
+        .map(|i| match (&args.publish_exchange, &args.routing_key) {
+            (Some(exchange), Some(key)) => Route {
+                producer_id: i as u16,
+                exchange: exchange.clone(),
+                routing_key: key.clone(),
             },
-            routing_key: if args.fanout > 0 {
-                String::new()
-            } else {
-                queues[i % queues.len()].clone()
+            _ => Route {
+                producer_id: i as u16,
+                exchange: if args.fanout > 0 {
+                    args.exchange.clone()
+                } else {
+                    String::new()
+                },
+                routing_key: if args.fanout > 0 {
+                    String::new()
+                } else {
+                    queues[i % queues.len()].clone()
+                },
             },
         })
         .collect();
