@@ -469,20 +469,28 @@ impl QueueHandle {
     ) {
         self.backlog
             .fetch_add(messages.len() as u64, Ordering::Relaxed);
-        let cmd = QueueCmd::Publish {
-            messages,
-            confirm,
-            origin,
-        };
+        self.send_publish(
+            || QueueCmd::Publish {
+                messages,
+                confirm,
+                origin,
+            },
+            here,
+        );
+    }
+
+    /// Sends the publish `make` builds under the mailbox's lock (waking the queue's
+    /// task, or with `here` running its turn on this task); a queue already gone
+    /// confirms it: its messages went with it, and that is their outcome.
+    fn send_publish(&self, make: impl FnOnce() -> QueueCmd, here: bool) {
         let sent = if here {
-            self.mailbox.send_quiet(cmd)
+            self.mailbox.send_with_quiet(make)
         } else {
-            self.mailbox.send(cmd)
+            self.mailbox.send_with(make)
         };
         match sent {
             Ok(()) if here => self.run_here(),
             Ok(()) => {}
-            // If the queue is gone, its messages went with it, and that is their outcome.
             Err(crate::mailbox::SendError(QueueCmd::Publish {
                 messages,
                 confirm: Some(to),
@@ -519,21 +527,7 @@ impl QueueHandle {
                 origin,
             }
         };
-        let sent = if here {
-            self.mailbox.send_with_quiet(make)
-        } else {
-            self.mailbox.send_with(make)
-        };
-        match sent {
-            Ok(()) if here => self.run_here(),
-            Ok(()) => {}
-            Err(crate::mailbox::SendError(QueueCmd::Publish {
-                messages,
-                confirm: Some(to),
-                ..
-            })) => turns::confirm_dropped(&to, &messages),
-            Err(_) => {}
-        }
+        self.send_publish(make, here);
         answered
     }
 
