@@ -8,6 +8,7 @@
 
 use crate::error::{CoreError, CoreResult, ErrorKind};
 use crate::journal::codec::{self, MetaRecord};
+use crate::queue::memory::QueueMemoryRef;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -29,28 +30,28 @@ pub struct Storage {
     /// Held across each metadata commit; counts records since the last snapshot.
     meta: tokio::sync::Mutex<usize>,
     snapshot: OnceLock<SnapshotSource>,
-    queue_ram_budget: u64,
+    queue_memory: QueueMemoryRef,
 }
 
 impl Storage {
-    /// `queue_ram_budget`: what each queue keeps of its ready messages in memory
-    /// before it pages new ones out to the store.
+    /// `queue_memory`: the account of queue content in memory that tells queues
+    /// when to page new messages out to the store.
     pub fn new(
         store: Store,
         recovered: BTreeMap<u64, Vec<RecoveredMessage>>,
-        queue_ram_budget: u64,
+        queue_memory: QueueMemoryRef,
     ) -> StorageRef {
         Arc::new(Storage {
             store,
             recovered: Mutex::new(recovered),
             meta: tokio::sync::Mutex::new(0),
             snapshot: OnceLock::new(),
-            queue_ram_budget,
+            queue_memory,
         })
     }
 
-    pub fn queue_ram_budget(&self) -> u64 {
-        self.queue_ram_budget
+    pub fn queue_memory(&self) -> &QueueMemoryRef {
+        &self.queue_memory
     }
 
     pub fn store(&self) -> &Store {

@@ -66,6 +66,7 @@ pub struct FileSettings {
     pub log_format: Option<crate::log_format::LogFormat>,
     pub data_dir: Option<PathBuf>,
     pub queue_ram_budget: Option<u64>,
+    pub memory_paging_ratio: Option<f64>,
     /// `delivery_records.max_bytes`: bytes of delivery records kept per vhost.
     pub delivery_records_max_bytes: Option<u64>,
     /// `delivery_records.max_age`: how long delivery records are kept, in ms.
@@ -188,18 +189,15 @@ fn apply(s: &mut FileSettings, key: &str, value: &str) -> Result<bool, String> {
             s.memory_absolute = Some(size(value)?);
             s.memory_relative = None;
         }
+        "vm_memory_high_watermark_paging_ratio" => {
+            s.memory_paging_ratio = Some(non_negative(value)?)
+        }
         "disk_free_limit.absolute" => {
             s.disk_free_absolute = Some(size(value)?);
             s.disk_free_relative = None;
         }
         "disk_free_limit.relative" => {
-            let f: f64 = value
-                .parse()
-                .map_err(|_| format!("expected a number, found {value:?}"))?;
-            if f < 0.0 {
-                return Err(format!("expected a non-negative number, found {value:?}"));
-            }
-            s.disk_free_relative = Some(f);
+            s.disk_free_relative = Some(non_negative(value)?);
             s.disk_free_absolute = None;
         }
         "heartbeat" => s.heartbeat = Some(integer(value)?),
@@ -282,6 +280,17 @@ fn boolean(value: &str) -> Result<bool, String> {
         "true" => Ok(true),
         "false" => Ok(false),
         other => Err(format!("expected true or false, found {other:?}")),
+    }
+}
+
+fn non_negative(value: &str) -> Result<f64, String> {
+    let f: f64 = value
+        .parse()
+        .map_err(|_| format!("expected a number, found {value:?}"))?;
+    if f >= 0.0 {
+        Ok(f)
+    } else {
+        Err(format!("expected a non-negative number, found {value:?}"))
     }
 }
 
@@ -383,6 +392,7 @@ mod tests {
              default_vhost = prod\n\
              loopback_users.guest = false\n\
              vm_memory_high_watermark.relative = 0.6\n\
+             vm_memory_high_watermark_paging_ratio = 0.75\n\
              disk_free_limit.absolute = 2GB\n\
              heartbeat = 30\n\
              frame_max = 65536\n\
@@ -417,6 +427,7 @@ mod tests {
         assert_eq!(s.default_vhost.as_deref(), Some("prod"));
         assert_eq!(s.loopback_users, vec![("guest".to_string(), false)]);
         assert_eq!(s.memory_relative, Some(0.6));
+        assert_eq!(s.memory_paging_ratio, Some(0.75));
         assert_eq!(s.disk_free_absolute, Some(2_000_000_000));
         assert_eq!(s.heartbeat, Some(30));
         assert_eq!(s.frame_max, Some(65536));
@@ -436,9 +447,9 @@ mod tests {
         assert_eq!(
             s.ignored,
             vec![
-                (19, "no.such.key".to_string(), "unknown key"),
+                (20, "no.such.key".to_string(), "unknown key"),
                 (
-                    27,
+                    28,
                     "ssl_options.depth".to_string(),
                     "not supported (certfile, keyfile, cacertfile, verify, fail_if_no_peer_cert and versions are)"
                 ),

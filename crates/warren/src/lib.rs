@@ -49,9 +49,14 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Delete `data_dir` when the server stops (tests).
     pub remove_data_dir: bool,
-    /// What each queue keeps of its ready messages in memory (bytes of bodies, plus
-    /// ~256 B per message) before new ones go to disk.
-    pub queue_ram_budget: u64,
+    /// What one queue keeps of its ready messages in memory (as held: see
+    /// `warren_core::queue::memory`) before its new ones go to disk, however much the
+    /// broker has; `None`: only the broker-wide limit applies.
+    pub queue_ram_budget: Option<u64>,
+    /// Queues page new messages out once all of them together hold this fraction of
+    /// the memory high watermark in memory (RabbitMQ's
+    /// `vm_memory_high_watermark_paging_ratio`, 0.5 by default).
+    pub memory_paging_ratio: f64,
     /// How much delivery records (`x-delivery-records` queues) each vhost keeps, under
     /// `data_dir/delivery-records`.
     pub delivery_records: warren_core::records::Limits,
@@ -91,7 +96,8 @@ impl Default for Config {
             bind: Vec::new(),
             data_dir: PathBuf::from("data"),
             remove_data_dir: false,
-            queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
+            queue_ram_budget: None,
+            memory_paging_ratio: memory::DEFAULT_PAGING_RATIO,
             delivery_records: Default::default(),
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             memory_high_watermark: memory::Watermark::default(),
@@ -138,7 +144,8 @@ impl Config {
             bind: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             data_dir: dir,
             remove_data_dir: true,
-            queue_ram_budget: warren_core::queue::DEFAULT_RAM_BUDGET,
+            queue_ram_budget: None,
+            memory_paging_ratio: memory::DEFAULT_PAGING_RATIO,
             delivery_records: Default::default(),
             disk_free_limit: DEFAULT_DISK_FREE_LIMIT,
             memory_high_watermark: memory::Watermark::default(),
@@ -524,7 +531,16 @@ fn free_bytes(dir: &Path) -> std::io::Result<u64> {
 /// a directory another warren uses, or one written by a newer version.
 async fn open_storage(config: &Config) -> anyhow::Result<(StorageRef, Recovered)> {
     let dir = config.data_dir.clone();
-    let queue_ram_budget = config.queue_ram_budget;
+    let paging_limit =
+        (config.memory_high_watermark.bytes() as f64 * config.memory_paging_ratio) as u64;
+    let queue_memory = warren_core::queue::memory::QueueMemory::new(
+        paging_limit,
+        config.queue_ram_budget.unwrap_or(u64::MAX),
+    );
+    tracing::info!(
+        "queues page messages out past {} MB in memory",
+        paging_limit >> 20
+    );
     // Under the disk limit new messages are refused, so what is left of the disk
     // stays for the acknowledgements that let the store free space again.
     let options = StoreOptions {
@@ -545,7 +561,7 @@ async fn open_storage(config: &Config) -> anyhow::Result<(StorageRef, Recovered)
             m.delivered = true;
         }
     }
-    Ok((Storage::new(store, queues, queue_ram_budget), recovered))
+    Ok((Storage::new(store, queues, queue_memory), recovered))
 }
 
 /// Rebuilds the durable topology and queues, logs what came back, and rewrites the

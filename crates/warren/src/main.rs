@@ -97,9 +97,14 @@ struct Args {
     /// of total memory (`0.4`, RabbitMQ's default) or a size (`2GiB`) [default: 0.4].
     #[arg(long, env = "WARREN_VM_MEMORY_HIGH_WATERMARK", value_parser = parse_watermark)]
     vm_memory_high_watermark: Option<warren::memory::Watermark>,
-    /// What each queue keeps of its ready messages in memory (as they are held: full
-    /// entries at the head, compact records behind) before new messages go to disk;
-    /// same units [default: 128MiB].
+    /// Queues page new messages out to disk once all of them together hold this
+    /// fraction of the memory high watermark in memory (RabbitMQ's
+    /// `vm_memory_high_watermark_paging_ratio`; above 1, never) [default: 0.5].
+    #[arg(long, env = "WARREN_VM_MEMORY_HIGH_WATERMARK_PAGING_RATIO", value_parser = parse_ratio)]
+    vm_memory_high_watermark_paging_ratio: Option<f64>,
+    /// What one queue keeps of its ready messages in memory (as they are held: full
+    /// entries at the head, compact records behind) before its new messages go to
+    /// disk, whatever the broker holds; same units [default: no such limit].
     #[arg(long, env = "WARREN_QUEUE_RAM_BUDGET", value_parser = parse_size)]
     queue_ram_budget: Option<u64>,
     /// Bytes of delivery records (queues with `x-delivery-records`) kept per vhost;
@@ -331,10 +336,11 @@ fn merge(args: Args, file: warren::config_file::FileSettings) -> Result<warren::
         data_dir: args.data_dir.or(file.data_dir).unwrap_or(base.data_dir),
         disk_free_limit: disk_free_limit.unwrap_or(base.disk_free_limit),
         memory_high_watermark: memory.unwrap_or(base.memory_high_watermark),
-        queue_ram_budget: args
-            .queue_ram_budget
-            .or(file.queue_ram_budget)
-            .unwrap_or(base.queue_ram_budget),
+        queue_ram_budget: args.queue_ram_budget.or(file.queue_ram_budget),
+        memory_paging_ratio: args
+            .vm_memory_high_watermark_paging_ratio
+            .or(file.memory_paging_ratio)
+            .unwrap_or(base.memory_paging_ratio),
         delivery_records: warren_core::records::Limits {
             max_bytes: args
                 .delivery_records_max_bytes
@@ -379,6 +385,13 @@ fn raise_open_file_limit() {
                 tracing::warn!("could not raise the open file limit");
             }
         }
+    }
+}
+
+fn parse_ratio(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if f >= 0.0 => Ok(f),
+        _ => Err(format!("expected a non-negative number, found {text:?}")),
     }
 }
 

@@ -17,6 +17,10 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// RabbitMQ's default: 40% of the machine's (or the container's) memory.
 pub const DEFAULT_RELATIVE: f64 = 0.4;
 
+/// RabbitMQ's default `vm_memory_high_watermark_paging_ratio`: queues page messages
+/// out from half the watermark on.
+pub const DEFAULT_PAGING_RATIO: f64 = 0.5;
+
 /// The watermark, as a fraction of total memory or in bytes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Watermark {

@@ -1,4 +1,5 @@
-//! Long queues keep their bodies on disk: a queue over its memory budget (32 MiB)
+//! Long queues keep their bodies on disk: a queue over its memory budget (32 MiB), or
+//! any sizeable queue once all of them hold more than the broker's paging limit,
 //! writes the newest messages out and reads them back as consumers reach them, in
 //! order and intact; paged transient messages still do not survive a restart. Both
 //! with a few large messages (each paged by itself) and with many small ones (the
@@ -31,7 +32,21 @@ async fn start_with_budget(dir: &std::path::Path, queue_ram_budget: u64) -> warr
     let config = warren::Config {
         data_dir: dir.to_path_buf(),
         remove_data_dir: false,
-        queue_ram_budget,
+        queue_ram_budget: Some(queue_ram_budget),
+        ..warren::Config::for_tests()
+    };
+    t(warren::start(config)).await.expect("warren starts")
+}
+
+/// No per-queue budget; queues page once together they hold `limit` (a 1 GiB
+/// watermark, so the memory alarm stays off, times the paging ratio).
+async fn start_with_paging_limit(dir: &std::path::Path, limit: u64) -> warren::Server {
+    let watermark = 1u64 << 30;
+    let config = warren::Config {
+        data_dir: dir.to_path_buf(),
+        queue_ram_budget: None,
+        memory_high_watermark: warren::memory::Watermark::Absolute(watermark),
+        memory_paging_ratio: limit as f64 / watermark as f64,
         ..warren::Config::for_tests()
     };
     t(warren::start(config)).await.expect("warren starts")
@@ -244,4 +259,77 @@ async fn many_small_messages_over_the_budget_page_out_and_come_back_in_order() {
 #[tokio::test]
 async fn many_small_messages_persistent_ones_survive_a_restart_in_order() {
     only_persistent_messages_survive_a_restart(SMALL_LOAD).await;
+}
+
+/// Without a per-queue budget a queue keeps all it holds in memory while the broker is
+/// under its paging limit; once the queues together are over it, the one taking new
+/// messages pages them, and everything still comes back in order. Draining both
+/// queues empties the broker's account.
+#[tokio::test]
+async fn queues_page_once_together_they_hold_more_than_the_broker_limit() {
+    let dir = data_dir("broker-limit");
+    // 8,000 x 1 KiB is ~8.3 MiB as held: one queue fits under 12 MiB, two do not.
+    let server = start_with_paging_limit(&dir, 12 << 20).await;
+    let conn = connect_url(&url(&server)).await.unwrap();
+    let ch = confirm_channel(&conn).await;
+    for q in ["first", "second"] {
+        t(ch.queue_declare(
+            q.into(),
+            QueueDeclareOptions::default(),
+            FieldTable::default(),
+        ))
+        .await
+        .unwrap();
+    }
+    let store = server.broker().storage().expect("storage").store().clone();
+    let memory = server.broker().storage().unwrap().queue_memory().clone();
+    publish_n(&ch, "first", SMALL_COUNT, small_body, |_| false).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        store.stats().live_messages,
+        0,
+        "a queue alone under the broker's limit pages nothing"
+    );
+    assert!(memory.in_memory() > (8 << 20), "{}", memory.in_memory());
+    publish_n(&ch, "second", SMALL_COUNT, small_body, |_| false).await;
+    // The second queue pages from the point where the sum passes 12 MiB (and it holds
+    // over `PAGE_FLOOR`): its last ~3,500 messages.
+    let live = wait_live(&server, 3_000).await;
+    assert!(
+        (3_000..SMALL_COUNT as u64).contains(&live),
+        "the second queue paged its newest messages: {live}"
+    );
+    assert!(memory.in_memory() <= 13 << 20, "{}", memory.in_memory());
+    t(ch.basic_qos(500, BasicQosOptions::default()))
+        .await
+        .unwrap();
+    for q in ["first", "second"] {
+        let mut consumer = t(ch.basic_consume(
+            q.into(),
+            q.into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        ))
+        .await
+        .unwrap();
+        for i in 0..SMALL_COUNT {
+            let d = t(consumer.next()).await.expect("delivery").expect("ok");
+            assert!(
+                d.data == small_body(i),
+                "{q}: message {i} intact and in order"
+            );
+            t(d.ack(BasicAckOptions::default())).await.unwrap();
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while (memory.in_memory() > 0 || store.stats().live_messages > 0)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(memory.in_memory(), 0, "drained queues hold nothing");
+    assert_eq!(store.stats().live_messages, 0);
+    drop(conn);
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

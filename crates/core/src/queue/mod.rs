@@ -9,6 +9,7 @@ pub mod args;
 mod backing;
 mod deadletter;
 mod dedup;
+pub mod memory;
 mod ready;
 mod records;
 mod state;
@@ -159,8 +160,8 @@ pub struct QueueHandle {
     store: Option<Store>,
     /// Durable and not exclusive: persistent messages are kept across restarts.
     persistent: bool,
-    /// Bytes of ready content kept in memory before new messages page out.
-    ram_budget: u64,
+    /// The broker's account of queue content in memory: when new messages page out.
+    memory: memory::QueueMemoryRef,
     /// Over budget: new messages go to disk (publishers then also wait for the store).
     over_budget: AtomicBool,
     /// The queue keeps delivery records: publishers send who they are with each batch.
@@ -178,14 +179,10 @@ pub struct QueueHandle {
     applied: parking_lot::Mutex<Option<Box<crate::policy::Applied>>>,
 }
 
-/// What a queue keeps in memory by default before paging out (see
-/// `QueueHandle::ram_budget`).
-pub const DEFAULT_RAM_BUDGET: u64 = 128 << 20;
-
 /// What a queue starts with besides its declaration.
 pub(crate) struct QueueStart {
     pub store: Option<Store>,
-    pub ram_budget: u64,
+    pub memory: memory::QueueMemoryRef,
     /// Its messages from the store, in order (after a restart).
     pub recovered: Vec<RecoveredMessage>,
     /// Its settings when a policy applies to it.
@@ -216,7 +213,7 @@ impl QueueHandle {
     ) -> QueueRef {
         let QueueStart {
             store,
-            ram_budget,
+            memory,
             recovered,
             resolved,
         } = start;
@@ -239,7 +236,7 @@ impl QueueHandle {
             next_position: AtomicU64::new(next_position),
             store,
             persistent,
-            ram_budget,
+            memory,
             over_budget: AtomicBool::new(false),
             recording: AtomicBool::new(false),
             settings_pending: AtomicU32::new(1),
@@ -274,7 +271,7 @@ impl QueueHandle {
             next_position: AtomicU64::new(1),
             store: None,
             persistent: false,
-            ram_budget: DEFAULT_RAM_BUDGET,
+            memory: memory::QueueMemory::unlimited(),
             over_budget: AtomicBool::new(false),
             recording: AtomicBool::new(false),
             settings_pending: AtomicU32::new(1),
@@ -336,13 +333,14 @@ impl QueueHandle {
         self.store.as_ref().filter(|_| self.persistent)
     }
 
-    /// Bytes of ready messages (as held: see `ready.rs`) the queue keeps in
-    /// memory; past it, new messages go to disk until consumers have caught up.
-    pub fn ram_budget(&self) -> u64 {
-        self.ram_budget
+    /// The broker's account of queue content in memory (`memory.rs`): past its
+    /// limits, new messages go to disk until consumers have caught up.
+    pub fn memory(&self) -> &memory::QueueMemoryRef {
+        &self.memory
     }
 
-    /// Whether new messages currently page out (the queue is over its budget).
+    /// Whether new messages currently page out (the queue, or the broker, is over
+    /// its paging limit).
     pub fn over_budget(&self) -> bool {
         self.over_budget.load(Ordering::Relaxed)
     }

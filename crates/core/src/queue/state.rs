@@ -8,6 +8,7 @@ use super::args::{parse_queue_args, Overflow, QueueSettings};
 use super::backing::{Backing, Kept};
 use super::deadletter::DeadLetterer;
 use super::dedup::Dedup;
+use super::memory::MemoryShare;
 use super::ready::{Ready, ReadyList, TailContent};
 use super::records::{PublishOrigin, QueueRecords};
 use super::{ConfirmTo, GetOk, Publish, QueueRef, Settle};
@@ -148,6 +149,8 @@ pub(crate) struct QueueState {
     outbox: Vec<Outgoing>,
     /// What the store holds of this queue, and this turn's records for it.
     backing: Backing,
+    /// This queue's part of the broker's account of queue content in memory.
+    memory: MemoryShare,
     /// This turn's clock (ms since the Unix epoch).
     now: u64,
     /// When the queue was last used (consumer, get, declare): `x-expires` counts
@@ -175,6 +178,7 @@ impl QueueState {
         let settings_dedup = settings.deduplicate;
         let compact = settings.max_priority.is_none();
         let recorder = owner.upgrade().map(|v| v.records().clone());
+        let memory = MemoryShare::new(queue.memory().clone());
         let mut state = QueueState {
             queue,
             settings,
@@ -189,6 +193,7 @@ impl QueueState {
             next_consumer: 0,
             had_consumers: false,
             outbox: Vec::new(),
+            memory,
             backing,
             now: now_ms(),
             last_used: now_ms(),
@@ -548,7 +553,7 @@ impl QueueState {
         }
     }
 
-    /// Over its memory budget (`QueueHandle::ram_budget`), a queue sends each new
+    /// Over its paging limit (`memory.rs`: the broker's, or its own), a queue sends each new
     /// message to disk as it arrives: consumers reach the newest last, and the oldest
     /// stay in memory for them. A persistent message is on disk already; any other is
     /// written out under the queue's paging id. Either way its content leaves memory
@@ -579,10 +584,14 @@ impl QueueState {
     /// Whether the ready messages in memory, less what is on its way to disk, are
     /// over the queue's budget; tells publishers (they slow down to the disk's pace).
     fn over_budget(&self) -> bool {
-        let in_memory = self.ready.ram_bytes() - self.paging_bytes - self.ready.tail_paging_bytes();
-        let over = in_memory > self.queue.ram_budget();
+        let over = self.memory.over(self.ram_in_memory());
         self.queue.set_over_budget(over);
         over
+    }
+
+    /// What the ready messages cost in memory, less what is on its way to disk.
+    fn ram_in_memory(&self) -> u64 {
+        self.ready.ram_bytes() - self.paging_bytes - self.ready.tail_paging_bytes()
     }
 
     /// Drops from memory the content of paged-out messages the store now holds.
@@ -1257,6 +1266,8 @@ impl QueueState {
     /// turn's page-outs, deliveries and settlements in the store.
     pub(crate) fn flush(&mut self) {
         self.release_paged();
+        let in_memory = self.ram_in_memory();
+        self.memory.report(in_memory);
         self.flush_dead();
         if let Some(r) = &mut self.records {
             r.flush();

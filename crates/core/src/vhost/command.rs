@@ -97,10 +97,12 @@ impl Meta {
                     Some(storage) => storage.take_recovered(spec.id),
                     None => Vec::new(),
                 };
-                let ram_budget = self
+                let memory = self
                     .storage
                     .as_ref()
-                    .map_or(crate::queue::DEFAULT_RAM_BUDGET, |s| s.queue_ram_budget());
+                    .map_or_else(crate::queue::memory::QueueMemory::unlimited, |s| {
+                        s.queue_memory().clone()
+                    });
                 let resolved = self.resolve_queue(&spec);
                 let queue = QueueHandle::spawn(
                     vhost_name.clone(),
@@ -108,7 +110,7 @@ impl Meta {
                     spec,
                     QueueStart {
                         store,
-                        ram_budget,
+                        memory,
                         recovered,
                         resolved,
                     },
