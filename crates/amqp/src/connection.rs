@@ -11,7 +11,7 @@ use amqp_codec::{
     ChannelOpenOk, ConnectionBlocked, ConnectionClose, ConnectionCloseOk, ConnectionUnblocked,
     ConnectionUpdateSecretOk, Frame, Method, ShortStr,
 };
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -463,7 +463,9 @@ impl Connection {
             match self.stream.try_write(&self.out) {
                 Ok(n) => {
                     self.shared.registration.sent(n);
-                    let _ = self.out.split_to(n);
+                    // `advance`, not `split_to`: the buffer stays unshared, so the next
+                    // `reserve` can reuse the written space instead of copying.
+                    self.out.advance(n);
                     self.last_write = Instant::now();
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
@@ -498,6 +500,9 @@ impl Connection {
                     break;
                 }
             };
+            let Some(frame) = self.handle_hot_frame(frame) else {
+                continue;
+            };
             if let Err(error) = self.handle_frame(frame).await {
                 match error.scope {
                     Scope::Connection => self.start_close(error),
@@ -511,6 +516,62 @@ impl Connection {
         self.flush_publishes();
         self.flush_confirms();
         Ok(())
+    }
+
+    /// The frames of a publish (method, header, body) and acks on an open channel,
+    /// handled here rather than through `handle_frame`'s async layers, each of which
+    /// moves the 144-byte frame again (about fifteen copies per publish). Gives the
+    /// frame back when it is not one of those or its channel is not open.
+    fn handle_hot_frame(&mut self, frame: Frame) -> Option<Frame> {
+        let channel = frame.channel();
+        if self.closing.is_some() || channel == 0 {
+            return Some(frame);
+        }
+        let Some(Slot::Open(ch)) = self.channels.get_mut(&channel) else {
+            return Some(frame);
+        };
+        let result = match frame {
+            Frame::Method {
+                method: Method::BasicPublish(m),
+                ..
+            } if !ch.has_pending_content() => ch.basic_publish(m),
+            Frame::Method {
+                method: Method::BasicAck(m),
+                ..
+            } if !ch.has_pending_content() => {
+                // Publishes read before the ack go to their queues first, as in
+                // `handle_frame`.
+                if self.publishes_pending {
+                    return Some(Frame::Method {
+                        channel,
+                        method: Method::BasicAck(m),
+                    });
+                }
+                let result = ch.ack(m.delivery_tag, m.multiple).map_err(|e| {
+                    if e.class_id == 0 {
+                        e.on_ids(60, 80)
+                    } else {
+                        e
+                    }
+                });
+                self.publishes_pending |= ch.has_outgoing();
+                result
+            }
+            Frame::Header { header, .. } => {
+                self.publishes_pending = true;
+                self.has_published = true;
+                ch.content_header(header, &self.shared, &mut self.out)
+            }
+            Frame::Body { payload, .. } => {
+                self.publishes_pending = true;
+                ch.content_body(payload, &self.shared, &mut self.out)
+            }
+            other => return Some(other),
+        };
+        if let Err(error) = self.channel_result(channel, result) {
+            self.start_close(error);
+        }
+        None
     }
 
     async fn handle_frame(&mut self, frame: Frame) -> AmqpResult<()> {
@@ -559,7 +620,7 @@ impl Connection {
                     Some(Slot::Closing) => return Ok(()),
                     Some(Slot::Open(ch)) => ch.content_header(header, &self.shared, &mut self.out),
                 };
-                self.channel_result(channel, result).await
+                self.channel_result(channel, result)
             }
             Frame::Body { channel, payload } => {
                 self.publishes_pending = true;
@@ -575,7 +636,7 @@ impl Connection {
                     Some(Slot::Closing) => return Ok(()),
                     Some(Slot::Open(ch)) => ch.content_body(payload, &self.shared, &mut self.out),
                 };
-                self.channel_result(channel, result).await
+                self.channel_result(channel, result)
             }
         }
     }
@@ -682,13 +743,13 @@ impl Connection {
                 let result = ch.handle(method, &self.shared, &mut self.out).await;
                 // tx.commit routes the publishes it held.
                 self.publishes_pending |= ch.has_outgoing();
-                self.channel_result(number, result).await
+                self.channel_result(number, result)
             }
         }
     }
 
     /// Turns a channel's error into a channel close, or passes a connection error up.
-    async fn channel_result(&mut self, number: u16, result: AmqpResult<()>) -> AmqpResult<()> {
+    fn channel_result(&mut self, number: u16, result: AmqpResult<()>) -> AmqpResult<()> {
         let Err(error) = result else { return Ok(()) };
         if error.scope == Scope::Connection {
             return Err(error);
@@ -805,7 +866,7 @@ impl Connection {
                 "{}",
                 error.text
             );
-            self.channel_result(number, Err(error)).await?;
+            self.channel_result(number, Err(error))?;
         }
         Ok(())
     }

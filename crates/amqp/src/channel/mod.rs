@@ -170,6 +170,12 @@ impl Channel {
         })
     }
 
+    /// Whether a publish's header or body is still to come (any other frame is then
+    /// a 505).
+    pub fn has_pending_content(&self) -> bool {
+        self.content.is_some()
+    }
+
     /// Remembers a queue as one that may hold this channel's state.
     fn touch(&mut self, queue: &QueueRef) {
         if !self.touched.iter().any(|q| q.id() == queue.id()) {

@@ -52,7 +52,7 @@ impl PendingContent {
 }
 
 impl Channel {
-    pub(super) fn basic_publish(&mut self, m: BasicPublish) -> AmqpResult<()> {
+    pub fn basic_publish(&mut self, m: BasicPublish) -> AmqpResult<()> {
         self.content = Some(PendingContent {
             publish: m,
             header: None,
