@@ -63,8 +63,16 @@ pub struct Args {
     pub multiple_ack_every: u32,
 
     /// Publish rate per producer, msg/s (0 = as fast as the broker takes them).
+    /// Producers at a fixed rate start evenly spread over one interval, as
+    /// independent clients would be, so their messages arrive spaced out rather
+    /// than all in the same instant; see --lockstep.
     #[arg(short = 'r', long, default_value_t = 0.0)]
     pub rate: f64,
+
+    /// With --rate: all producers publish at the same instants (bursts of one
+    /// message per producer) instead of spread over the interval.
+    #[arg(long)]
+    pub lockstep: bool,
 
     /// Publish to a fanout exchange bound to K queues, each with its own consumer
     /// (overrides --queues and --consumers).

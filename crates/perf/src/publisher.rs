@@ -35,6 +35,9 @@ pub struct PublishSpec {
     pub confirm: u32,
     /// msg/s per producer; 0 = unlimited.
     pub rate: f64,
+    /// Paced producers in all: producer `i` starts `i / producers` of an interval
+    /// late, so together they publish evenly spaced (1: all at once, lockstep).
+    pub phases: u32,
     pub batch_bytes: usize,
 }
 
@@ -88,9 +91,13 @@ struct Pacer {
 }
 
 impl Pacer {
-    /// Messages due by `now` beyond the `sent` already published (the first at once).
+    /// Messages due by `now` beyond the `sent` already published (the first at
+    /// `start_ns`).
     fn due(&self, now: u64, sent: u64) -> u64 {
-        let elapsed = now.saturating_sub(self.start_ns) as f64;
+        if now < self.start_ns {
+            return 0;
+        }
+        let elapsed = (now - self.start_ns) as f64;
         ((elapsed / self.interval_ns) as u64 + 1).saturating_sub(sent)
     }
 
@@ -210,10 +217,13 @@ pub async fn run(
     control.publishing.fetch_add(1, Ordering::AcqRel);
     let start = now_ns();
     if spec.rate > 0.0 {
+        let interval_ns = 1e9 / spec.rate;
+        let phases = spec.phases.max(1);
         for p in &mut producers {
+            let phase = (p.id as u32 % phases) as f64 / phases as f64;
             p.pacer = Some(Pacer {
-                start_ns: start,
-                interval_ns: 1e9 / spec.rate,
+                start_ns: start + (phase * interval_ns) as u64,
+                interval_ns,
             });
         }
     }
@@ -503,6 +513,7 @@ mod tests {
             persistent: true,
             confirm: 0,
             rate: 0.0,
+            phases: 1,
             batch_bytes: 65536,
         };
         let route = Route {
@@ -552,6 +563,8 @@ mod tests {
         assert_eq!(p.due(1_000, 1), 0);
         assert_eq!(p.next_at(1), 1_001_000);
         assert_eq!(p.due(3_500_000, 1), 3);
+        // Nothing before its phase starts.
+        assert_eq!(p.due(999, 0), 0);
     }
 
     #[test]

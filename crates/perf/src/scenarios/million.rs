@@ -280,6 +280,7 @@ async fn amqp(
         persistent: args.persistent,
         confirm: 0,
         rate: 0.0,
+        phases: 1,
         batch_bytes: args.batch_bytes,
     };
     let route = Route {

@@ -126,6 +126,11 @@ pub async fn run(args: &Args, uri: &AmqpUri) -> Result<Summary> {
             persistent: args.persistent,
             confirm: args.confirm,
             rate: args.rate,
+            phases: if args.lockstep {
+                1
+            } else {
+                args.producers.max(1) as u32
+            },
             batch_bytes: args.batch_bytes.max(1),
         }),
         cspec: Arc::new(ConsumeSpec {
