@@ -551,13 +551,7 @@ impl Connection {
                         method: Method::BasicAck(m),
                     });
                 }
-                let result = ch.ack(m.delivery_tag, m.multiple).map_err(|e| {
-                    if e.class_id == 0 {
-                        e.on_ids(60, 80)
-                    } else {
-                        e
-                    }
-                });
+                let result = ch.basic_ack(m);
                 self.publishes_pending |= ch.has_outgoing();
                 result
             }

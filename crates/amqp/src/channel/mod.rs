@@ -161,13 +161,13 @@ impl Channel {
             // Methods only a server sends (deliver, get-ok, ...).
             _ => Err(AmqpError::new(503, "unimplemented method")),
         };
-        result.map_err(|e| {
-            if e.class_id == 0 {
-                e.on_ids(class_id, method_id)
-            } else {
-                e
-            }
-        })
+        naming_method(result, class_id, method_id)
+    }
+
+    /// `basic.ack`, for the connection's hot path (`Connection::handle_hot_frame`),
+    /// with its errors naming the method as `handle` would.
+    pub fn basic_ack(&mut self, m: amqp_codec::BasicAck) -> AmqpResult<()> {
+        naming_method(self.ack(m.delivery_tag, m.multiple), 60, 80)
     }
 
     /// Whether a publish's header or body is still to come (any other frame is then
@@ -318,4 +318,15 @@ impl Channel {
         self.content = None;
         self.tx = None;
     }
+}
+
+/// An error that names no method is about the one being handled.
+fn naming_method(result: AmqpResult<()>, class_id: u16, method_id: u16) -> AmqpResult<()> {
+    result.map_err(|e| {
+        if e.class_id == 0 {
+            e.on_ids(class_id, method_id)
+        } else {
+            e
+        }
+    })
 }

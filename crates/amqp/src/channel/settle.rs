@@ -38,7 +38,7 @@ impl Channel {
         }
     }
 
-    pub fn ack(&mut self, tag: u64, multiple: bool) -> AmqpResult<()> {
+    pub(super) fn ack(&mut self, tag: u64, multiple: bool) -> AmqpResult<()> {
         let taken = self.take_unacked(tag, multiple)?;
         self.registration
             .counters()
